@@ -1,0 +1,30 @@
+# qemu-oc: the two commands are `make demo` and `make check` (README.md).
+
+QTESTS := $(shell grep -hv '^\#' tests/upstream-qtests.list tests/oc-qtests.list)
+
+.PHONY: all build qtests guest demo check bench clean distclean
+
+all: build
+
+build:
+	scripts/build.sh
+
+qtests:
+	scripts/build.sh $(addprefix tests/qtest/,$(QTESTS))
+
+guest:
+	scripts/build-guest.sh build/guest
+
+# boot a demo VM and show its balloon statistics (and runstates)
+demo: build guest
+	/usr/bin/python3 scripts/demo.py
+
+# every suite; ends with "N passed, N failed, N skipped"
+check: qtests guest
+	scripts/run-tests.sh
+
+clean:
+	rm -rf build/qemu build/oc build/guest build/qemu-system-x86_64
+
+distclean:
+	rm -rf build

@@ -1,0 +1,54 @@
+#!/bin/bash
+# Build qemu-oc: fetch and verify upstream, lay our files and patches over it,
+# configure once, build qemu-system-x86_64 (and, when asked, qtests) with
+# ccache. The emulator ends up at build/qemu-system-x86_64.
+#
+# usage: build.sh [NINJA-TARGET...]   (extra targets, e.g. tests/qtest/qmp-test)
+set -euo pipefail
+
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+B=$TOP/build
+. "$TOP/scripts/upstream.conf"
+PKGVERSION="qemu-oc $(cat "$TOP/VERSION") (Debian $VERSION)"
+
+export PYTHON=/usr/bin/python3
+export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/qemu-oc/ccache}
+export CCACHE_BASEDIR=$B
+
+"$TOP/scripts/deps.sh"
+"$TOP/scripts/fetch-upstream.sh" "$B/pristine"
+"$TOP/scripts/prepare-src.sh" "$B/pristine" "$B/src"
+
+CONFIGURE_ARGS=(
+    --target-list=x86_64-softmmu --enable-kvm --enable-slirp
+    --disable-docs --disable-werror --disable-tools --disable-guest-agent
+    --disable-user --with-pkgversion="$PKGVERSION"
+    --cc="ccache-gcc"
+)
+# configure wants a compiler name without spaces: a tiny ccache wrapper
+mkdir -p "$B/bin"
+printf '#!/bin/sh\nexec ccache gcc "$@"\n' > "$B/bin/ccache-gcc.new"
+chmod +x "$B/bin/ccache-gcc.new"
+cmp -s "$B/bin/ccache-gcc.new" "$B/bin/ccache-gcc" ||
+    mv "$B/bin/ccache-gcc.new" "$B/bin/ccache-gcc"
+rm -f "$B/bin/ccache-gcc.new"
+export PATH=$B/bin:$PATH
+
+stamp="$B/qemu/.qemu-oc-configure"
+want="${CONFIGURE_ARGS[*]}"
+if [ ! -f "$B/qemu/build.ninja" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    echo "build: configuring"
+    rm -rf "$B/qemu"
+    mkdir -p "$B/qemu"
+    (cd "$B/qemu" && "$B/src/configure" "${CONFIGURE_ARGS[@]}") > "$B/configure.log" 2>&1 || {
+        tail -30 "$B/configure.log" >&2
+        echo "build: configure failed (full log: build/configure.log)" >&2
+        exit 1
+    }
+    echo "$want" > "$stamp"
+fi
+
+ninja -C "$B/qemu" qemu-system-x86_64 "$@"
+
+"$TOP/scripts/link-firmware.sh" "$B/qemu/qemu-bundle/usr/local/share/qemu"
+ln -sfn qemu/qemu-system-x86_64 "$B/qemu-system-x86_64"

@@ -1,0 +1,38 @@
+#!/usr/bin/python3
+"""make demo: boot a demo VM with qemu-oc and show what an operator sees:
+its identity, balloon statistics, and (as features land) runstates."""
+
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                '..', 'tests', 'guest'))
+from ocvm import VM, wait_until  # noqa: E402
+
+BALLOON = '/machine/peripheral/balloon0'
+
+
+def show(title, value):
+    print('== %s' % title)
+    print(value if isinstance(value, str) else json.dumps(value, indent=2))
+
+
+def main():
+    with VM(smp=2, memory=512) as vm:
+        ver = vm.qmp('query-version')
+        print('qemu-oc demo: %s, QEMU %d.%d.%d, guest booted in %.1f s' % (
+            ver['package'], ver['qemu']['major'], ver['qemu']['minor'],
+            ver['qemu']['micro'], vm.boot_seconds))
+        vm.qom_set(BALLOON, 'guest-stats-polling-interval', 1)
+        wait_until(lambda: vm.qom_get(BALLOON, 'guest-stats')['last-update'] > 0,
+                   15, 0.2, 'guest statistics')
+        show('query-balloon', vm.qmp('query-balloon'))
+        show('HMP info balloon', vm.hmp('info balloon').strip())
+        show('qom-get balloon0 guest-stats (upstream polling, 1 s)',
+             vm.qom_get(BALLOON, 'guest-stats'))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,32 @@
+#!/bin/bash
+# Install the Debian packages qemu-oc needs to fetch, build and test.
+# Idempotent: does nothing when every package is already installed.
+set -euo pipefail
+
+PKGS=(
+    # upstream source fetch and unpack (dpkg-dev is deliberately absent:
+    # we unpack the 3.0 (quilt) source ourselves)
+    ca-certificates xz-utils patch git
+    # QEMU build
+    meson ninja-build pkg-config gcc make ccache
+    libglib2.0-dev libpixman-1-dev libfdt-dev libslirp-dev zlib1g-dev
+    # firmware the emulator loads
+    seabios ipxe-qemu qemu-system-data
+    # guest image: busybox userland for the initramfs
+    busybox-static
+    # tests: Debian's python3, 32-bit toolchain for tiny KVM guests
+    python3 gcc-multilib
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+        missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+    exit 0
+fi
+echo "deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,98 @@
+/*
+ * oc-load: the qemu-oc test guest's load generator.
+ *
+ *   oc-load spin N SECONDS   run N busy threads for SECONDS (0: until killed)
+ *   oc-load hold MIB         allocate and touch MIB MiB, then wait until killed
+ *
+ * Built statically on the host and put in the test initramfs.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static volatile unsigned long sink;
+
+static double now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void *spin(void *arg)
+{
+    double end = *(double *)arg;
+    unsigned long i = 0;
+
+    while (end == 0 || now() < end) {
+        for (int j = 0; j < 100000; j++) {
+            sink += i++;
+        }
+    }
+    return NULL;
+}
+
+static int do_spin(int n, double seconds)
+{
+    pthread_t t[256];
+    double end = seconds > 0 ? now() + seconds : 0;
+
+    if (n < 1 || n > 256) {
+        fprintf(stderr, "oc-load: spin takes 1..256 threads\n");
+        return 2;
+    }
+    for (int i = 0; i < n; i++) {
+        if (pthread_create(&t[i], NULL, spin, &end)) {
+            perror("oc-load: pthread_create");
+            return 1;
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        pthread_join(t[i], NULL);
+    }
+    return 0;
+}
+
+static int do_hold(long mib)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    size_t len = (size_t)mib << 20;
+    char *p;
+
+    if (mib < 1) {
+        fprintf(stderr, "oc-load: hold takes a size in MiB >= 1\n");
+        return 2;
+    }
+    p = malloc(len);
+    if (!p) {
+        perror("oc-load: malloc");
+        return 1;
+    }
+    for (size_t off = 0; off < len; off += page) {
+        p[off] = (char)off | 1;
+    }
+    printf("oc-load: holding %ld MiB\n", mib);
+    fflush(stdout);
+    for (;;) {
+        pause();
+    }
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 4 && !strcmp(argv[1], "spin")) {
+        return do_spin(atoi(argv[2]), atof(argv[3]));
+    }
+    if (argc == 3 && !strcmp(argv[1], "hold")) {
+        return do_hold(atol(argv[2]));
+    }
+    fprintf(stderr, "usage: oc-load spin N SECONDS | oc-load hold MIB\n");
+    return 2;
+}

@@ -1,0 +1,423 @@
+"""ocvm: boot and drive qemu-oc virtual machines from tests.
+
+Python standard library only; run with Debian's /usr/bin/python3.
+
+    with VM(smp=2, memory=512) as vm:        # Linux guest under TCG
+        vm.qmp('query-balloon')
+        vm.hmp('info balloon')
+        vm.shell('cat /proc/meminfo')
+        pid = vm.hold(100)                    # allocate and hold 100 MiB
+
+Every wait has a timeout. When a VM exits with an exception pending, the
+tail of the guest console and of QEMU's stderr is printed.
+
+Environment:
+    QEMU_OC_BINARY  emulator (default: <repo>/build/qemu-system-x86_64)
+    QEMU_OC_GUEST   guest image dir (default: <repo>/build/guest)
+"""
+
+import json
+import os
+import re
+import select
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BINARY = os.environ.get('QEMU_OC_BINARY',
+                        os.path.join(TOP, 'build', 'qemu-system-x86_64'))
+GUEST = os.environ.get('QEMU_OC_GUEST', os.path.join(TOP, 'build', 'guest'))
+
+
+class VMError(Exception):
+    """A VM did not do what was expected in time."""
+
+
+class QMPError(Exception):
+    """A QMP command answered with an error."""
+
+    def __init__(self, cmd, error):
+        super().__init__('%s: %s: %s' % (cmd, error.get('class'), error.get('desc')))
+        self.cls = error.get('class')
+        self.desc = error.get('desc')
+
+
+class LineSocket:
+    """A connected stream socket read line by line, with timeouts."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.buf = b''
+
+    def send(self, data):
+        if isinstance(data, str):
+            data = data.encode()
+        self.sock.sendall(data)
+
+    def readline(self, timeout):
+        """Return one line (without the newline), or None on timeout."""
+        deadline = time.monotonic() + timeout
+        while b'\n' not in self.buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            ready, _, _ = select.select([self.sock], [], [], left)
+            if not ready:
+                continue
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise VMError('connection closed')
+            self.buf += chunk
+        line, self.buf = self.buf.split(b'\n', 1)
+        return line.decode(errors='replace').rstrip('\r')
+
+    def close(self):
+        self.sock.close()
+
+
+class QMP:
+    """A QMP client on a connected socket."""
+
+    def __init__(self, sock, timeout=10):
+        self.conn = LineSocket(sock)
+        self.events = []
+        self.next_id = 0
+        greeting = self._read(timeout)
+        if 'QMP' not in greeting:
+            raise VMError('no QMP greeting: %r' % greeting)
+        self.greeting = greeting['QMP']
+        self.command('qmp_capabilities', timeout=timeout)
+
+    def _read(self, timeout):
+        line = self.conn.readline(timeout)
+        if line is None:
+            raise VMError('QMP: no answer within %.1f s' % timeout)
+        return json.loads(line)
+
+    def send(self, cmd, **args):
+        """Send a command without waiting; returns its id."""
+        self.next_id += 1
+        msg = {'execute': cmd, 'id': self.next_id}
+        if args:
+            msg['arguments'] = args
+        self.conn.send(json.dumps(msg) + '\n')
+        return self.next_id
+
+    def response(self, cmd_id, timeout=10, cmd='command'):
+        """Wait for the answer to cmd_id; events seen meanwhile are kept."""
+        deadline = time.monotonic() + timeout
+        while True:
+            msg = self._read(max(0.0, deadline - time.monotonic()))
+            if 'event' in msg:
+                self.events.append(msg)
+                continue
+            if msg.get('id') != cmd_id:
+                raise VMError('QMP: answer for id %r while waiting for %r: %r'
+                              % (msg.get('id'), cmd_id, msg))
+            if 'error' in msg:
+                raise QMPError(cmd, msg['error'])
+            return msg['return']
+
+    def command(self, cmd, timeout=10, **args):
+        return self.response(self.send(cmd, **args), timeout, cmd)
+
+    def event(self, name, timeout=10):
+        """Return (and consume) the first event called name."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for i, ev in enumerate(self.events):
+                if ev['event'] == name:
+                    return self.events.pop(i)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise VMError('QMP: no %s event within %.1f s' % (name, timeout))
+            line = self.conn.readline(left)
+            if line is not None:
+                msg = json.loads(line)
+                if 'event' not in msg:
+                    raise VMError('QMP: unexpected answer %r' % msg)
+                self.events.append(msg)
+
+    def close(self):
+        self.conn.close()
+
+
+def _listen(path):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind(path)
+    s.listen(1)
+    return s
+
+
+class VM:
+    """A qemu-oc VM. By default a Linux guest under multi-threaded TCG.
+
+    accel:   'tcg' (multi-threaded) or 'kvm'
+    kernel:  None for the Debian test guest; a path for a guest of our own
+             (then no initramfs, and boot waits for nothing)
+    balloon: add virtio-balloon-pci with id 'balloon0'
+    """
+
+    def __init__(self, smp=2, memory=512, accel='tcg', kernel=None,
+                 balloon=True, append='', args=(), machine='pc',
+                 cpu=None, timeout=60):
+        self.smp = smp
+        self.memory = memory
+        self.accel = accel
+        self.kernel = kernel
+        self.balloon = balloon
+        self.append = append
+        self.extra = list(args)
+        self.machine = machine
+        self.cpu = cpu
+        self.timeout = timeout
+        self.dir = None
+        self.proc = None
+        self.qmp_conn = None
+        self.serial = None
+        self.seq = 0
+        self.boot_seconds = None
+
+    # -- life cycle -------------------------------------------------------
+
+    def command_line(self):
+        d = self.dir
+        cmd = [BINARY, '-nodefaults', '-display', 'none', '-no-user-config',
+               '-machine', self.machine, '-m', str(self.memory),
+               '-smp', str(self.smp),
+               '-chardev', 'socket,id=qmp,path=%s/qmp.sock' % d,
+               '-mon', 'chardev=qmp,mode=control',
+               '-chardev', 'socket,id=ser,path=%s/serial.sock,logfile=%s/console.log'
+               % (d, d),
+               '-serial', 'chardev:ser', '-no-reboot']
+        if self.accel == 'kvm':
+            cmd += ['-accel', 'kvm']
+        else:
+            cmd += ['-accel', 'tcg,thread=multi']
+        if self.cpu:
+            cmd += ['-cpu', self.cpu]
+        if self.kernel is None:
+            cmd += ['-kernel', os.path.join(GUEST, 'vmlinuz'),
+                    '-initrd', os.path.join(GUEST, 'initramfs.gz'),
+                    '-append', ('console=ttyS0 panic=-1 quiet ' + self.append).strip()]
+        else:
+            cmd += ['-kernel', self.kernel]
+        if self.balloon:
+            cmd += ['-device', 'virtio-balloon-pci,id=balloon0']
+        return cmd + self.extra
+
+    def start(self, wait_ready=True):
+        if not os.access(BINARY, os.X_OK):
+            raise VMError('no emulator at %s: run make build' % BINARY)
+        self.dir = tempfile.mkdtemp(prefix='ocvm-')
+        qmp_l = _listen(os.path.join(self.dir, 'qmp.sock'))
+        ser_l = _listen(os.path.join(self.dir, 'serial.sock'))
+        self.stderr = open(os.path.join(self.dir, 'stderr.log'), 'w+')
+        t0 = time.monotonic()
+        self.proc = subprocess.Popen(self.command_line(), stdin=subprocess.DEVNULL,
+                                     stdout=self.stderr, stderr=subprocess.STDOUT)
+        try:
+            self.serial = LineSocket(self._accept(ser_l))
+            self.qmp_conn = QMP(self._accept(qmp_l))
+        finally:
+            qmp_l.close()
+            ser_l.close()
+        if self.kernel is None and wait_ready:
+            self.console_wait(r'^OC-GUEST-READY', self.timeout)
+            self.boot_seconds = time.monotonic() - t0
+        return self
+
+    def _accept(self, listener):
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise VMError('QEMU exited with %d at start' % self.proc.returncode)
+            ready, _, _ = select.select([listener], [], [], 0.1)
+            if ready:
+                conn, _ = listener.accept()
+                return conn
+        raise VMError('QEMU did not connect to %s' % listener.getsockname())
+
+    def connect_qmp(self, timeout=10):
+        """Open a further QMP monitor (hot-added over QMP) and return it."""
+        self.seq += 1
+        name = 'qmp%d' % self.seq
+        path = os.path.join(self.dir, name + '.sock')
+        listener = _listen(path)
+        try:
+            self.qmp('chardev-add', id=name, backend={
+                'type': 'socket', 'data': {
+                    'addr': {'type': 'unix', 'data': {'path': path}},
+                    'server': False}})
+            conn = self._accept(listener)
+        finally:
+            listener.close()
+        return conn, name
+
+    def shutdown(self, timeout=10):
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            try:
+                self.qmp_conn.send('quit')
+            except Exception:
+                pass
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        for c in (self.qmp_conn, self.serial):
+            if c:
+                c.close()
+        self.stderr.close()
+        self.proc = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None:
+            self.print_tails()
+        self.shutdown()
+        if self.dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
+        return False
+
+    def console_log(self):
+        try:
+            with open(os.path.join(self.dir, 'console.log'), errors='replace') as f:
+                return f.read()
+        except OSError:
+            return ''
+
+    def print_tails(self, lines=40):
+        tail = self.console_log().splitlines()[-lines:]
+        sys.stderr.write('--- guest console (last %d lines) ---\n' % len(tail))
+        sys.stderr.write('\n'.join(tail) + '\n')
+        if self.stderr and not self.stderr.closed:
+            self.stderr.flush()
+            self.stderr.seek(0)
+            err = self.stderr.read().splitlines()[-lines:]
+            if err:
+                sys.stderr.write('--- QEMU stderr ---\n' + '\n'.join(err) + '\n')
+        sys.stderr.write('--- end ---\n')
+
+    # -- monitors ---------------------------------------------------------
+
+    def qmp(self, cmd, timeout=10, **args):
+        return self.qmp_conn.command(cmd, timeout=timeout, **args)
+
+    def event(self, name, timeout=10):
+        return self.qmp_conn.event(name, timeout)
+
+    def hmp(self, line, timeout=10):
+        return self.qmp('human-monitor-command', timeout=timeout, **{'command-line': line})
+
+    def qom_get(self, path, prop):
+        return self.qmp('qom-get', path=path, property=prop)
+
+    def qom_set(self, path, prop, value):
+        return self.qmp('qom-set', path=path, property=prop, value=value)
+
+    # -- guest console ----------------------------------------------------
+
+    def console_wait(self, pattern, timeout=30):
+        """Wait for a console line matching pattern; returns the match."""
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise VMError('console: no line matching %r within %.1f s'
+                              % (pattern, timeout))
+            if self.proc.poll() is not None:
+                raise VMError('QEMU exited with %d' % self.proc.returncode)
+            line = self.serial.readline(min(left, 0.5))
+            if line is not None:
+                m = rx.search(line)
+                if m:
+                    return m
+
+    def shell(self, command, timeout=30, check=True):
+        """Run a command in the guest shell; returns its output (str).
+
+        With check, a non-zero exit status raises VMError."""
+        self.seq += 1
+        tag = '@@OC-%d-' % self.seq
+        self.serial.send('{ %s ; } 2>&1; echo "%s$?"\n' % (command, tag))
+        out = []
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise VMError('guest: %r did not finish within %.1f s' % (command, timeout))
+            line = self.serial.readline(min(left, 0.5))
+            if line is None:
+                if self.proc.poll() is not None:
+                    raise VMError('QEMU exited with %d' % self.proc.returncode)
+                continue
+            i = line.find(tag)
+            if i >= 0:
+                if line[:i]:
+                    out.append(line[:i])
+                rc = int(line[i + len(tag):].strip() or -1)
+                text = '\n'.join(out)
+                if check and rc != 0:
+                    raise VMError('guest: %r exited %d: %s' % (command, rc, text))
+                self.last_rc = rc
+                return text
+            out.append(line)
+
+    def spawn(self, command):
+        """Start a command in the guest's background; returns its pid."""
+        return int(self.shell('%s >/dev/null 2>&1 & echo $!' % command).split()[-1])
+
+    def kill(self, pid):
+        self.shell('kill %d; wait %d 2>/dev/null; true' % (pid, pid))
+
+    def spin(self, nthreads, seconds=0):
+        """Busy-loop nthreads guest threads (0 s: until killed); returns the pid."""
+        return self.spawn('oc-load spin %d %s' % (nthreads, seconds))
+
+    def hold(self, mib, timeout=60):
+        """Allocate, touch and hold mib MiB in the guest; returns the pid."""
+        pid = self.spawn('oc-load hold %d' % mib)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            rss = self.shell('grep VmRSS /proc/%d/status || echo gone' % pid)
+            if 'gone' in rss:
+                raise VMError('guest: oc-load hold %d exited' % mib)
+            if int(rss.split()[1]) >= mib * 1024:
+                return pid
+            time.sleep(0.2)
+        raise VMError('guest: could not hold %d MiB within %d s' % (mib, timeout))
+
+    def read_file(self, path):
+        return self.shell('cat %s' % path)
+
+    def meminfo(self):
+        """Guest /proc/meminfo as {name: bytes}."""
+        info = {}
+        for line in self.read_file('/proc/meminfo').splitlines():
+            parts = line.replace(':', ' ').split()
+            if len(parts) >= 2:
+                mult = 1024 if len(parts) > 2 and parts[2] == 'kB' else 1
+                info[parts[0]] = int(parts[1]) * mult
+        return info
+
+
+def wait_until(predicate, timeout, interval=0.1, what='condition'):
+    """Poll predicate until it returns a true value; returns that value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise VMError('%s not met within %.1f s' % (what, timeout))
+        time.sleep(interval)

@@ -228,6 +228,7 @@ class VM:
             ser_l.close()
         if self.kernel is None and wait_ready:
             self.console_wait(r'^OC-GUEST-READY', self.timeout)
+            self.shell('true')      # swallows the shell's banner
             self.boot_seconds = time.monotonic() - t0
         return self
 

@@ -90,7 +90,7 @@ class QMP:
         if 'QMP' not in greeting:
             raise VMError('no QMP greeting: %r' % greeting)
         self.greeting = greeting['QMP']
-        self.command('qmp_capabilities', timeout=timeout)
+        self.command('qmp_capabilities', wait=timeout)
 
     def _read(self, timeout):
         line = self.conn.readline(timeout)
@@ -122,8 +122,10 @@ class QMP:
                 raise QMPError(cmd, msg['error'])
             return msg['return']
 
-    def command(self, cmd, timeout=10, **args):
-        return self.response(self.send(cmd, **args), timeout, cmd)
+    def command(self, cmd, args=None, wait=10, **kwargs):
+        """Run a command; arguments come from args (a dict) and kwargs.
+        wait: seconds to wait for the answer."""
+        return self.response(self.send(cmd, **dict(args or {}, **kwargs)), wait, cmd)
 
     def event(self, name, timeout=10):
         """Return (and consume) the first event called name."""
@@ -310,14 +312,14 @@ class VM:
 
     # -- monitors ---------------------------------------------------------
 
-    def qmp(self, cmd, timeout=10, **args):
-        return self.qmp_conn.command(cmd, timeout=timeout, **args)
+    def qmp(self, cmd, args=None, wait=10, **kwargs):
+        return self.qmp_conn.command(cmd, args, wait, **kwargs)
 
     def event(self, name, timeout=10):
         return self.qmp_conn.event(name, timeout)
 
-    def hmp(self, line, timeout=10):
-        return self.qmp('human-monitor-command', timeout=timeout, **{'command-line': line})
+    def hmp(self, line, wait=10):
+        return self.qmp('human-monitor-command', {'command-line': line}, wait)
 
     def qom_get(self, path, prop):
         return self.qmp('qom-get', path=path, property=prop)

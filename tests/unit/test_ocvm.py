@@ -61,6 +61,9 @@ class QMPClientTest(unittest.TestCase):
 
     def test_arguments_round_trip(self):
         self.assertEqual(self.qmp.command('echo', x=1, y='z'), {'x': 1, 'y': 'z'})
+        # a QMP argument may be called like the library's own keywords
+        self.assertEqual(self.qmp.command('echo', {'timeout': 5, 'wait': 1}),
+                         {'timeout': 5, 'wait': 1})
 
     def test_event_during_command_is_kept(self):
         self.assertEqual(self.qmp.command('with-event'), 7)
@@ -75,7 +78,7 @@ class QMPClientTest(unittest.TestCase):
     def test_no_answer_times_out(self):
         t0 = time.monotonic()
         with self.assertRaises(ocvm.VMError):
-            self.qmp.command('silent', timeout=0.3)
+            self.qmp.command('silent', wait=0.3)
         self.assertLess(time.monotonic() - t0, 2)
 
     def test_event_after_answer(self):

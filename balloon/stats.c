@@ -1,0 +1,337 @@
+/*
+ * Balloon statistics on demand: query-balloon refresh, HMP info balloon,
+ * BALLOON_STATS
+ *
+ * Waiters (sync QMP requests, HMP) share one guest round trip: the device
+ * is asked once, and every waiter completes when the guest answers, or
+ * on its own timer.  Nothing here blocks: waiting is done by deferring
+ * the monitor's reply (monitor/deferred.h).
+ *
+ * Copyright (c) 2026 qemu-oc developers
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "qemu/queue.h"
+#include "qemu/timer.h"
+#include "qapi/error.h"
+#include "qapi/qapi-commands-machine.h"
+#include "qapi/qapi-events-balloon-stats.h"
+#include "qapi/qapi-visit-machine.h"
+#include "qapi/qmp/qdict.h"
+#include "qapi/qobject-output-visitor.h"
+#include "monitor/deferred.h"
+#include "monitor/hmp.h"
+#include "monitor/monitor.h"
+#include "sysemu/balloon-stats.h"
+#include "trace.h"
+
+const char *const balloon_stats_names[BALLOON_STATS_NR] = {
+    "swap-in", "swap-out", "major-faults", "minor-faults",
+    "free-memory", "total-memory", "available-memory", "disk-caches",
+    "hugetlb-allocations", "hugetlb-failures", "oom-kills", "alloc-stalls",
+    "async-scans", "direct-scans", "async-reclaims", "direct-reclaims",
+};
+
+/* Where each tag lands in the QAPI struct */
+#define STAT_FIELD(field) \
+    { offsetof(BalloonGuestStats, has_##field), \
+      offsetof(BalloonGuestStats, field) }
+
+static const struct {
+    size_t has;
+    size_t val;
+} stat_fields[] = {
+    STAT_FIELD(swap_in), STAT_FIELD(swap_out),
+    STAT_FIELD(major_faults), STAT_FIELD(minor_faults),
+    STAT_FIELD(free_memory), STAT_FIELD(total_memory),
+    STAT_FIELD(available_memory), STAT_FIELD(disk_caches),
+    STAT_FIELD(hugetlb_allocations), STAT_FIELD(hugetlb_failures),
+    STAT_FIELD(oom_kills), STAT_FIELD(alloc_stalls),
+    STAT_FIELD(async_scans), STAT_FIELD(direct_scans),
+    STAT_FIELD(async_reclaims), STAT_FIELD(direct_reclaims),
+};
+
+QEMU_BUILD_BUG_ON(ARRAY_SIZE(stat_fields) != BALLOON_STATS_NR);
+QEMU_BUILD_BUG_ON(ARRAY_SIZE(balloon_stats_names) != BALLOON_STATS_NR);
+QEMU_BUILD_BUG_ON(BALLOON_STATS_NR > 32);   /* the reported bitmap */
+
+typedef struct BalloonStatsWaiter {
+    QTAILQ_ENTRY(BalloonStatsWaiter) next;
+    MonitorDeferred *deferred;
+    QEMUTimer *timer;
+} BalloonStatsWaiter;
+
+static const BalloonStatsOps *stats_ops;
+static void *stats_opaque;
+static QTAILQ_HEAD(, BalloonStatsWaiter) waiters =
+    QTAILQ_HEAD_INITIALIZER(waiters);
+/* an async request waits for the guest's answer */
+static bool event_wanted;
+
+void balloon_stats_register(const BalloonStatsOps *ops, void *opaque)
+{
+    stats_ops = ops;
+    stats_opaque = opaque;
+}
+
+static BalloonGuestStats *guest_stats_from(const BalloonStatsSnapshot *snap)
+{
+    BalloonGuestStats *gs = g_new0(BalloonGuestStats, 1);
+    int i;
+
+    for (i = 0; i < BALLOON_STATS_NR; i++) {
+        if (snap->reported & (1u << i)) {
+            *(bool *)((char *)gs + stat_fields[i].has) = true;
+            *(uint64_t *)((char *)gs + stat_fields[i].val) = snap->val[i];
+        }
+    }
+    return gs;
+}
+
+static void get_snapshot(BalloonStatsSnapshot *snap)
+{
+    memset(snap, 0, sizeof(*snap));
+    if (stats_ops) {
+        stats_ops->get(stats_opaque, snap);
+    }
+}
+
+/* Put the latest statistics in @info, marked stale for @why */
+static void fill_latest(BalloonInfo *info, BalloonStatsStale why)
+{
+    BalloonStatsSnapshot snap;
+
+    get_snapshot(&snap);
+    qapi_free_BalloonGuestStats(info->stats);
+    info->stats = NULL;
+    info->has_stats = info->has_last_update = info->has_age = false;
+    if (snap.last_update_ms) {
+        info->has_stats = true;
+        info->stats = guest_stats_from(&snap);
+        info->has_last_update = true;
+        info->last_update = snap.last_update_ms;
+        info->has_age = true;
+        info->age = MAX(0, g_get_real_time() / 1000 - snap.last_update_ms);
+    }
+    info->fresh = false;
+    info->has_stale_reason = true;
+    info->stale_reason = why;
+}
+
+/* The reply of a waiter, built when it completes */
+static BalloonInfo *current_info(bool fresh, BalloonStatsStale why,
+                                 Error **errp)
+{
+    BalloonInfo *info = qmp_query_balloon(false, BALLOON_STATS_REFRESH_NONE,
+                                          false, 0, errp);
+
+    if (info && fresh) {
+        info->fresh = true;
+        info->has_stale_reason = false;
+    } else if (info) {
+        info->stale_reason = why;
+    }
+    return info;
+}
+
+static char *hmp_format(const BalloonInfo *info)
+{
+    GString *s = g_string_new(NULL);
+    const char *gs = (const char *)info->stats;
+    int i;
+
+    g_string_append_printf(s, "balloon: actual=%" PRId64, info->actual >> 20);
+    if (info->has_stats) {
+        for (i = 0; i < BALLOON_STATS_NR; i++) {
+            if (*(const bool *)(gs + stat_fields[i].has)) {
+                g_string_append_printf(s, " %s=%" PRIu64,
+                                       balloon_stats_names[i],
+                                       *(const uint64_t *)(gs + stat_fields[i].val));
+            }
+        }
+        if (!info->fresh) {
+            g_string_append_printf(s, " age=%" PRId64, info->age);
+        }
+    }
+    g_string_append_c(s, '\n');
+    return g_string_free(s, false);
+}
+
+static void waiter_complete(BalloonStatsWaiter *w, bool fresh,
+                            BalloonStatsStale why)
+{
+    Error *err = NULL;
+    BalloonInfo *info;
+
+    QTAILQ_REMOVE(&waiters, w, next);
+    timer_free(w->timer);
+    trace_balloon_stats_waiter_complete(w, fresh, why);
+    info = current_info(fresh, why, &err);
+    if (monitor_deferred_is_hmp(w->deferred)) {
+        g_autofree char *text = NULL;
+
+        if (info) {
+            text = hmp_format(info);
+        } else {
+            text = g_strdup_printf("Error: %s\n", error_get_pretty(err));
+            error_free(err);
+        }
+        monitor_deferred_complete_hmp(w->deferred, text);
+    } else {
+        QObject *ret = NULL;
+
+        if (info) {
+            Visitor *v = qobject_output_visitor_new(&ret);
+
+            visit_type_BalloonInfo(v, "unused", &info, &error_abort);
+            visit_complete(v, &ret);
+            visit_free(v);
+        }
+        monitor_deferred_complete_qmp(w->deferred, ret, err);
+    }
+    qapi_free_BalloonInfo(info);
+    g_free(w);
+}
+
+static void complete_all(bool fresh, BalloonStatsStale why)
+{
+    while (!QTAILQ_EMPTY(&waiters)) {
+        waiter_complete(QTAILQ_FIRST(&waiters), fresh, why);
+    }
+}
+
+static void waiter_timeout(void *opaque)
+{
+    waiter_complete(opaque, false, BALLOON_STATS_STALE_TIMEOUT);
+}
+
+void balloon_stats_answered(void *opaque)
+{
+    if (opaque != stats_opaque) {
+        return;
+    }
+    trace_balloon_stats_answered(event_wanted, !QTAILQ_EMPTY(&waiters));
+    complete_all(true, BALLOON_STATS_STALE_NOT_REQUESTED);
+    if (event_wanted) {
+        g_autoptr(BalloonInfo) info = current_info(true, 0, NULL);
+
+        event_wanted = false;
+        if (info && info->has_stats) {
+            qapi_event_send_balloon_stats(info->actual, info->stats,
+                                          info->last_update);
+        }
+    }
+}
+
+void balloon_stats_reset(void *opaque)
+{
+    if (opaque != stats_opaque) {
+        return;
+    }
+    event_wanted = false;
+    complete_all(false, BALLOON_STATS_STALE_RESET);
+}
+
+void balloon_stats_unregister(void *opaque)
+{
+    if (opaque != stats_opaque) {
+        return;
+    }
+    balloon_stats_reset(opaque);
+    stats_ops = NULL;
+    stats_opaque = NULL;
+}
+
+/*
+ * Start a refresh for a reply built in @info.  Returns true if the reply
+ * was deferred (a waiter completes it later), false if @info is the
+ * reply to give now.
+ */
+static bool refresh_start(BalloonInfo *info, BalloonStatsRefresh refresh,
+                          int64_t timeout_ms)
+{
+    BalloonStatsStale why;
+    BalloonStatsWaiter *w;
+    MonitorDeferred *d;
+
+    fill_latest(info, BALLOON_STATS_STALE_NOT_REQUESTED);
+    if (refresh == BALLOON_STATS_REFRESH_NONE) {
+        return false;
+    }
+    if (!stats_ops) {
+        info->stale_reason = BALLOON_STATS_STALE_UNSUPPORTED;
+        return false;
+    }
+    if (!stats_ops->ask(stats_opaque, &why)) {
+        trace_balloon_stats_cannot_ask(why);
+        info->stale_reason = why;
+        return false;
+    }
+    if (refresh == BALLOON_STATS_REFRESH_SYNC) {
+        d = monitor_defer();
+        if (d) {
+            w = g_new0(BalloonStatsWaiter, 1);
+            w->deferred = d;
+            w->timer = timer_new_ms(QEMU_CLOCK_REALTIME, waiter_timeout, w);
+            QTAILQ_INSERT_TAIL(&waiters, w, next);
+            timer_mod(w->timer,
+                      qemu_clock_get_ms(QEMU_CLOCK_REALTIME) + timeout_ms);
+            trace_balloon_stats_waiter_start(w, timeout_ms);
+            return true;
+        }
+        /* this monitor cannot wait: answer now, the event follows */
+    }
+    event_wanted = true;
+    info->stale_reason = BALLOON_STATS_STALE_PENDING;
+    return false;
+}
+
+BalloonInfo *balloon_stats_query(BalloonInfo *info,
+                                 bool has_refresh, BalloonStatsRefresh refresh,
+                                 bool has_timeout, int64_t timeout,
+                                 Error **errp)
+{
+    if (!has_refresh) {
+        refresh = BALLOON_STATS_REFRESH_NONE;
+    }
+    if (has_timeout && refresh != BALLOON_STATS_REFRESH_SYNC) {
+        error_setg(errp, "'timeout' applies only to 'refresh': 'sync'");
+        goto fail;
+    }
+    if (!has_timeout) {
+        timeout = BALLOON_STATS_TIMEOUT_DEFAULT;
+    } else if (timeout < 1 || timeout > BALLOON_STATS_TIMEOUT_MAX) {
+        error_setg(errp, "'timeout' must be between 1 and %d milliseconds",
+                   BALLOON_STATS_TIMEOUT_MAX);
+        goto fail;
+    }
+    refresh_start(info, refresh, timeout);
+    return info;
+
+fail:
+    qapi_free_BalloonInfo(info);
+    return NULL;
+}
+
+void hmp_info_balloon(Monitor *mon, const QDict *qdict)
+{
+    bool nowait = qdict_get_try_bool(qdict, "nowait", false);
+    g_autoptr(BalloonInfo) info = NULL;
+    g_autofree char *text = NULL;
+    Error *err = NULL;
+
+    info = qmp_query_balloon(false, BALLOON_STATS_REFRESH_NONE,
+                             false, 0, &err);
+    if (hmp_handle_error(mon, err)) {
+        return;
+    }
+    if (refresh_start(info, nowait ? BALLOON_STATS_REFRESH_NONE
+                                   : BALLOON_STATS_REFRESH_SYNC,
+                      BALLOON_STATS_HMP_TIMEOUT)) {
+        return;     /* the waiter prints */
+    }
+    text = hmp_format(info);
+    monitor_puts(mon, text);
+}

@@ -1,0 +1,208 @@
+/*
+ * virtio-balloon: statistics on demand (qemu-oc)
+ *
+ * The driver keeps one statistics buffer on the stats virtqueue; the
+ * device holds it (s->stats_vq_elem) until it wants fresh statistics,
+ * then returns it, and the driver refills and re-posts it.  Upstream's
+ * polling timer and this on-demand path share that single buffer: it is
+ * returned only while held, so never twice, and an answer to either
+ * serves both.
+ *
+ * Buffers come from the guest and are checked before use: a malformed
+ * one is returned at once, empty, and traced; the device keeps working.
+ *
+ * Copyright (c) 2026 qemu-oc developers
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "qemu/iov.h"
+#include "hw/virtio/virtio.h"
+#include "hw/virtio/virtio-access.h"
+#include "hw/virtio/virtio-balloon.h"
+#include "hw/virtio/virtio-balloon-stats.h"
+#include "migration/vmstate.h"
+#include "sysemu/runstate.h"
+#include "trace.h"
+
+/* The driver sends one entry per tag it knows: allow for growth */
+#define STATS_MAX_ENTRIES 256
+
+static VirtIOBalloonStatsState *st(VirtIOBalloon *s)
+{
+    return &s->oc_stats;
+}
+
+static void stats_return(VirtIOBalloon *s, VirtQueueElement *elem)
+{
+    virtqueue_push(s->svq, elem, 0);
+    virtio_notify(VIRTIO_DEVICE(s), s->svq);
+    g_free(elem);
+}
+
+bool virtio_balloon_stats_accept(VirtIOBalloon *s, VirtQueueElement *elem)
+{
+    VirtIODevice *vdev = VIRTIO_DEVICE(s);
+    size_t len = iov_size(elem->out_sg, elem->out_num);
+    const char *bad = NULL;
+
+    if (!virtio_vdev_has_feature(vdev, VIRTIO_BALLOON_F_STATS_VQ)) {
+        bad = "stats feature not negotiated";
+    } else if (elem->in_num) {
+        bad = "device-writable descriptors";
+    } else if (len == 0 || len % sizeof(VirtIOBalloonStat)) {
+        bad = "length not a multiple of the entry size";
+    } else if (len > STATS_MAX_ENTRIES * sizeof(VirtIOBalloonStat)) {
+        bad = "oversized";
+    }
+    if (bad) {
+        trace_virtio_balloon_stats_bad_buffer(s, bad, len, elem->in_num);
+        stats_return(s, elem);
+        return false;
+    }
+    if (s->stats_vq_elem) {
+        /* upstream returns the held one and keeps this one */
+        trace_virtio_balloon_stats_second_buffer(s);
+    }
+    return true;
+}
+
+void virtio_balloon_stats_received(VirtIOBalloon *s)
+{
+    VirtIODevice *vdev = VIRTIO_DEVICE(s);
+    VirtQueueElement *elem = s->stats_vq_elem;
+    VirtIOBalloonStatsState *ss = st(s);
+    VirtIOBalloonStat stat;
+    size_t offset = 0;
+
+    ss->reported = 0;
+    while (iov_to_buf(elem->out_sg, elem->out_num, offset, &stat,
+                      sizeof(stat)) == sizeof(stat)) {
+        uint16_t tag = virtio_tswap16(vdev, stat.tag);
+
+        offset += sizeof(stat);
+        if (tag >= BALLOON_STATS_NR) {
+            trace_virtio_balloon_stats_unknown_tag(s, tag);
+            continue;
+        }
+        ss->val[tag] = virtio_tswap64(vdev, stat.val);
+        ss->reported |= 1u << tag;
+    }
+    ss->posted = true;
+    if (ss->replay) {
+        /* the buffer held before migration: not a new answer */
+        ss->replay = false;
+        return;
+    }
+    ss->last_update_ms = g_get_real_time() / 1000;
+    trace_virtio_balloon_stats_received(s, ss->reported);
+    balloon_stats_answered(s);
+}
+
+static bool stats_ask(void *opaque, BalloonStatsStale *why)
+{
+    VirtIOBalloon *s = opaque;
+    VirtIODevice *vdev = VIRTIO_DEVICE(s);
+
+    if (!(vdev->status & VIRTIO_CONFIG_S_DRIVER_OK)) {
+        *why = BALLOON_STATS_STALE_NOT_READY;
+        return false;
+    }
+    if (!virtio_vdev_has_feature(vdev, VIRTIO_BALLOON_F_STATS_VQ)) {
+        *why = BALLOON_STATS_STALE_UNSUPPORTED;
+        return false;
+    }
+    if (!runstate_is_running()) {
+        /* a stopped VM's memory and queues must not change */
+        *why = BALLOON_STATS_STALE_STOPPED;
+        return false;
+    }
+    if (s->stats_vq_elem) {
+        VirtQueueElement *elem = s->stats_vq_elem;
+
+        s->stats_vq_elem = NULL;
+        trace_virtio_balloon_stats_ask(s);
+        stats_return(s, elem);
+        return true;
+    }
+    if (st(s)->posted) {
+        return true;    /* returned already: its answer will come */
+    }
+    *why = BALLOON_STATS_STALE_NOT_READY;
+    return false;
+}
+
+static void stats_get(void *opaque, BalloonStatsSnapshot *snap)
+{
+    VirtIOBalloonStatsState *ss = st(opaque);
+
+    memcpy(snap->val, ss->val, sizeof(snap->val));
+    snap->reported = ss->last_update_ms ? ss->reported : 0;
+    snap->last_update_ms = ss->last_update_ms;
+}
+
+static const BalloonStatsOps virtio_balloon_stats_ops = {
+    .ask = stats_ask,
+    .get = stats_get,
+};
+
+void virtio_balloon_stats_realize(VirtIOBalloon *s)
+{
+    balloon_stats_register(&virtio_balloon_stats_ops, s);
+}
+
+void virtio_balloon_stats_unrealize(VirtIOBalloon *s)
+{
+    balloon_stats_unregister(s);
+}
+
+void virtio_balloon_stats_reset(VirtIOBalloon *s)
+{
+    st(s)->posted = false;
+    st(s)->replay = false;
+    balloon_stats_reset(s);
+}
+
+/*
+ * Migration: the latest statistics, and whether the driver has posted
+ * its buffer (held by the device or being answered).  Stock QEMU sends
+ * no such subsection; then the destination starts with none.
+ */
+static bool stats_needed(void *opaque)
+{
+    VirtIOBalloonStatsState *ss = st(opaque);
+
+    return ss->posted || ss->last_update_ms;
+}
+
+static int stats_pre_save(void *opaque)
+{
+    VirtIOBalloon *s = opaque;
+
+    st(s)->replay = s->stats_vq_elem != NULL;
+    return 0;
+}
+
+static int stats_post_save(void *opaque)
+{
+    st(opaque)->replay = false;
+    return 0;
+}
+
+const VMStateDescription vmstate_virtio_balloon_stats = {
+    .name = "virtio-balloon-device/qemu-oc-stats",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .needed = stats_needed,
+    .pre_save = stats_pre_save,
+    .post_save = stats_post_save,
+    .fields = (VMStateField[]) {
+        VMSTATE_UINT64_ARRAY(oc_stats.val, VirtIOBalloon, BALLOON_STATS_NR),
+        VMSTATE_UINT32(oc_stats.reported, VirtIOBalloon),
+        VMSTATE_INT64(oc_stats.last_update_ms, VirtIOBalloon),
+        VMSTATE_BOOL(oc_stats.posted, VirtIOBalloon),
+        VMSTATE_BOOL(oc_stats.replay, VirtIOBalloon),
+        VMSTATE_END_OF_LIST()
+    }
+};

@@ -1,0 +1,39 @@
+/*
+ * virtio-balloon: statistics on demand (qemu-oc)
+ *
+ * Hooks called by hw/virtio/virtio-balloon.c; the device-independent
+ * part is include/sysemu/balloon-stats.h.
+ *
+ * Copyright (c) 2026 qemu-oc developers
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#ifndef HW_VIRTIO_BALLOON_STATS_H
+#define HW_VIRTIO_BALLOON_STATS_H
+
+#include "sysemu/balloon-stats.h"
+
+typedef struct VirtIOBalloon VirtIOBalloon;
+
+/* Per-device state, a member of VirtIOBalloon */
+typedef struct VirtIOBalloonStatsState {
+    uint64_t val[BALLOON_STATS_NR];
+    uint32_t reported;          /* bit n: tag n was in the last buffer */
+    int64_t last_update_ms;     /* host wall clock; 0: never */
+    bool posted;                /* the driver has given us a buffer */
+    bool replay;                /* post-migration: the held buffer is
+                                   popped again, with old statistics */
+} VirtIOBalloonStatsState;
+
+/* Check a buffer popped from the stats queue; false: it was returned */
+bool virtio_balloon_stats_accept(VirtIOBalloon *s, VirtQueueElement *elem);
+/* The driver's stats buffer (s->stats_vq_elem) was accepted */
+void virtio_balloon_stats_received(VirtIOBalloon *s);
+void virtio_balloon_stats_realize(VirtIOBalloon *s);
+void virtio_balloon_stats_unrealize(VirtIOBalloon *s);
+void virtio_balloon_stats_reset(VirtIOBalloon *s);
+
+extern const VMStateDescription vmstate_virtio_balloon_stats;
+
+#endif

@@ -16,6 +16,11 @@ export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/qemu-oc/ccache}
 export CCACHE_BASEDIR=$B
 
 "$TOP/scripts/deps.sh"
+
+# one build at a time in this tree (helpers and make targets may overlap)
+mkdir -p "$B"
+exec 9>"$B/.build.lock"
+flock 9
 "$TOP/scripts/fetch-upstream.sh" "$B/pristine"
 "$TOP/scripts/prepare-src.sh" "$B/pristine" "$B/src"
 

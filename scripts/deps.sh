@@ -14,8 +14,9 @@ PKGS=(
     seabios ipxe-qemu qemu-system-data
     # guest image: busybox userland for the initramfs
     busybox-static
-    # tests: Debian's python3, 32-bit toolchain for tiny KVM guests
-    python3 gcc-multilib
+    # tests: Debian's python3, 32-bit toolchain for tiny KVM guests,
+    # Debian's stock QEMU 7.2 as the migration source of reference
+    python3 gcc-multilib qemu-system-x86
 )
 
 missing=()

@@ -166,7 +166,8 @@ class VM:
 
     def __init__(self, smp=2, memory=512, accel='tcg', kernel=None,
                  balloon=True, append='', args=(), machine='pc',
-                 cpu=None, timeout=60):
+                 cpu=None, timeout=60, extra_qmp=0, hmp_monitor=False,
+                 binary=None, incoming=None):
         self.smp = smp
         self.memory = memory
         self.accel = accel
@@ -177,6 +178,12 @@ class VM:
         self.machine = machine
         self.cpu = cpu
         self.timeout = timeout
+        self.extra_qmp = extra_qmp
+        self.hmp_monitor = hmp_monitor
+        self.binary = binary or BINARY
+        self.incoming = incoming
+        self.qmps = []          # the extra QMP monitors
+        self.hmp_conn = None    # the HMP monitor, a LineSocket
         self.dir = None
         self.proc = None
         self.qmp_conn = None
@@ -188,7 +195,7 @@ class VM:
 
     def command_line(self):
         d = self.dir
-        cmd = [BINARY, '-nodefaults', '-display', 'none', '-no-user-config',
+        cmd = [self.binary, '-nodefaults', '-display', 'none', '-no-user-config',
                '-machine', self.machine, '-m', str(self.memory),
                '-smp', str(self.smp),
                '-chardev', 'socket,id=qmp,path=%s/qmp.sock' % d,
@@ -196,6 +203,14 @@ class VM:
                '-chardev', 'socket,id=ser,path=%s/serial.sock,logfile=%s/console.log'
                % (d, d),
                '-serial', 'chardev:ser', '-no-reboot']
+        for i in range(self.extra_qmp):
+            cmd += ['-chardev', 'socket,id=qmp%d,path=%s/qmp%d.sock' % (i, d, i),
+                    '-mon', 'chardev=qmp%d,mode=control' % i]
+        if self.hmp_monitor:
+            cmd += ['-chardev', 'socket,id=hmp,path=%s/hmp.sock' % d,
+                    '-mon', 'chardev=hmp,mode=readline']
+        if self.incoming:
+            cmd += ['-incoming', self.incoming]
         if self.accel == 'kvm':
             cmd += ['-accel', 'kvm']
         else:
@@ -213,24 +228,34 @@ class VM:
         return cmd + self.extra
 
     def start(self, wait_ready=True):
-        if not os.access(BINARY, os.X_OK):
-            raise VMError('no emulator at %s: run make build' % BINARY)
+        if not os.access(self.binary, os.X_OK):
+            raise VMError('no emulator at %s: run make build' % self.binary)
         self.dir = tempfile.mkdtemp(prefix='ocvm-')
         qmp_l = _listen(os.path.join(self.dir, 'qmp.sock'))
         ser_l = _listen(os.path.join(self.dir, 'serial.sock'))
+        extra_l = [_listen(os.path.join(self.dir, 'qmp%d.sock' % i))
+                   for i in range(self.extra_qmp)]
+        hmp_l = _listen(os.path.join(self.dir, 'hmp.sock')) if self.hmp_monitor else None
         self.stderr = open(os.path.join(self.dir, 'stderr.log'), 'w+')
         t0 = time.monotonic()
         self.proc = subprocess.Popen(self.command_line(), stdin=subprocess.DEVNULL,
                                      stdout=self.stderr, stderr=subprocess.STDOUT)
         try:
             self.serial = LineSocket(self._accept(ser_l))
-            self.qmp_conn = QMP(self._accept(qmp_l))
+            qmp_sock = self._accept(qmp_l)
+            extra = [self._accept(l) for l in extra_l]
+            if hmp_l:
+                self.hmp_conn = LineSocket(self._accept(hmp_l))
+            self.qmp_conn = QMP(qmp_sock)
+            self.qmps = [QMP(c) for c in extra]
         finally:
-            qmp_l.close()
-            ser_l.close()
-        if self.kernel is None and wait_ready:
+            for listener in [qmp_l, ser_l, hmp_l] + extra_l:
+                if listener:
+                    listener.close()
+        if self.kernel is None and wait_ready and not self.incoming:
             self.console_wait(r'^OC-GUEST-READY', self.timeout)
             self.shell('true')      # swallows the shell's banner
+            self.shell('set +m')    # no job notices in command output
             self.boot_seconds = time.monotonic() - t0
         return self
 
@@ -245,22 +270,6 @@ class VM:
                 return conn
         raise VMError('QEMU did not connect to %s' % listener.getsockname())
 
-    def connect_qmp(self, timeout=10):
-        """Open a further QMP monitor (hot-added over QMP) and return it."""
-        self.seq += 1
-        name = 'qmp%d' % self.seq
-        path = os.path.join(self.dir, name + '.sock')
-        listener = _listen(path)
-        try:
-            self.qmp('chardev-add', id=name, backend={
-                'type': 'socket', 'data': {
-                    'addr': {'type': 'unix', 'data': {'path': path}},
-                    'server': False}})
-            conn = self._accept(listener)
-        finally:
-            listener.close()
-        return conn, name
-
     def shutdown(self, timeout=10):
         if self.proc is None:
             return
@@ -274,7 +283,7 @@ class VM:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        for c in (self.qmp_conn, self.serial):
+        for c in [self.qmp_conn, self.serial, self.hmp_conn] + self.qmps:
             if c:
                 c.close()
         self.stderr.close()
@@ -320,6 +329,24 @@ class VM:
 
     def hmp(self, line, wait=10):
         return self.qmp('human-monitor-command', {'command-line': line}, wait)
+
+    def hmp_send(self, line):
+        """Type a command on the HMP monitor (hmp_monitor=True)."""
+        self.hmp_conn.send(line + '\n')
+
+    def hmp_read(self, pattern, timeout=10):
+        """Read HMP monitor output until a line matches; returns the match."""
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise VMError('HMP: no line matching %r within %.1f s' % (pattern, timeout))
+            line = self.hmp_conn.readline(left)
+            if line is not None:
+                m = rx.search(line)
+                if m:
+                    return m
 
     def qom_get(self, path, prop):
         return self.qmp('qom-get', path=path, property=prop)

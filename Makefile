@@ -23,8 +23,16 @@ demo: build guest
 check: qtests guest
 	scripts/run-tests.sh
 
+# benchmarks print numbers (bench/); they are not tests
+bench: build guest
+	/usr/bin/python3 bench/balloon_stats.py
+
 clean:
 	rm -rf build/qemu build/oc build/guest build/qemu-system-x86_64
 
-distclean:
+dist# benchmarks print numbers (bench/); they are not tests
+bench: build guest
+	/usr/bin/python3 bench/balloon_stats.py
+
+clean:
 	rm -rf build

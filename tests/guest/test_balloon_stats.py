@@ -138,6 +138,39 @@ class BalloonStatsTest(unittest.TestCase):
             self.vm.qmp('cont')
         self.assertTrue(self.sync()['fresh'])
 
+    def test_starved_guest_never_answers_others_served(self):
+        """The guest's kernel workers are starved, so it never answers: the
+        waiter times out with the latest values; meanwhile the other QMP
+        monitor and the HMP monitor answer at once, and the waiting
+        monitor's next request is answered after its balloon reply."""
+        vm = self.vm
+        last = self.sync()['last-update']
+        vm.serial.send('oc-load starve 5 &\n')
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        wid = vm.qmp_conn.send('query-balloon', refresh='sync', timeout=2000)
+        nid = vm.qmp_conn.send('query-status')
+        for _ in range(20):
+            t = time.monotonic()
+            self.assertEqual(vm.qmps[0].command('query-status')['status'], 'running')
+            self.assertLess(time.monotonic() - t, 0.5)
+        vm.hmp_send('info status')
+        vm.hmp_read(r'VM status: running', 1.0)
+        self.assertLess(time.monotonic() - t0, 1.8, 'other monitors were held up')
+        # replies on the waiting monitor keep their order
+        msg = vm.qmp_conn._read(5)
+        self.assertEqual(msg.get('id'), wid, msg)
+        r = msg['return']
+        self.assertGreaterEqual(time.monotonic() - t0, 1.9)
+        self.assertFalse(r['fresh'])
+        self.assertEqual(r['stale-reason'], 'timeout')
+        self.assertEqual(r['last-update'], last)
+        self.assertGreaterEqual(r['age'], 1900)
+        self.assertEqual(vm.qmp_conn.response(nid, 5)['status'], 'running')
+        # once the starvation ends the guest answers again
+        wait_until(lambda: self.sync(timeout=1000)['fresh'], 10, 0.2,
+                   'the guest to answer again')
+
     def test_upstream_polling_alongside(self):
         vm = self.vm
         vm.qom_set(BALLOON, 'guest-stats-polling-interval', 1)

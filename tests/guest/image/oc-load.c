@@ -3,13 +3,19 @@
  *
  *   oc-load spin N SECONDS   run N busy threads for SECONDS (0: until killed)
  *   oc-load hold MIB         allocate and touch MIB MiB, then wait until killed
+ *   oc-load starve SECONDS   spin one SCHED_FIFO thread per CPU with RT
+ *                            throttling off: kernel workers (such as the
+ *                            balloon driver's statistics work) cannot run
  *
  * Built statically on the host and put in the test initramfs.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
+#define _GNU_SOURCE
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,7 +46,7 @@ static void *spin(void *arg)
     return NULL;
 }
 
-static int do_spin(int n, double seconds)
+static int do_spin(int n, double seconds, bool realtime)
 {
     pthread_t t[256];
     double end = seconds > 0 ? now() + seconds : 0;
@@ -50,10 +56,25 @@ static int do_spin(int n, double seconds)
         return 2;
     }
     for (int i = 0; i < n; i++) {
-        if (pthread_create(&t[i], NULL, spin, &end)) {
+        pthread_attr_t attr;
+
+        pthread_attr_init(&attr);
+        if (realtime) {
+            struct sched_param sp = { .sched_priority = 99 };
+            cpu_set_t cpus;
+
+            CPU_ZERO(&cpus);
+            CPU_SET(i, &cpus);
+            pthread_attr_setinheritsched(&attr, PTHREAD_EXPLICIT_SCHED);
+            pthread_attr_setschedpolicy(&attr, SCHED_FIFO);
+            pthread_attr_setschedparam(&attr, &sp);
+            pthread_attr_setaffinity_np(&attr, sizeof(cpus), &cpus);
+        }
+        if (pthread_create(&t[i], &attr, spin, &end)) {
             perror("oc-load: pthread_create");
             return 1;
         }
+        pthread_attr_destroy(&attr);
     }
     for (int i = 0; i < n; i++) {
         pthread_join(t[i], NULL);
@@ -89,11 +110,20 @@ static int do_hold(long mib)
 int main(int argc, char **argv)
 {
     if (argc == 4 && !strcmp(argv[1], "spin")) {
-        return do_spin(atoi(argv[2]), atof(argv[3]));
+        return do_spin(atoi(argv[2]), atof(argv[3]), false);
+    }
+    if (argc == 3 && !strcmp(argv[1], "starve")) {
+        FILE *f = fopen("/proc/sys/kernel/sched_rt_runtime_us", "w");
+
+        if (!f || fprintf(f, "-1\n") < 0 || fclose(f)) {
+            perror("oc-load: cannot turn RT throttling off");
+            return 1;
+        }
+        return do_spin(sysconf(_SC_NPROCESSORS_ONLN), atof(argv[2]), true);
     }
     if (argc == 3 && !strcmp(argv[1], "hold")) {
         return do_hold(atol(argv[2]));
     }
-    fprintf(stderr, "usage: oc-load spin N SECONDS | oc-load hold MIB\n");
+    fprintf(stderr, "usage: oc-load spin N SECONDS | hold MIB | starve SECONDS\n");
     return 2;
 }

@@ -80,7 +80,7 @@ def polling_staleness(vm, seconds):
 
 def other_monitor_latency(vm, n):
     """Commands on monitor 2 while monitor 1 waits on a starved guest."""
-    vm.serial.send('oc-load starve 6 &\n')
+    vm.starve(6)
     time.sleep(0.5)
     wid = vm.qmp_conn.send('query-balloon', refresh='sync', timeout=4000)
     t_start = time.perf_counter()
@@ -97,6 +97,7 @@ def other_monitor_latency(vm, n):
     if r['fresh'] or r.get('stale-reason') != 'timeout':
         raise SystemExit('the starved guest answered: %r' % r)
     time.sleep(3)
+    vm.resync()
     return ms, waited
 
 

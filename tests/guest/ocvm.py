@@ -427,6 +427,26 @@ class VM:
             time.sleep(0.2)
         raise VMError('guest: could not hold %d MiB within %d s' % (mib, timeout))
 
+    def starve(self, seconds):
+        """Starve the guest's kernel workers for `seconds` (oc-load starve):
+        the balloon driver cannot answer meanwhile.  The guest shell may be
+        restarted by init afterwards: call resync() before using it."""
+        self.serial.send('setsid oc-load starve %s </dev/null >/dev/null 2>&1 &\n'
+                         % seconds)
+
+    def resync(self, timeout=20):
+        """Wait until the guest shell answers again."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.shell('true', timeout=2)
+                self.shell('set +m', timeout=2)
+                return
+            except VMError:
+                if time.monotonic() > deadline:
+                    raise
+                self.serial.send('\x03\n')   # drop any partial line
+
     def read_file(self, path):
         return self.shell('cat %s' % path)
 

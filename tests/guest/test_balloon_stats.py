@@ -145,7 +145,7 @@ class BalloonStatsTest(unittest.TestCase):
         monitor's next request is answered after its balloon reply."""
         vm = self.vm
         last = self.sync()['last-update']
-        vm.serial.send('oc-load starve 5 &\n')
+        vm.starve(5)
         time.sleep(0.5)
         t0 = time.monotonic()
         wid = vm.qmp_conn.send('query-balloon', refresh='sync', timeout=2000)
@@ -170,6 +170,8 @@ class BalloonStatsTest(unittest.TestCase):
         # once the starvation ends the guest answers again
         wait_until(lambda: self.sync(timeout=1000)['fresh'], 10, 0.2,
                    'the guest to answer again')
+        time.sleep(max(0, 5.5 - (time.monotonic() - t0)))
+        vm.resync()
 
     def test_upstream_polling_alongside(self):
         vm = self.vm

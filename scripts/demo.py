@@ -24,11 +24,21 @@ def main():
         print('qemu-oc demo: %s, QEMU %d.%d.%d, guest booted in %.1f s' % (
             ver['package'], ver['qemu']['major'], ver['qemu']['minor'],
             ver['qemu']['micro'], vm.boot_seconds))
+        show('query-balloon refresh=sync (fresh statistics from the guest)',
+             vm.qmp('query-balloon', refresh='sync'))
+        pid = vm.hold(128)
+        r = vm.qmp('query-balloon', refresh='sync')
+        print('guest now holds 128 MiB: free-memory=%d MiB'
+              % (r['stats']['free-memory'] >> 20))
+        vm.kill(pid)
+        show('query-balloon refresh=async', vm.qmp('query-balloon', refresh='async'))
+        show('event', vm.event('BALLOON_STATS', 10))
+        show('HMP info balloon', vm.hmp('info balloon').strip())
+        show('HMP info balloon -n (latest known, with age)',
+             vm.hmp('info balloon -n').strip())
         vm.qom_set(BALLOON, 'guest-stats-polling-interval', 1)
         wait_until(lambda: vm.qom_get(BALLOON, 'guest-stats')['last-update'] > 0,
                    15, 0.2, 'guest statistics')
-        show('query-balloon', vm.qmp('query-balloon'))
-        show('HMP info balloon', vm.hmp('info balloon').strip())
         show('qom-get balloon0 guest-stats (upstream polling, 1 s)',
              vm.qom_get(BALLOON, 'guest-stats'))
     return 0

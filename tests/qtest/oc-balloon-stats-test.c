@@ -1,0 +1,1122 @@
+/*
+ * QTest: virtio-balloon statistics on demand (qemu-oc)
+ *
+ * The test plays the guest's virtio-balloon driver through libqos: it
+ * negotiates VIRTIO_BALLOON_F_STATS_VQ (or not), posts statistics buffers
+ * on the stats virtqueue, sees the device return them when it wants fresh
+ * statistics, and re-posts them refilled.  Meanwhile it asks through
+ * query-balloon (refresh none, async and sync), HMP info balloon and
+ * human-monitor-command, on up to three QMP monitors and one HMP monitor,
+ * and checks what each gets and when.
+ *
+ * QEMU's trace log (-D) is read to know when a request is waiting in QEMU
+ * and how often the device asked the guest; what the guest sees is read
+ * from the virtqueue itself.
+ *
+ * Copyright (c) 2026 qemu-oc developers
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include "libqtest.h"
+#include "libqmp.h"
+#include "libqos/libqos-malloc.h"
+#include "libqos/malloc-pc.h"
+#include "libqos/pci-pc.h"
+#include "libqos/virtio.h"
+#include "libqos/virtio-pci.h"
+#include "qapi/error.h"
+#include "qapi/qmp/qdict.h"
+#include "qapi/qmp/qjson.h"
+#include "qapi/qmp/qnum.h"
+#include "qemu/bswap.h"
+#include "qemu/cutils.h"
+#include "standard-headers/linux/virtio_balloon.h"
+#include "standard-headers/linux/virtio_config.h"
+#include "standard-headers/linux/virtio_ids.h"
+
+#define STATS_VQ        2       /* index of the stats virtqueue */
+#define STAT_SIZE       10      /* packed { le16 tag; le64 val; } */
+#define NR_TAGS         16      /* tags the device knows */
+#define MAX_ENTRIES     256     /* entries a buffer may hold */
+#define RAM_MB          256
+
+/* A reply "at once" comes well before the default 5000 ms timeout */
+#define PROMPT_MS       1000
+/* How long to wait for what must happen, and for what must not */
+#define WAIT_MS         5000
+#define ABSENT_MS       200
+
+static const char *const tag_names[NR_TAGS] = {
+    "swap-in", "swap-out", "major-faults", "minor-faults",
+    "free-memory", "total-memory", "available-memory", "disk-caches",
+    "hugetlb-allocations", "hugetlb-failures", "oom-kills", "alloc-stalls",
+    "async-scans", "direct-scans", "async-reclaims", "direct-reclaims",
+};
+
+typedef struct Stat {
+    uint16_t tag;
+    uint64_t val;
+} Stat;
+
+typedef struct Balloon {
+    QTestState *qts;
+    QGuestAllocator alloc;
+    QPCIBus *bus;
+    QVirtioPCIDevice *dev;
+    QVirtQueue *vq;             /* the stats queue, once set up */
+    char *dir;                  /* monitor sockets and the trace log */
+    char *trace_log;
+} Balloon;
+
+static const char *const socket_names[] = { "m2.sock", "m3.sock", "h1.sock" };
+
+static int64_t now_ms(void)
+{
+    return g_get_monotonic_time() / 1000;
+}
+
+static int64_t wall_ms(void)
+{
+    return g_get_real_time() / 1000;
+}
+
+/*
+ * Start QEMU, with a virtio-balloon-pci device if @device, two more QMP
+ * monitors (m2.sock, m3.sock) and an HMP monitor (h1.sock).
+ */
+static void balloon_boot(Balloon *b, bool device)
+{
+    GError *err = NULL;
+    g_autofree char *dev_opt = NULL;
+
+    memset(b, 0, sizeof(*b));
+    b->dir = g_dir_make_tmp("oc-balloon-XXXXXX", &err);
+    g_assert_no_error(err);
+    b->trace_log = g_build_filename(b->dir, "trace.log", NULL);
+    dev_opt = device ? g_strdup("-device virtio-balloon-pci,id=b0,addr=04.0")
+                     : g_strdup("");
+    b->qts = qtest_initf("-M pc -m %d %s "
+                         "-chardev socket,id=m2,path=%s/m2.sock,"
+                         "server=on,wait=off "
+                         "-mon chardev=m2,mode=control "
+                         "-chardev socket,id=m3,path=%s/m3.sock,"
+                         "server=on,wait=off "
+                         "-mon chardev=m3,mode=control "
+                         "-chardev socket,id=h1,path=%s/h1.sock,"
+                         "server=on,wait=off "
+                         "-mon chardev=h1,mode=readline "
+                         "-trace 'enable=balloon_stats_*' "
+                         "-trace 'enable=virtio_balloon_stats_*' -D %s",
+                         RAM_MB, dev_opt, b->dir, b->dir, b->dir,
+                         b->trace_log);
+    if (!device) {
+        return;
+    }
+    b->bus = qpci_new_pc(b->qts, NULL);
+    pc_alloc_init(&b->alloc, b->qts, 0);
+    b->dev = virtio_pci_new(b->bus,
+                            &(QPCIAddress) { .devfn = QPCI_DEVFN(4, 0) });
+    g_assert_nonnull(b->dev);
+    g_assert_cmpint(b->dev->vdev.device_type, ==, VIRTIO_ID_BALLOON);
+    qvirtio_pci_device_enable(b->dev);
+}
+
+static void balloon_end(Balloon *b)
+{
+    int i;
+
+    if (b->dev) {
+        if (b->vq) {
+            qvirtqueue_cleanup(b->dev->vdev.bus, b->vq, &b->alloc);
+        }
+        qvirtio_pci_device_disable(b->dev);
+        g_free(b->dev->pdev);
+        g_free(b->dev);
+        qpci_free_pc(b->bus);
+        alloc_destroy(&b->alloc);
+    }
+    qtest_quit(b->qts);
+    for (i = 0; i < ARRAY_SIZE(socket_names); i++) {
+        g_autofree char *path = g_build_filename(b->dir, socket_names[i],
+                                                 NULL);
+        unlink(path);
+    }
+    unlink(b->trace_log);
+    rmdir(b->dir);
+    g_free(b->trace_log);
+    g_free(b->dir);
+}
+
+/*
+ * The driver (re)initializes the device: reset, negotiate
+ * VIRTIO_F_VERSION_1 and, if @stats, VIRTIO_BALLOON_F_STATS_VQ, set up
+ * the stats queue, DRIVER_OK.
+ */
+static void driver_init(Balloon *b, bool stats)
+{
+    QVirtioDevice *vdev = &b->dev->vdev;
+    uint64_t features;
+
+    if (b->vq) {
+        qvirtqueue_cleanup(vdev->bus, b->vq, &b->alloc);
+        b->vq = NULL;
+    }
+    qvirtio_start_device(vdev);
+    features = qvirtio_get_features(vdev);
+    g_assert_true(features & (1ull << VIRTIO_F_VERSION_1));
+    g_assert_true(features & (1ull << VIRTIO_BALLOON_F_STATS_VQ));
+    features &= (1ull << VIRTIO_F_VERSION_1) |
+                (stats ? 1ull << VIRTIO_BALLOON_F_STATS_VQ : 0);
+    qvirtio_set_features(vdev, features);
+    b->vq = qvirtqueue_setup(vdev, &b->alloc, STATS_VQ);
+    qvirtio_set_driver_ok(vdev);
+}
+
+/* How many lines of the trace log are @event (with @detail, if given) */
+static int trace_count(Balloon *b, const char *event, const char *detail)
+{
+    g_autofree char *log = NULL;
+    g_autofree char *start = g_strdup_printf("%s ", event);
+    g_autofree char *mid = g_strdup_printf(":%s ", event);
+    g_auto(GStrv) lines = NULL;
+    int i, n = 0;
+
+    if (!g_file_get_contents(b->trace_log, &log, NULL, NULL)) {
+        return 0;
+    }
+    lines = g_strsplit(log, "\n", -1);
+    for (i = 0; lines[i]; i++) {
+        if ((g_str_has_prefix(lines[i], start) || strstr(lines[i], mid)) &&
+            (!detail || strstr(lines[i], detail))) {
+            n++;
+        }
+    }
+    return n;
+}
+
+/* Wait until the trace log has @n lines of @event */
+static void trace_wait(Balloon *b, const char *event, int n)
+{
+    int64_t end = now_ms() + WAIT_MS;
+
+    while (trace_count(b, event, NULL) < n) {
+        g_assert_cmpint(now_ms(), <, end);
+        g_usleep(2000);
+    }
+    g_assert_cmpint(trace_count(b, event, NULL), ==, n);
+}
+
+/* Write @n statistics entries to guest memory at @addr */
+static void buf_fill(Balloon *b, uint64_t addr, const Stat *st, size_t n)
+{
+    g_autofree uint8_t *raw = g_malloc0(n * STAT_SIZE);
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        stw_le_p(raw + i * STAT_SIZE, st[i].tag);
+        stq_le_p(raw + i * STAT_SIZE + 2, st[i].val);
+    }
+    qtest_memwrite(b->qts, addr, raw, n * STAT_SIZE);
+}
+
+/* Make one descriptor available on the stats queue and notify */
+static uint32_t post_raw(Balloon *b, uint64_t addr, uint32_t len, bool write)
+{
+    uint32_t head = qvirtqueue_add(b->qts, b->vq, addr, len, write, false);
+
+    qvirtqueue_kick(b->qts, &b->dev->vdev, b->vq, head);
+    return head;
+}
+
+/*
+ * Fill the buffer at @addr with @n entries and post it; wait until the
+ * device has taken them in.
+ */
+static uint32_t post_stats(Balloon *b, uint64_t addr, const Stat *st,
+                           size_t n)
+{
+    int seen = trace_count(b, "virtio_balloon_stats_received", NULL);
+    uint32_t head;
+
+    buf_fill(b, addr, st, n);
+    head = post_raw(b, addr, n * STAT_SIZE, false);
+    trace_wait(b, "virtio_balloon_stats_received", seen + 1);
+    return head;
+}
+
+/* The next buffer the device returned, waiting up to @ms */
+static bool used_get(Balloon *b, uint32_t *head, uint32_t *len, int ms)
+{
+    int64_t end = now_ms() + ms;
+
+    for (;;) {
+        if (qvirtqueue_get_buf(b->qts, b->vq, head, len)) {
+            return true;
+        }
+        if (now_ms() >= end) {
+            return false;
+        }
+        g_usleep(1000);
+    }
+}
+
+/* The device returns the buffer @head, unused (length 0) */
+static void assert_returned(Balloon *b, uint32_t head)
+{
+    uint32_t got, len;
+
+    g_assert_true(used_get(b, &got, &len, WAIT_MS));
+    g_assert_cmpuint(got, ==, head);
+    g_assert_cmpuint(len, ==, 0);
+}
+
+/* The device returns no buffer */
+static void assert_none_returned(Balloon *b, int ms)
+{
+    g_assert_false(used_get(b, NULL, NULL, ms));
+}
+
+/* The return value of a successful QMP reply; frees @rsp */
+static QDict *reply_return(QDict *rsp)
+{
+    QDict *ret;
+
+    g_assert_nonnull(rsp);
+    g_assert_false(qdict_haskey(rsp, "error"));
+    ret = qdict_get_qdict(rsp, "return");
+    g_assert_nonnull(ret);
+    qobject_ref(ret);
+    qobject_unref(rsp);
+    return ret;
+}
+
+/* query-balloon on the qtest monitor, @args a JSON object or NULL */
+static QDict *query(Balloon *b, const char *args)
+{
+    return reply_return(qtest_qmp(b->qts, "{'execute': 'query-balloon',"
+                                  " 'arguments': %p}",
+                                  qobject_from_json(args ? args : "{}",
+                                                    &error_abort)));
+}
+
+/* As query(), and the reply comes at once */
+static QDict *query_prompt(Balloon *b, const char *args)
+{
+    int64_t t0 = now_ms();
+    QDict *info = query(b, args);
+
+    g_assert_cmpint(now_ms() - t0, <, PROMPT_MS);
+    return info;
+}
+
+static void assert_actual(QDict *info)
+{
+    g_assert_cmpint(qdict_get_int(info, "actual"), ==,
+                    (int64_t)RAM_MB << 20);
+}
+
+/* @stats (BalloonGuestStats) is exactly @exp (distinct tags < 16) */
+static void assert_guest_stats(QDict *stats, const Stat *exp, size_t n)
+{
+    size_t i;
+
+    g_assert_nonnull(stats);
+    g_assert_cmpint(qdict_size(stats), ==, n);
+    for (i = 0; i < n; i++) {
+        QNum *q = qobject_to(QNum, qdict_get(stats, tag_names[exp[i].tag]));
+
+        g_assert_nonnull(q);
+        g_assert_cmpuint(qnum_get_uint(q), ==, exp[i].val);
+    }
+}
+
+/* @info holds exactly the statistics @exp, with their time */
+static void assert_stats(QDict *info, const Stat *exp, size_t n)
+{
+    assert_guest_stats(qdict_get_qdict(info, "stats"), exp, n);
+    g_assert_true(qdict_haskey(info, "last-update"));
+    g_assert_cmpint(qdict_get_int(info, "age"), >=, 0);
+}
+
+/* @info holds no statistics */
+static void assert_no_stats(QDict *info)
+{
+    g_assert_false(qdict_haskey(info, "stats"));
+    g_assert_false(qdict_haskey(info, "last-update"));
+    g_assert_false(qdict_haskey(info, "age"));
+}
+
+static void assert_stale(QDict *info, const char *reason)
+{
+    assert_actual(info);
+    g_assert_false(qdict_get_bool(info, "fresh"));
+    g_assert_cmpstr(qdict_get_try_str(info, "stale-reason"), ==, reason);
+}
+
+/* Fresh statistics, reported at or after @since_ms (wall clock) */
+static void assert_fresh(QDict *info, int64_t since_ms)
+{
+    assert_actual(info);
+    g_assert_true(qdict_get_bool(info, "fresh"));
+    g_assert_false(qdict_haskey(info, "stale-reason"));
+    g_assert_cmpint(qdict_get_int(info, "last-update"), >=, since_ms);
+    g_assert_cmpint(qdict_get_int(info, "last-update"), <=, wall_ms());
+    g_assert_cmpint(qdict_get_int(info, "age"), <, PROMPT_MS);
+}
+
+/* Connect to one of the extra monitors' sockets */
+static int mon_connect(Balloon *b, const char *name)
+{
+    g_autofree char *path = g_build_filename(b->dir, name, NULL);
+    struct sockaddr_un addr = { .sun_family = AF_UNIX };
+    int fd;
+
+    g_assert_cmpuint(strlen(path), <, sizeof(addr.sun_path));
+    pstrcpy(addr.sun_path, sizeof(addr.sun_path), path);
+    fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    g_assert_cmpint(fd, >=, 0);
+    g_assert_cmpint(connect(fd, (struct sockaddr *)&addr, sizeof(addr)),
+                    ==, 0);
+    return fd;
+}
+
+/* The next reply on QMP socket @fd, skipping events */
+static QDict *qmp_reply(int fd)
+{
+    for (;;) {
+        QDict *rsp = qmp_fd_receive(fd);
+
+        if (!qdict_haskey(rsp, "event")) {
+            return rsp;
+        }
+        qobject_unref(rsp);
+    }
+}
+
+/* Connect to QMP monitor @name and negotiate capabilities */
+static int qmp_connect(Balloon *b, const char *name)
+{
+    int fd = mon_connect(b, name);
+    QDict *rsp = qmp_fd_receive(fd);
+
+    g_assert_true(qdict_haskey(rsp, "QMP"));
+    qobject_unref(rsp);
+    qmp_fd_send(fd, "{'execute': 'qmp_capabilities'}");
+    qobject_unref(reply_return(qmp_reply(fd)));
+    return fd;
+}
+
+/* Read HMP socket @fd up to and including its next prompt */
+static char *hmp_read_prompt(int fd)
+{
+    GString *s = g_string_new(NULL);
+    struct pollfd pfd = { .fd = fd, .events = POLLIN };
+    char c;
+
+    while (!g_str_has_suffix(s->str, "(qemu) ")) {
+        g_assert_cmpint(poll(&pfd, 1, WAIT_MS), ==, 1);
+        g_assert_cmpint(read(fd, &c, 1), ==, 1);
+        g_string_append_c(s, c);
+    }
+    return g_string_free(s, false);
+}
+
+/* The "balloon: ..." line of HMP output @text, without its end of line */
+static char *hmp_balloon_line(const char *text)
+{
+    const char *p = strstr(text, "balloon: actual=");
+
+    g_assert_nonnull(p);
+    return g_strndup(p, strcspn(p, "\r\n"));
+}
+
+/*
+ * The guest answers: query-balloon shows what the first buffer reported,
+ * marked not-requested; a sync refresh gets the device to return the
+ * buffer and its reply waits until the driver re-posts it, refilled.
+ */
+static void test_answers(void)
+{
+    static const Stat first[] = {
+        { 4, 1000 }, { 5, 2000 }, { 99, 12345 }, { 15, 7 },
+    };
+    static const Stat first_known[] = { { 4, 1000 }, { 5, 2000 }, { 15, 7 } };
+    static const Stat second[] = {
+        { 4, 1500 }, { 5, 2000 }, { 15, 9 }, { 0, 3 }, { 100, 1 },
+    };
+    static const Stat second_known[] = {
+        { 4, 1500 }, { 5, 2000 }, { 15, 9 }, { 0, 3 },
+    };
+    Balloon b;
+    QDict *info;
+    uint64_t buf;
+    uint32_t head;
+    int64_t t0;
+    g_autofree char *hmp = NULL;
+    g_autofree char *line = NULL;
+
+    balloon_boot(&b, true);
+    driver_init(&b, true);
+
+    /* before the driver gave its buffer, there is nothing to ask */
+    info = query(&b, NULL);
+    assert_stale(info, "not-requested");
+    assert_no_stats(info);
+    qobject_unref(info);
+    info = query_prompt(&b, "{'refresh': 'sync'}");
+    assert_stale(info, "not-ready");
+    assert_no_stats(info);
+    qobject_unref(info);
+
+    t0 = wall_ms();
+    buf = guest_alloc(&b.alloc, ARRAY_SIZE(second) * STAT_SIZE);
+    head = post_stats(&b, buf, first, ARRAY_SIZE(first));
+    assert_none_returned(&b, ABSENT_MS);
+    g_assert_cmpint(trace_count(&b, "virtio_balloon_stats_unknown_tag",
+                                "tag 99"), ==, 1);
+
+    info = query(&b, NULL);
+    assert_stale(info, "not-requested");
+    assert_stats(info, first_known, ARRAY_SIZE(first_known));
+    g_assert_cmpint(qdict_get_int(info, "last-update"), >=, t0);
+    qobject_unref(info);
+
+    hmp = qtest_hmp(b.qts, "info balloon -n");
+    line = hmp_balloon_line(hmp);
+    g_assert_true(g_str_has_prefix(line, "balloon: actual=256 "
+                                   "free-memory=1000 total-memory=2000 "
+                                   "direct-reclaims=7 age="));
+
+    /* the request is out; the device returns the buffer to be refilled */
+    qtest_qmp_send(b.qts, "{'execute': 'query-balloon',"
+                   " 'arguments': {'refresh': 'sync'}, 'id': 'sync'}");
+    assert_returned(&b, head);
+    assert_none_returned(&b, ABSENT_MS);
+    t0 = wall_ms();
+    post_stats(&b, buf, second, ARRAY_SIZE(second));
+
+    {
+        QDict *rsp = qtest_qmp_receive(b.qts);
+
+        g_assert_cmpstr(qdict_get_try_str(rsp, "id"), ==, "sync");
+        info = reply_return(rsp);
+    }
+    assert_fresh(info, t0);
+    assert_stats(info, second_known, ARRAY_SIZE(second_known));
+    qobject_unref(info);
+
+    /* refresh none afterwards: the same statistics, not requested */
+    info = query(&b, "{'refresh': 'none'}");
+    assert_stale(info, "not-requested");
+    assert_stats(info, second_known, ARRAY_SIZE(second_known));
+    qobject_unref(info);
+    assert_none_returned(&b, ABSENT_MS);
+
+    balloon_end(&b);
+}
+
+/*
+ * The guest never answers: the sync request times out with the old
+ * statistics, while another monitor is served at once throughout, and
+ * the waiting monitor's next request is answered after it, in order.
+ */
+static void test_never_answers(void)
+{
+    static const Stat first[] = { { 4, 1000 }, { 5, 2000 } };
+    static const Stat late[] = { { 4, 1111 }, { 5, 2000 } };
+    Balloon b;
+    QDict *rsp, *info;
+    uint64_t buf;
+    uint32_t head;
+    int64_t t0, t;
+    int m2, i;
+
+    balloon_boot(&b, true);
+    driver_init(&b, true);
+    m2 = qmp_connect(&b, "m2.sock");
+    buf = guest_alloc(&b.alloc, ARRAY_SIZE(first) * STAT_SIZE);
+    head = post_stats(&b, buf, first, ARRAY_SIZE(first));
+
+    t0 = now_ms();
+    qtest_qmp_send(b.qts, "{'execute': 'query-balloon', 'arguments':"
+                   " {'refresh': 'sync', 'timeout': 1500}, 'id': 'balloon'}");
+    qtest_qmp_send(b.qts, "{'execute': 'query-status', 'id': 'status'}");
+    assert_returned(&b, head);
+
+    for (i = 0; i < 5; i++) {
+        t = now_ms();
+        qmp_fd_send(m2, "{'execute': 'query-status'}");
+        info = reply_return(qmp_reply(m2));
+        g_assert_cmpint(now_ms() - t, <, 500);
+        g_assert_cmpstr(qdict_get_try_str(info, "status"), ==, "running");
+        qobject_unref(info);
+        g_usleep(50 * 1000);
+    }
+    /* ... all of them while monitor 1 waited */
+    g_assert_cmpint(now_ms() - t0, <, 1500);
+
+    rsp = qtest_qmp_receive(b.qts);
+    g_assert_cmpint(now_ms() - t0, >=, 1500 - 50);
+    g_assert_cmpstr(qdict_get_try_str(rsp, "id"), ==, "balloon");
+    info = reply_return(rsp);
+    assert_stale(info, "timeout");
+    assert_stats(info, first, ARRAY_SIZE(first));
+    g_assert_cmpint(qdict_get_int(info, "age"), >=, 1500 - 50);
+    qobject_unref(info);
+
+    rsp = qtest_qmp_receive(b.qts);
+    g_assert_cmpstr(qdict_get_try_str(rsp, "id"), ==, "status");
+    qobject_unref(reply_return(rsp));
+
+    /* a late answer is still taken in */
+    post_stats(&b, buf, late, ARRAY_SIZE(late));
+    info = query(&b, NULL);
+    assert_stale(info, "not-requested");
+    assert_stats(info, late, ARRAY_SIZE(late));
+    qobject_unref(info);
+
+    /* monitor 2 still works normally */
+    qmp_fd_send(m2, "{'execute': 'query-balloon'}");
+    info = reply_return(qmp_reply(m2));
+    assert_stats(info, late, ARRAY_SIZE(late));
+    qobject_unref(info);
+
+    close(m2);
+    balloon_end(&b);
+}
+
+/*
+ * Malformed buffers are returned unused at once and ignored; good
+ * buffers posted afterwards are taken in.
+ */
+static void test_malformed(void)
+{
+    static const Stat good2[] = { { 1, 11 }, { 2, 22 }, { 3, 33 } };
+    static const Stat fresh[] = { { 1, 111 }, { 2, 222 }, { 3, 333 } };
+    const char *bad_event = "virtio_balloon_stats_bad_buffer";
+    g_autofree Stat *big = g_new0(Stat, 300);
+    Stat big_known[NR_TAGS];
+    Balloon b;
+    QDict *info;
+    uint64_t buf, buf2, wbuf;
+    uint32_t head, head1, head2;
+    int64_t t0;
+    int i;
+
+    balloon_boot(&b, true);
+    driver_init(&b, true);
+    for (i = 0; i < 300; i++) {
+        big[i].tag = i % 20;
+        big[i].val = i;
+    }
+    buf = guest_alloc(&b.alloc, 300 * STAT_SIZE);
+    buf2 = guest_alloc(&b.alloc, ARRAY_SIZE(good2) * STAT_SIZE);
+    wbuf = guest_alloc(&b.alloc, 64);
+
+    /* a readable descriptor chained to a device-writable one */
+    buf_fill(&b, buf, big, 2);
+    head = qvirtqueue_add(b.qts, b.vq, buf, 2 * STAT_SIZE, false, true);
+    qvirtqueue_add(b.qts, b.vq, wbuf, STAT_SIZE, true, false);
+    qvirtqueue_kick(b.qts, &b.dev->vdev, b.vq, head);
+    assert_returned(&b, head);
+    g_assert_cmpint(trace_count(&b, bad_event, "writable desc"), ==, 1);
+
+    /* a single device-writable descriptor */
+    head = post_raw(&b, wbuf, 2 * STAT_SIZE, true);
+    assert_returned(&b, head);
+    g_assert_cmpint(trace_count(&b, bad_event, "writable desc"), ==, 2);
+
+    /* 15 bytes: not a whole number of entries */
+    head = post_raw(&b, buf, 15, false);
+    assert_returned(&b, head);
+    g_assert_cmpint(trace_count(&b, bad_event, "length 15"), ==, 1);
+
+    /* 300 entries: oversized */
+    buf_fill(&b, buf, big, 300);
+    head = post_raw(&b, buf, 300 * STAT_SIZE, false);
+    assert_returned(&b, head);
+    g_assert_cmpint(trace_count(&b, bad_event, "oversized"), ==, 1);
+
+    /* 257 entries: one too many */
+    head = post_raw(&b, buf, (MAX_ENTRIES + 1) * STAT_SIZE, false);
+    assert_returned(&b, head);
+    g_assert_cmpint(trace_count(&b, bad_event, "oversized"), ==, 2);
+
+    /* none of them counted as a report */
+    g_assert_cmpint(trace_count(&b, "virtio_balloon_stats_received", NULL),
+                    ==, 0);
+    info = query(&b, NULL);
+    assert_stale(info, "not-requested");
+    assert_no_stats(info);
+    qobject_unref(info);
+    info = query_prompt(&b, "{'refresh': 'sync'}");
+    assert_stale(info, "not-ready");
+    assert_no_stats(info);
+    qobject_unref(info);
+    assert_none_returned(&b, ABSENT_MS);
+
+    /*
+     * 256 entries, the most allowed: tags 0..19 cycling, the last value
+     * of each tag wins (240 + tag), tags 16..19 are skipped
+     */
+    head1 = post_stats(&b, buf, big, MAX_ENTRIES);
+    assert_none_returned(&b, ABSENT_MS);
+    for (i = 0; i < NR_TAGS; i++) {
+        big_known[i].tag = i;
+        big_known[i].val = 240 + i;
+    }
+    info = query(&b, NULL);
+    assert_stale(info, "not-requested");
+    assert_stats(info, big_known, NR_TAGS);
+    qobject_unref(info);
+
+    /* a malformed buffer while a good one is held: only it comes back */
+    head = post_raw(&b, buf2, 7, false);
+    assert_returned(&b, head);
+    assert_none_returned(&b, ABSENT_MS);
+
+    /* a second good buffer while one is held: the first comes back */
+    head2 = post_stats(&b, buf2, good2, ARRAY_SIZE(good2));
+    assert_returned(&b, head1);
+    assert_none_returned(&b, ABSENT_MS);
+    g_assert_cmpint(trace_count(&b, "virtio_balloon_stats_second_buffer",
+                                NULL), ==, 1);
+    info = query(&b, NULL);
+    assert_stale(info, "not-requested");
+    assert_stats(info, good2, ARRAY_SIZE(good2));
+    qobject_unref(info);
+
+    /* and the second one serves a refresh */
+    qtest_qmp_send(b.qts, "{'execute': 'query-balloon',"
+                   " 'arguments': {'refresh': 'sync'}}");
+    assert_returned(&b, head2);
+    t0 = wall_ms();
+    post_stats(&b, buf2, fresh, ARRAY_SIZE(fresh));
+    info = reply_return(qtest_qmp_receive(b.qts));
+    assert_fresh(info, t0);
+    assert_stats(info, fresh, ARRAY_SIZE(fresh));
+    qobject_unref(info);
+
+    g_assert_cmpint(trace_count(&b, bad_event, NULL), ==, 6);
+    balloon_end(&b);
+}
+
+/*
+ * A zero-length descriptor is refused by QEMU's virtqueue code before the
+ * balloon sees it: the device is marked broken (NEEDS_RESET).  QEMU keeps
+ * working, and a driver reset brings the statistics back.
+ */
+static void test_zero_length(void)
+{
+    static const Stat st[] = { { 6, 600 } };
+    Balloon b;
+    QDict *info, *rsp;
+    uint64_t buf;
+    uint32_t head;
+    int64_t t0;
+
+    balloon_boot(&b, true);
+    driver_init(&b, true);
+    buf = guest_alloc(&b.alloc, STAT_SIZE);
+
+    post_raw(&b, buf, 0, false);
+    assert_none_returned(&b, ABSENT_MS);
+    g_assert_cmphex(b.dev->vdev.bus->get_status(&b.dev->vdev) &
+                    VIRTIO_CONFIG_S_NEEDS_RESET, ==,
+                    VIRTIO_CONFIG_S_NEEDS_RESET);
+
+    rsp = qtest_qmp(b.qts, "{'execute': 'query-status'}");
+    qobject_unref(reply_return(rsp));
+    info = query(&b, NULL);
+    assert_stale(info, "not-requested");
+    assert_no_stats(info);
+    qobject_unref(info);
+
+    driver_init(&b, true);
+    head = post_stats(&b, buf, st, ARRAY_SIZE(st));
+    qtest_qmp_send(b.qts, "{'execute': 'query-balloon',"
+                   " 'arguments': {'refresh': 'sync'}}");
+    assert_returned(&b, head);
+    t0 = wall_ms();
+    post_stats(&b, buf, st, ARRAY_SIZE(st));
+    info = reply_return(qtest_qmp_receive(b.qts));
+    assert_fresh(info, t0);
+    assert_stats(info, st, ARRAY_SIZE(st));
+    qobject_unref(info);
+
+    balloon_end(&b);
+}
+
+/*
+ * Two QMP monitors and HMP (through human-monitor-command and on an HMP
+ * monitor) wait at the same time: the device asks the guest once, and
+ * all of them get the answer.
+ */
+static void test_concurrent(void)
+{
+    static const Stat first[] = { { 4, 1000 }, { 5, 2000 } };
+    static const Stat second[] = { { 4, 4000 }, { 5, 2000 } };
+    Balloon b;
+    QDict *rsp, *info;
+    uint64_t buf;
+    uint32_t head;
+    int64_t t0;
+    int m2, m3, h1;
+    g_autofree char *greeting = NULL;
+    g_autofree char *hmp_text = NULL;
+    g_autofree char *line = NULL;
+    const char *text;
+
+    balloon_boot(&b, true);
+    driver_init(&b, true);
+    m2 = qmp_connect(&b, "m2.sock");
+    m3 = qmp_connect(&b, "m3.sock");
+    h1 = mon_connect(&b, "h1.sock");
+    greeting = hmp_read_prompt(h1);
+    buf = guest_alloc(&b.alloc, ARRAY_SIZE(first) * STAT_SIZE);
+    head = post_stats(&b, buf, first, ARRAY_SIZE(first));
+
+    qtest_qmp_send(b.qts, "{'execute': 'query-balloon',"
+                   " 'arguments': {'refresh': 'sync'}, 'id': 'm1'}");
+    assert_returned(&b, head);
+    qmp_fd_send(m2, "{'execute': 'query-balloon',"
+                " 'arguments': {'refresh': 'sync'}, 'id': 'm2'}");
+    qmp_fd_send(m3, "{'execute': 'human-monitor-command',"
+                " 'arguments': {'command-line': 'info balloon'},"
+                " 'id': 'm3'}");
+    trace_wait(&b, "balloon_stats_waiter_start", 3);
+    assert_none_returned(&b, ABSENT_MS);
+
+    /* HMP waits 1000 ms only: start it last */
+    g_assert_cmpint(write(h1, "info balloon\n", 13), ==, 13);
+    trace_wait(&b, "balloon_stats_waiter_start", 4);
+    assert_none_returned(&b, 0);
+    g_assert_cmpint(trace_count(&b, "virtio_balloon_stats_ask", NULL),
+                    ==, 1);
+
+    t0 = wall_ms();
+    post_stats(&b, buf, second, ARRAY_SIZE(second));
+
+    rsp = qtest_qmp_receive(b.qts);
+    g_assert_cmpstr(qdict_get_try_str(rsp, "id"), ==, "m1");
+    info = reply_return(rsp);
+    assert_fresh(info, t0);
+    assert_stats(info, second, ARRAY_SIZE(second));
+    qobject_unref(info);
+
+    rsp = qmp_reply(m2);
+    g_assert_cmpstr(qdict_get_try_str(rsp, "id"), ==, "m2");
+    info = reply_return(rsp);
+    assert_fresh(info, t0);
+    assert_stats(info, second, ARRAY_SIZE(second));
+    qobject_unref(info);
+
+    rsp = qmp_reply(m3);
+    g_assert_cmpstr(qdict_get_try_str(rsp, "id"), ==, "m3");
+    g_assert_false(qdict_haskey(rsp, "error"));
+    text = qdict_get_try_str(rsp, "return");
+    g_assert_nonnull(text);
+    line = hmp_balloon_line(text);
+    g_assert_cmpstr(line, ==, "balloon: actual=256 free-memory=4000 "
+                    "total-memory=2000");
+    qobject_unref(rsp);
+    g_free(line);
+
+    hmp_text = hmp_read_prompt(h1);
+    line = hmp_balloon_line(hmp_text);
+    g_assert_cmpstr(line, ==, "balloon: actual=256 free-memory=4000 "
+                    "total-memory=2000");
+
+    /* one round trip for all four */
+    assert_none_returned(&b, ABSENT_MS);
+    g_assert_cmpint(trace_count(&b, "virtio_balloon_stats_ask", NULL),
+                    ==, 1);
+    g_assert_cmpint(trace_count(&b, "balloon_stats_waiter_complete",
+                                "fresh 1"), ==, 4);
+
+    close(h1);
+    close(m3);
+    close(m2);
+    balloon_end(&b);
+}
+
+/* A driver reset completes a waiting request at once */
+static void test_reset(void)
+{
+    static const Stat first[] = { { 7, 70 }, { 4, 1000 } };
+    static const Stat second[] = { { 7, 71 } };
+    Balloon b;
+    QDict *info;
+    uint64_t buf;
+    uint32_t head;
+    int64_t t0;
+
+    balloon_boot(&b, true);
+    driver_init(&b, true);
+    buf = guest_alloc(&b.alloc, ARRAY_SIZE(first) * STAT_SIZE);
+    head = post_stats(&b, buf, first, ARRAY_SIZE(first));
+
+    qtest_qmp_send(b.qts, "{'execute': 'query-balloon',"
+                   " 'arguments': {'refresh': 'sync'}}");
+    assert_returned(&b, head);
+    t0 = now_ms();
+    qvirtio_reset(&b.dev->vdev);
+    info = reply_return(qtest_qmp_receive(b.qts));
+    g_assert_cmpint(now_ms() - t0, <, PROMPT_MS);
+    assert_stale(info, "reset");
+    assert_stats(info, first, ARRAY_SIZE(first));
+    qobject_unref(info);
+
+    /* the latest statistics stay known; the reset driver cannot be asked */
+    info = query(&b, NULL);
+    assert_stale(info, "not-requested");
+    assert_stats(info, first, ARRAY_SIZE(first));
+    qobject_unref(info);
+    info = query_prompt(&b, "{'refresh': 'sync'}");
+    assert_stale(info, "not-ready");
+    qobject_unref(info);
+
+    /* the driver starts again */
+    driver_init(&b, true);
+    info = query_prompt(&b, "{'refresh': 'sync'}");
+    assert_stale(info, "not-ready");
+    qobject_unref(info);
+    head = post_stats(&b, buf, second, ARRAY_SIZE(second));
+    qtest_qmp_send(b.qts, "{'execute': 'query-balloon',"
+                   " 'arguments': {'refresh': 'sync'}}");
+    assert_returned(&b, head);
+    t0 = wall_ms();
+    post_stats(&b, buf, second, ARRAY_SIZE(second));
+    info = reply_return(qtest_qmp_receive(b.qts));
+    assert_fresh(info, t0);
+    assert_stats(info, second, ARRAY_SIZE(second));
+    qobject_unref(info);
+
+    balloon_end(&b);
+}
+
+/* A driver without VIRTIO_BALLOON_F_STATS_VQ: never asked, never heard */
+static void test_unsupported(void)
+{
+    static const Stat st[] = { { 4, 1000 } };
+    Balloon b;
+    QDict *info;
+    uint64_t buf;
+    uint32_t head;
+    g_autofree char *hmp = NULL;
+    g_autofree char *line = NULL;
+
+    balloon_boot(&b, true);
+    driver_init(&b, false);
+
+    info = query_prompt(&b, "{'refresh': 'sync'}");
+    assert_stale(info, "unsupported");
+    assert_no_stats(info);
+    qobject_unref(info);
+    info = query_prompt(&b, "{'refresh': 'async'}");
+    assert_stale(info, "unsupported");
+    qobject_unref(info);
+
+    buf = guest_alloc(&b.alloc, STAT_SIZE);
+    buf_fill(&b, buf, st, ARRAY_SIZE(st));
+    head = post_raw(&b, buf, STAT_SIZE, false);
+    assert_returned(&b, head);
+    g_assert_cmpint(trace_count(&b, "virtio_balloon_stats_bad_buffer",
+                                "not negotiated"), ==, 1);
+    g_assert_cmpint(trace_count(&b, "virtio_balloon_stats_received", NULL),
+                    ==, 0);
+
+    info = query(&b, NULL);
+    assert_stale(info, "not-requested");
+    assert_no_stats(info);
+    qobject_unref(info);
+    info = query_prompt(&b, "{'refresh': 'sync', 'timeout': 60000}");
+    assert_stale(info, "unsupported");
+    assert_no_stats(info);
+    qobject_unref(info);
+
+    hmp = qtest_hmp(b.qts, "info balloon");
+    line = hmp_balloon_line(hmp);
+    g_assert_cmpstr(line, ==, "balloon: actual=256");
+    assert_none_returned(&b, ABSENT_MS);
+
+    balloon_end(&b);
+}
+
+/* A stopped VM is not asked; once it runs again, it is */
+static void test_stopped(void)
+{
+    static const Stat st[] = { { 6, 66 } };
+    static const Stat st2[] = { { 6, 67 } };
+    Balloon b;
+    QDict *info;
+    uint64_t buf;
+    uint32_t head;
+    int64_t t0;
+
+    balloon_boot(&b, true);
+    driver_init(&b, true);
+    buf = guest_alloc(&b.alloc, STAT_SIZE);
+    head = post_stats(&b, buf, st, ARRAY_SIZE(st));
+
+    qtest_qmp_assert_success(b.qts, "{'execute': 'stop'}");
+    info = query_prompt(&b, "{'refresh': 'sync'}");
+    assert_stale(info, "stopped");
+    assert_stats(info, st, ARRAY_SIZE(st));
+    qobject_unref(info);
+    assert_none_returned(&b, ABSENT_MS);
+
+    qtest_qmp_assert_success(b.qts, "{'execute': 'cont'}");
+    qtest_qmp_send(b.qts, "{'execute': 'query-balloon',"
+                   " 'arguments': {'refresh': 'sync'}}");
+    assert_returned(&b, head);
+    t0 = wall_ms();
+    post_stats(&b, buf, st2, ARRAY_SIZE(st2));
+    info = reply_return(qtest_qmp_receive(b.qts));
+    assert_fresh(info, t0);
+    assert_stats(info, st2, ARRAY_SIZE(st2));
+    qobject_unref(info);
+
+    balloon_end(&b);
+}
+
+/* refresh async replies at once; BALLOON_STATS carries the answer */
+static void test_async(void)
+{
+    static const Stat first[] = { { 4, 1000 }, { 6, 1500 } };
+    static const Stat second[] = { { 4, 900 }, { 6, 1400 }, { 10, 1 } };
+    Balloon b;
+    QDict *info, *ev, *data, *ev2;
+    uint64_t buf;
+    uint32_t head;
+    int64_t t0;
+
+    balloon_boot(&b, true);
+    driver_init(&b, true);
+    buf = guest_alloc(&b.alloc, ARRAY_SIZE(second) * STAT_SIZE);
+    head = post_stats(&b, buf, first, ARRAY_SIZE(first));
+
+    info = query_prompt(&b, "{'refresh': 'async'}");
+    assert_stale(info, "pending");
+    assert_stats(info, first, ARRAY_SIZE(first));
+    qobject_unref(info);
+    assert_returned(&b, head);
+
+    /* a second async request shares the round trip */
+    info = query_prompt(&b, "{'refresh': 'async'}");
+    assert_stale(info, "pending");
+    assert_stats(info, first, ARRAY_SIZE(first));
+    qobject_unref(info);
+    assert_none_returned(&b, ABSENT_MS);
+    g_assert_null(qtest_qmp_event_ref(b.qts, "BALLOON_STATS"));
+
+    t0 = wall_ms();
+    post_stats(&b, buf, second, ARRAY_SIZE(second));
+    ev = qtest_qmp_eventwait_ref(b.qts, "BALLOON_STATS");
+    data = qdict_get_qdict(ev, "data");
+    g_assert_nonnull(data);
+    g_assert_cmpint(qdict_get_int(data, "actual"), ==,
+                    (int64_t)RAM_MB << 20);
+    g_assert_cmpint(qdict_get_int(data, "last-update"), >=, t0);
+    g_assert_cmpint(qdict_get_int(data, "last-update"), <=, wall_ms());
+    assert_guest_stats(qdict_get_qdict(data, "stats"),
+                       second, ARRAY_SIZE(second));
+
+    info = query(&b, NULL);
+    assert_stale(info, "not-requested");
+    assert_stats(info, second, ARRAY_SIZE(second));
+    g_assert_cmpint(qdict_get_int(info, "last-update"), ==,
+                    qdict_get_int(data, "last-update"));
+    qobject_unref(info);
+    qobject_unref(ev);
+
+    /* one event for both requests */
+    ev2 = qtest_qmp_event_ref(b.qts, "BALLOON_STATS");
+    g_assert_null(ev2);
+
+    /* no request pending: a guest report sends no event */
+    post_stats(&b, buf, second, ARRAY_SIZE(second));
+    info = query(&b, NULL);
+    qobject_unref(info);
+    g_assert_null(qtest_qmp_event_ref(b.qts, "BALLOON_STATS"));
+
+    balloon_end(&b);
+}
+
+static void assert_generic_error(Balloon *b, const char *args)
+{
+    QDict *rsp = qtest_qmp(b->qts, "{'execute': 'query-balloon',"
+                           " 'arguments': %p}",
+                           qobject_from_json(args, &error_abort));
+    QDict *err = qdict_get_qdict(rsp, "error");
+
+    g_assert_nonnull(err);
+    g_assert_cmpstr(qdict_get_try_str(err, "class"), ==, "GenericError");
+    qobject_unref(rsp);
+}
+
+/* Invalid arguments; no balloon device */
+static void test_bad_input(void)
+{
+    static const char *const bad[] = {
+        "{'refresh': 'sync', 'timeout': 0}",
+        "{'refresh': 'sync', 'timeout': -1}",
+        "{'refresh': 'sync', 'timeout': 60001}",
+        "{'refresh': 'none', 'timeout': 1000}",
+        "{'refresh': 'async', 'timeout': 1000}",
+        "{'timeout': 1000}",
+        "{'refresh': 'bogus'}",
+        "{'refresh': 'sync', 'timeout': '1000'}",
+        "{'refresh': 'sync', 'bogus': 1}",
+    };
+    Balloon b;
+    QDict *info, *rsp;
+    int i;
+    g_autofree char *hmp = NULL;
+
+    balloon_boot(&b, true);
+    for (i = 0; i < ARRAY_SIZE(bad); i++) {
+        assert_generic_error(&b, bad[i]);
+    }
+    /* the bounds are valid (no driver yet: answered at once) */
+    info = query_prompt(&b, "{'refresh': 'sync', 'timeout': 1}");
+    assert_stale(info, "not-ready");
+    qobject_unref(info);
+    info = query_prompt(&b, "{'refresh': 'sync', 'timeout': 60000}");
+    assert_stale(info, "not-ready");
+    qobject_unref(info);
+    balloon_end(&b);
+
+    balloon_boot(&b, false);
+    rsp = qtest_qmp(b.qts, "{'execute': 'query-balloon'}");
+    qmp_expect_error_and_unref(rsp, "DeviceNotActive");
+    rsp = qtest_qmp(b.qts, "{'execute': 'query-balloon',"
+                    " 'arguments': {'refresh': 'sync'}}");
+    qmp_expect_error_and_unref(rsp, "DeviceNotActive");
+    hmp = qtest_hmp(b.qts, "info balloon");
+    g_assert_nonnull(strstr(hmp, "No balloon device"));
+    balloon_end(&b);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+
+    qtest_add_func("/oc-balloon-stats/answers", test_answers);
+    qtest_add_func("/oc-balloon-stats/never-answers", test_never_answers);
+    qtest_add_func("/oc-balloon-stats/malformed", test_malformed);
+    qtest_add_func("/oc-balloon-stats/zero-length", test_zero_length);
+    qtest_add_func("/oc-balloon-stats/concurrent", test_concurrent);
+    qtest_add_func("/oc-balloon-stats/reset", test_reset);
+    qtest_add_func("/oc-balloon-stats/unsupported", test_unsupported);
+    qtest_add_func("/oc-balloon-stats/stopped", test_stopped);
+    qtest_add_func("/oc-balloon-stats/async", test_async);
+    qtest_add_func("/oc-balloon-stats/bad-input", test_bad_input);
+
+    return g_test_run();
+}

@@ -30,9 +30,5 @@ bench: build guest
 clean:
 	rm -rf build/qemu build/oc build/guest build/qemu-system-x86_64
 
-dist# benchmarks print numbers (bench/); they are not tests
-bench: build guest
-	/usr/bin/python3 bench/balloon_stats.py
-
-clean:
+distclean:
 	rm -rf build

@@ -24,6 +24,7 @@
 #include "monitor/deferred.h"
 #include "monitor/hmp.h"
 #include "monitor/monitor.h"
+#include "sysemu/runstate.h"
 #include "sysemu/balloon-stats.h"
 #include "trace.h"
 
@@ -65,15 +66,28 @@ typedef struct BalloonStatsWaiter {
 
 static const BalloonStatsOps *stats_ops;
 static void *stats_opaque;
+static VMChangeStateEntry *stats_vmstate;
 static QTAILQ_HEAD(, BalloonStatsWaiter) waiters =
     QTAILQ_HEAD_INITIALIZER(waiters);
 /* an async request waits for the guest's answer */
 static bool event_wanted;
 
+static void complete_all(bool fresh, BalloonStatsStale why);
+
+/* A stopped guest cannot answer: waiters complete now, not at timeout */
+static void stats_vm_state_change(void *opaque, bool running, RunState state)
+{
+    if (!running) {
+        complete_all(false, BALLOON_STATS_STALE_STOPPED);
+    }
+}
+
 void balloon_stats_register(const BalloonStatsOps *ops, void *opaque)
 {
     stats_ops = ops;
     stats_opaque = opaque;
+    stats_vmstate = qemu_add_vm_change_state_handler(stats_vm_state_change,
+                                                     NULL);
 }
 
 static BalloonGuestStats *guest_stats_from(const BalloonStatsSnapshot *snap)
@@ -240,6 +254,8 @@ void balloon_stats_unregister(void *opaque)
         return;
     }
     balloon_stats_reset(opaque);
+    qemu_del_vm_change_state_handler(stats_vmstate);
+    stats_vmstate = NULL;
     stats_ops = NULL;
     stats_opaque = NULL;
 }

@@ -19,7 +19,10 @@ bool monitor_deferred_dispatch_end(MonitorQMP *mon);
 /* True while @mon has a deferred QMP request outstanding */
 bool monitor_deferred_pending(Monitor *mon);
 
-/* @mon's client went away: its deferred replies are dropped */
+/*
+ * @mon's client went away: its deferred replies are dropped.  Any thread
+ * (the monitor I/O thread calls it); takes effect in the main loop.
+ */
 void monitor_deferred_cancel(Monitor *mon);
 
 /* Before monitors are destroyed: fail every deferred request */

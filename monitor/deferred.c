@@ -9,7 +9,9 @@
  *  - when picking the next request, to skip monitors with a deferred
  *    request outstanding (so one monitor's replies stay in order);
  *  - when a QMP client disconnects and at shutdown.
- * Everything runs in the main thread under the BQL.
+ * Everything runs in the main thread under the BQL, except the
+ * disconnect hook: it is called in the monitor I/O thread, and only
+ * schedules the work in the main thread (deferred_cancel_bh).
  *
  * Copyright (c) 2026 qemu-oc developers
  *
@@ -18,6 +20,7 @@
 
 #include "qemu/osdep.h"
 #include "qemu/coroutine.h"
+#include "qemu/main-loop.h"
 #include "qemu/queue.h"
 #include "qapi/error.h"
 #include "qapi/qmp/dispatch.h"
@@ -41,10 +44,14 @@ struct MonitorDeferred {
     Monitor *mon;           /* NULL once orphaned */
     QObject *id;            /* QMP request id, may be NULL */
     bool resume;            /* the monitor was suspended for us */
+    uint32_t seq;           /* order of creation (deferred_seq) */
 };
 
 static QTAILQ_HEAD(, MonitorDeferred) deferred_pending =
     QTAILQ_HEAD_INITIALIZER(deferred_pending);
+
+/* Number of the latest deferral: written in the main thread only */
+static uint32_t deferred_seq;
 
 /* The in-band QMP request being dispatched right now, if any */
 static struct {
@@ -74,6 +81,8 @@ static MonitorDeferred *deferred_new(MonitorDeferredKind kind, Monitor *mon,
     d->mon = mon;
     d->id = id ? qobject_ref(id) : NULL;
     d->resume = resume;
+    d->seq = deferred_seq + 1;
+    qatomic_set(&deferred_seq, d->seq);
     QTAILQ_INSERT_TAIL(&deferred_pending, d, next);
     trace_monitor_deferred_defer(d, mon, kind);
     return d;
@@ -235,19 +244,41 @@ bool monitor_deferred_pending(Monitor *mon)
     return false;
 }
 
-void monitor_deferred_cancel(Monitor *mon)
+typedef struct DeferredCancel {
+    Monitor *mon;
+    uint32_t upto;          /* deferrals up to this number were its */
+} DeferredCancel;
+
+static void deferred_cancel_bh(void *opaque)
 {
+    DeferredCancel *c = opaque;
     MonitorDeferred *d;
 
     QTAILQ_FOREACH(d, &deferred_pending, next) {
-        if (d->mon == mon) {
-            trace_monitor_deferred_orphan(d, mon);
+        /* not those a client connected since then may have made */
+        if (d->mon == c->mon && (int32_t)(d->seq - c->upto) <= 0) {
+            trace_monitor_deferred_orphan(d, c->mon);
             if (d->resume) {
-                monitor_resume(mon);
+                monitor_resume(c->mon);
             }
             d->mon = NULL;
         }
     }
+    g_free(c);
+}
+
+/*
+ * Called in the monitor I/O thread, which must not touch the list: the
+ * main thread orphans the client's deferrals.  Its monitor stays
+ * suspended until then.
+ */
+void monitor_deferred_cancel(Monitor *mon)
+{
+    DeferredCancel *c = g_new(DeferredCancel, 1);
+
+    c->mon = mon;
+    c->upto = qatomic_read(&deferred_seq);
+    aio_bh_schedule_oneshot(qemu_get_aio_context(), deferred_cancel_bh, c);
 }
 
 void monitor_deferred_shutdown(void)

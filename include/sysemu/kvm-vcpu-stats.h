@@ -1,0 +1,41 @@
+/*
+ * A vCPU's KVM binary statistics, read without the vCPU (qemu-oc)
+ *
+ * KVM_GET_STATS_FD is a vCPU ioctl (it waits while the vCPU is in
+ * KVM_RUN), so the descriptor is opened once, in the vCPU thread; reading
+ * it later (pread) takes no vCPU lock and works from any thread.
+ *
+ * Copyright (c) 2026 qemu-oc developers
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#ifndef SYSEMU_KVM_VCPU_STATS_H
+#define SYSEMU_KVM_VCPU_STATS_H
+
+/* The statistics we read, by KVM's names */
+typedef enum KvmVcpuStat {
+    KVM_VCPU_STAT_HALT_WAIT_NS,             /* "halt_wait_ns" */
+    KVM_VCPU_STAT_BLOCKING,                 /* "blocking" (0 or 1) */
+    KVM_VCPU_STAT_HALT_EXITS,               /* "halt_exits" */
+    KVM_VCPU_STAT_HALT_WAKEUP,              /* "halt_wakeup" */
+    KVM_VCPU_STAT_YIELD_ATTEMPTED,          /* "directed_yield_attempted" */
+    KVM_VCPU_STAT_YIELD_SUCCESSFUL,         /* "directed_yield_successful" */
+    KVM_VCPU_STAT__MAX,
+} KvmVcpuStat;
+
+typedef struct KvmVcpuStats KvmVcpuStats;
+
+struct KvmVcpuStats {
+    int fd;
+    /* file offset of each statistic's value, or -1 if KVM lacks it */
+    int64_t offset[KVM_VCPU_STAT__MAX];
+};
+
+/* In @cpu's own thread.  False if KVM has no binary statistics. */
+bool kvm_vcpu_stats_open(CPUState *cpu, KvmVcpuStats *stats);
+/* Any thread.  False (and @val unchanged) if @which is not available. */
+bool kvm_vcpu_stats_read(const KvmVcpuStats *stats, KvmVcpuStat which,
+                         uint64_t *val);
+
+#endif

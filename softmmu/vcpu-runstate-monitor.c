@@ -1,0 +1,130 @@
+/*
+ * vCPU and VM runstates: QMP query-vcpu-runstates, set-vcpu-runstates-period
+ * and HMP info runstates (qemu-oc)
+ *
+ * Copyright (c) 2026 qemu-oc developers
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "qapi/error.h"
+#include "qapi/qapi-commands-vcpu-runstates.h"
+#include "monitor/hmp.h"
+#include "monitor/monitor.h"
+#include "sysemu/vcpu-runstate.h"
+
+VcpuRunstates *qmp_query_vcpu_runstates(Error **errp)
+{
+    return vcpu_runstates_snapshot();
+}
+
+void qmp_set_vcpu_runstates_period(int64_t period_ms, Error **errp)
+{
+    if (period_ms < VCPU_RUNSTATE_PERIOD_MIN_MS ||
+        period_ms > VCPU_RUNSTATE_PERIOD_MAX_MS) {
+        error_setg(errp, "'period-ms' must be between %d and %d",
+                   VCPU_RUNSTATE_PERIOD_MIN_MS, VCPU_RUNSTATE_PERIOD_MAX_MS);
+        return;
+    }
+    vcpu_runstates_set_period(period_ms);
+}
+
+/* The previous info runstates, for the "last interval" columns */
+static VcpuRunstates *hmp_prev;
+
+static uint64_t vm_ns(const VmRunstateInfo *vm, int state)
+{
+    switch (state) {
+    case VM_RUNSTATE_FULL_RUN:
+        return vm->full_run_ns;
+    case VM_RUNSTATE_FULL_CONTENTION:
+        return vm->full_contention_ns;
+    case VM_RUNSTATE_CONCURRENCY_HAZARD:
+        return vm->concurrency_hazard_ns;
+    case VM_RUNSTATE_BLOCKED:
+        return vm->blocked_ns;
+    case VM_RUNSTATE_PARTIAL_RUN:
+        return vm->partial_run_ns;
+    default:
+        return vm->partial_contention_ns;
+    }
+}
+
+static void vcpu_ns(const VcpuRunstateInfo *v, uint64_t out[4])
+{
+    out[VCPU_RUNSTATE_RUNNING] = v->running_ns;
+    out[VCPU_RUNSTATE_RUNNABLE] = v->runnable_ns;
+    out[VCPU_RUNSTATE_BLOCKED] = v->blocked_ns;
+    out[VCPU_RUNSTATE_OFFLINE] = v->offline_ns;
+}
+
+static double pct(uint64_t part, uint64_t whole)
+{
+    return whole ? 100.0 * part / whole : 0;
+}
+
+static const VcpuRunstateInfo *find_vcpu(const VcpuRunstates *rs, int64_t i)
+{
+    VcpuRunstateInfoList *l;
+
+    for (l = rs ? rs->vcpus : NULL; l; l = l->next) {
+        if (l->value->cpu_index == i) {
+            return l->value;
+        }
+    }
+    return NULL;
+}
+
+void hmp_info_runstates(Monitor *mon, const QDict *qdict)
+{
+    VcpuRunstates *rs = vcpu_runstates_snapshot();
+    const VcpuRunstates *prev = hmp_prev;
+    uint64_t span = rs->elapsed_ns - (prev ? prev->elapsed_ns : 0);
+    VcpuRunstateInfoList *l;
+    int i;
+
+    monitor_printf(mon, "method %s, period %" PRId64 " ms, %" PRIu64
+                   " samples, missed changes %" PRIu64 "\n",
+                   RunstateMethod_str(rs->method), rs->period_ms,
+                   rs->samples, rs->vm->missed_changes);
+    monitor_printf(mon, "VM: %s; last %.1f s / since start %.1f s:\n",
+                   VmRunstate_str(rs->vm->state), span / 1e9,
+                   rs->elapsed_ns / 1e9);
+    for (i = 0; i < VM_RUNSTATE__MAX; i++) {
+        uint64_t now = vm_ns(rs->vm, i);
+        uint64_t before = prev ? vm_ns(prev->vm, i) : 0;
+
+        monitor_printf(mon, "  %-20s %5.1f%%  %5.1f%%\n", VmRunstate_str(i),
+                       pct(now - before, span), pct(now, rs->elapsed_ns));
+    }
+    monitor_printf(mon, "vCPU   thread  state      running runnable "
+                   "blocked offline (last)  running runnable blocked "
+                   "offline (since start)  transitions\n");
+    for (l = rs->vcpus; l; l = l->next) {
+        const VcpuRunstateInfo *v = l->value;
+        const VcpuRunstateInfo *p = find_vcpu(prev, v->cpu_index);
+        uint64_t now[4], before[4] = { 0 }, tot = 0, last = 0;
+
+        vcpu_ns(v, now);
+        if (p) {
+            vcpu_ns(p, before);
+        }
+        for (i = 0; i < 4; i++) {
+            tot += now[i];
+            last += now[i] - before[i];
+        }
+        monitor_printf(mon, "%4" PRId64 " %8" PRId64 "  %-9s", v->cpu_index,
+                       v->thread_id, VcpuRunstate_str(v->state));
+        for (i = 0; i < 4; i++) {
+            monitor_printf(mon, " %6.1f%%", pct(now[i] - before[i], last));
+        }
+        monitor_printf(mon, "        ");
+        for (i = 0; i < 4; i++) {
+            monitor_printf(mon, " %6.1f%%", pct(now[i], tot));
+        }
+        monitor_printf(mon, "  %" PRIu64 "\n", v->transitions);
+    }
+    qapi_free_VcpuRunstates(hmp_prev);
+    hmp_prev = rs;
+}

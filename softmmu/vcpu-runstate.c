@@ -1,0 +1,403 @@
+/*
+ * vCPU and VM runstates (qemu-oc)
+ *
+ * Per vCPU, two parts with one writer each:
+ *  - the exact part, written only by the vCPU thread (hooks in
+ *    qemu_wait_io_event): when it blocks (halted) or goes offline
+ *    (stopped), and when it wakes.  Readers use its seqlock; the vCPU
+ *    never waits for anybody.
+ *  - the sampled part, written only by the sampler thread: once per
+ *    period it reads the exact part, the host scheduler's run time of
+ *    the vCPU thread (/proc/self/task/TID/schedstat, an fd kept open),
+ *    and under KVM the vCPU's halt_wait_ns, and splits the period into
+ *    running, runnable, blocked and offline; it accumulates the VM's
+ *    states over the period from the vCPUs' shares.
+ * Readers (QMP, HMP) copy the sampled part under rs_lock, which only the
+ * sampler and readers take.  Nothing here touches a CPUState outside its
+ * own vCPU thread, so an unplugged vCPU leaves no stale pointer: its
+ * thread's schedstat stops reading and it counts as offline from then.
+ *
+ * Copyright (c) 2026 qemu-oc developers
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include <math.h>
+#include "qemu/atomic.h"
+#include "qemu/seqlock.h"
+#include "qemu/thread.h"
+#include "qemu/timer.h"
+#include "hw/boards.h"
+#include "hw/core/cpu.h"
+#include "sysemu/cpus.h"
+#include "sysemu/kvm.h"
+#include "sysemu/tcg.h"
+#include "sysemu/kvm-vcpu-stats.h"
+#include "sysemu/runstate-math.h"
+#include "sysemu/vcpu-runstate.h"
+
+/* the arithmetic's numbering is QAPI's */
+QEMU_BUILD_BUG_ON((int)RS_VCPU_RUNNING != (int)VCPU_RUNSTATE_RUNNING ||
+                  (int)RS_VCPU_RUNNABLE != (int)VCPU_RUNSTATE_RUNNABLE ||
+                  (int)RS_VCPU_BLOCKED != (int)VCPU_RUNSTATE_BLOCKED ||
+                  (int)RS_VCPU_OFFLINE != (int)VCPU_RUNSTATE_OFFLINE);
+QEMU_BUILD_BUG_ON((int)RS_VM_FULL_RUN != (int)VM_RUNSTATE_FULL_RUN ||
+                  (int)RS_VM_FULL_CONTENTION != (int)VM_RUNSTATE_FULL_CONTENTION ||
+                  (int)RS_VM_CONCURRENCY_HAZARD !=
+                  (int)VM_RUNSTATE_CONCURRENCY_HAZARD ||
+                  (int)RS_VM_BLOCKED != (int)VM_RUNSTATE_BLOCKED ||
+                  (int)RS_VM_PARTIAL_RUN != (int)VM_RUNSTATE_PARTIAL_RUN ||
+                  (int)RS_VM_PARTIAL_CONTENTION !=
+                  (int)VM_RUNSTATE_PARTIAL_CONTENTION);
+
+/* The exact part: written by the vCPU thread only */
+typedef struct VcpuExact {
+    QemuSeqLock seq;
+    int state;              /* RS_VCPU_RUNNING (= awake), _BLOCKED, _OFFLINE */
+    int64_t since;          /* get_clock() when @state began */
+    uint64_t closed[RS_VCPU__MAX];  /* ended blocked and offline spans */
+    uint64_t transitions;
+} VcpuExact;
+
+typedef struct VcpuRs {
+    VcpuExact ex;
+    int64_t tid;
+    int64_t created;
+    KvmVcpuStats kvm;
+    bool has_kvm;
+
+    /* the sampled part: written by the sampler thread only */
+    int schedstat_fd;
+    bool gone;              /* its thread exited: unplugged */
+    int64_t last_t;
+    uint64_t last_oncpu, last_blocked, last_offline, last_halt;
+    uint64_t acc[RS_VCPU__MAX];
+    int cur;
+    uint64_t transitions;
+    uint64_t ex_seen;       /* exact transitions already counted */
+} VcpuRs;
+
+static VcpuRs **rs_vcpus;       /* [rs_max], entries published once */
+static unsigned rs_max;
+static int rs_method = RUNSTATE_METHOD_NONE;
+static int rs_period_ms = VCPU_RUNSTATE_PERIOD_DEFAULT_MS;
+
+/* The VM part, and the copy readers see: under rs_lock */
+static QemuMutex rs_lock;
+static uint64_t rs_vm[RS_VM__MAX];
+static int rs_vm_cur = RS_VM_BLOCKED;
+static int64_t rs_vm_entered;
+static uint64_t rs_samples, rs_missed, rs_elapsed;
+static int64_t rs_start, rs_last;
+static QemuThread rs_thread;
+
+/* -- the vCPU side ------------------------------------------------------ */
+
+static void *rs_sampler(void *opaque);
+
+/* First call, from the first vCPU thread, under the BQL */
+static void rs_init(void)
+{
+    rs_max = current_machine->smp.max_cpus;
+    qemu_mutex_init(&rs_lock);
+    rs_start = rs_last = get_clock();
+    rs_vm_entered = g_get_real_time() / 1000;
+    if (tcg_enabled()) {
+        rs_method = RUNSTATE_METHOD_TCG;
+    } else if (kvm_enabled()) {
+        rs_method = RUNSTATE_METHOD_KVM;
+    }
+    qatomic_store_release(&rs_vcpus, g_new0(VcpuRs *, rs_max));
+    if (rs_method != RUNSTATE_METHOD_NONE) {
+        qemu_thread_create(&rs_thread, "vcpu-runstates", rs_sampler, NULL,
+                           QEMU_THREAD_DETACHED);
+    }
+}
+
+static VcpuRs *rs_get(CPUState *cpu)
+{
+    VcpuRs *e;
+
+    if (!rs_vcpus) {
+        rs_init();
+    }
+    if (cpu->cpu_index < 0 || cpu->cpu_index >= rs_max) {
+        return NULL;
+    }
+    e = rs_vcpus[cpu->cpu_index];
+    if (!e) {
+        /* in the vCPU thread, under the BQL (qemu_wait_io_event) */
+        e = g_new0(VcpuRs, 1);
+        seqlock_init(&e->ex.seq);
+        e->ex.state = RS_VCPU_OFFLINE;
+        e->ex.since = e->created = e->last_t = get_clock();
+        e->tid = qemu_get_thread_id();
+        e->schedstat_fd = -1;
+        e->cur = RS_VCPU_OFFLINE;
+        if (rs_method == RUNSTATE_METHOD_KVM) {
+            e->has_kvm = kvm_vcpu_stats_open(cpu, &e->kvm);
+        }
+        qatomic_store_release(&rs_vcpus[cpu->cpu_index], e);
+    }
+    return e;
+}
+
+static void rs_set(VcpuRs *e, int state)
+{
+    int64_t now;
+
+    if (e->ex.state == state) {
+        return;
+    }
+    now = get_clock();
+    seqlock_write_begin(&e->ex.seq);
+    e->ex.closed[e->ex.state] += now - e->ex.since;
+    e->ex.state = state;
+    e->ex.since = now;
+    e->ex.transitions++;
+    seqlock_write_end(&e->ex.seq);
+}
+
+void vcpu_runstate_idle(CPUState *cpu)
+{
+    VcpuRs *e = rs_get(cpu);
+
+    if (e) {
+        rs_set(e, cpu_is_stopped(cpu) ? RS_VCPU_OFFLINE : RS_VCPU_BLOCKED);
+    }
+}
+
+void vcpu_runstate_wake(CPUState *cpu)
+{
+    VcpuRs *e = rs_get(cpu);
+
+    if (e) {
+        rs_set(e, RS_VCPU_RUNNING);
+    }
+}
+
+/* -- the sampler -------------------------------------------------------- */
+
+/* Cumulative blocked and offline time of @e up to @now, and its state */
+static int rs_read_exact(VcpuRs *e, int64_t now, uint64_t *blocked,
+                         uint64_t *offline, uint64_t *transitions)
+{
+    unsigned start;
+    int state;
+    int64_t since;
+
+    do {
+        start = seqlock_read_begin(&e->ex.seq);
+        state = e->ex.state;
+        since = e->ex.since;
+        *blocked = e->ex.closed[RS_VCPU_BLOCKED];
+        *offline = e->ex.closed[RS_VCPU_OFFLINE];
+        *transitions = e->ex.transitions;
+    } while (seqlock_read_retry(&e->ex.seq, start));
+    if (state == RS_VCPU_BLOCKED) {
+        *blocked += MAX(0, now - since);
+    } else if (state == RS_VCPU_OFFLINE) {
+        *offline += MAX(0, now - since);
+    }
+    return state;
+}
+
+/* The vCPU thread's time on a host CPU, ns; false once the thread is gone */
+static bool rs_read_oncpu(VcpuRs *e, uint64_t *oncpu)
+{
+    char buf[128];
+    ssize_t n;
+
+    if (e->schedstat_fd < 0) {
+        g_autofree char *path =
+            g_strdup_printf("/proc/self/task/%" PRId64 "/schedstat", e->tid);
+
+        e->schedstat_fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (e->schedstat_fd < 0) {
+            return false;
+        }
+    }
+    n = pread(e->schedstat_fd, buf, sizeof(buf) - 1, 0);
+    if (n <= 0) {
+        return false;
+    }
+    buf[n] = 0;
+    return sscanf(buf, "%" SCNu64, oncpu) == 1;
+}
+
+static void rs_sample_vcpu(VcpuRs *e, int64_t now, uint64_t parts[RS_VCPU__MAX])
+{
+    uint64_t blocked, offline, oncpu = e->last_oncpu, transitions, halt;
+    uint64_t blocking = 0;
+    int64_t wall = now - e->last_t;
+    int state;
+
+    state = rs_read_exact(e, now, &blocked, &offline, &transitions);
+    if (!e->gone && !rs_read_oncpu(e, &oncpu)) {
+        e->gone = true;
+    }
+    if (e->gone) {
+        memset(parts, 0, sizeof(uint64_t) * RS_VCPU__MAX);
+        parts[RS_VCPU_OFFLINE] = wall;
+        state = RS_VCPU_OFFLINE;
+    } else {
+        uint64_t d_blocked = blocked - e->last_blocked;
+
+        if (e->has_kvm &&
+            kvm_vcpu_stats_read(&e->kvm, KVM_VCPU_STAT_HALT_WAIT_NS, &halt)) {
+            /* an in-kernel HLT never reaches QEMU: KVM counts it */
+            d_blocked += halt - MIN(halt, e->last_halt);
+            e->last_halt = halt;
+            if (state == RS_VCPU_RUNNING &&
+                kvm_vcpu_stats_read(&e->kvm, KVM_VCPU_STAT_BLOCKING,
+                                    &blocking) && blocking) {
+                state = RS_VCPU_BLOCKED;
+            }
+        }
+        rs_vcpu_split(wall, offline - e->last_offline, d_blocked,
+                      oncpu - MIN(oncpu, e->last_oncpu), parts);
+        if (state == RS_VCPU_RUNNING &&
+            parts[RS_VCPU_RUNNABLE] > parts[RS_VCPU_RUNNING]) {
+            state = RS_VCPU_RUNNABLE;
+        }
+    }
+    for (int i = 0; i < RS_VCPU__MAX; i++) {
+        e->acc[i] += parts[i];
+    }
+    if (state != e->cur && (state == RS_VCPU_RUNNING ||
+                            state == RS_VCPU_RUNNABLE) &&
+        (e->cur == RS_VCPU_RUNNING || e->cur == RS_VCPU_RUNNABLE)) {
+        e->transitions++;       /* seen only by sampling */
+    }
+    e->cur = state;
+    e->transitions += transitions - MIN(transitions, e->ex_seen);
+    e->ex_seen = transitions;
+    e->last_t = now;
+    e->last_blocked = blocked;
+    e->last_offline = offline;
+    e->last_oncpu = oncpu;
+}
+
+static void rs_sample(void)
+{
+    int64_t now = get_clock();
+    int64_t wall = now - rs_last;
+    int64_t period = (int64_t)qatomic_read(&rs_period_ms) * SCALE_MS;
+    g_autofree uint64_t (*parts)[RS_VCPU__MAX] =
+        g_malloc0(sizeof(*parts) * rs_max);
+    unsigned counts[RS_VCPU__MAX] = { 0 };
+    double shares[RS_VM__MAX];
+    unsigned n = 0, i;
+    int vm;
+
+    qemu_mutex_lock(&rs_lock);
+    for (i = 0; i < rs_max; i++) {
+        VcpuRs *e = qatomic_load_acquire(&rs_vcpus[i]);
+
+        if (!e) {
+            continue;
+        }
+        rs_sample_vcpu(e, now, parts[n]);
+        if (!e->gone) {
+            counts[e->cur]++;
+            n++;
+        }
+    }
+    rs_vm_shares((const uint64_t (*)[RS_VCPU__MAX])parts, n, shares);
+    for (i = 0; i < RS_VM__MAX; i++) {
+        rs_vm[i] += llround(shares[i] * wall);
+    }
+    vm = rs_vm_state(counts[RS_VCPU_RUNNING], counts[RS_VCPU_RUNNABLE],
+                     counts[RS_VCPU_BLOCKED] + counts[RS_VCPU_OFFLINE]);
+    if (vm != rs_vm_cur) {
+        rs_vm_cur = vm;
+        rs_vm_entered = g_get_real_time() / 1000;
+    }
+    if (rs_samples && wall > 2 * period) {
+        rs_missed++;
+    }
+    rs_samples++;
+    rs_elapsed += wall;
+    rs_last = now;
+    qemu_mutex_unlock(&rs_lock);
+}
+
+static void *rs_sampler(void *opaque)
+{
+    for (;;) {
+        g_usleep(qatomic_read(&rs_period_ms) * 1000);
+        rs_sample();
+    }
+    return NULL;
+}
+
+/* -- readers ------------------------------------------------------------ */
+
+VcpuRunstates *vcpu_runstates_snapshot(void)
+{
+    VcpuRunstates *rs = g_new0(VcpuRunstates, 1);
+    VcpuRunstateInfoList **tail = &rs->vcpus;
+    VmRunstateInfo *vm = g_new0(VmRunstateInfo, 1);
+    VcpuRs **vcpus = qatomic_load_acquire(&rs_vcpus);
+    unsigned i, max = vcpus ? rs_max : current_machine->smp.max_cpus;
+
+    rs->vm = vm;
+    rs->method = rs_method;
+    rs->period_ms = qatomic_read(&rs_period_ms);
+    vm->state = VM_RUNSTATE_BLOCKED;
+    if (vcpus) {
+        qemu_mutex_lock(&rs_lock);
+    }
+    for (i = 0; i < max; i++) {
+        VcpuRunstateInfo *v = g_new0(VcpuRunstateInfo, 1);
+        VcpuRs *e = vcpus ? qatomic_load_acquire(&vcpus[i]) : NULL;
+
+        v->cpu_index = i;
+        v->state = VCPU_RUNSTATE_OFFLINE;
+        if (e && rs_method != RUNSTATE_METHOD_NONE) {
+            v->thread_id = e->tid;
+            v->state = e->cur;
+            v->running_ns = e->acc[RS_VCPU_RUNNING];
+            v->runnable_ns = e->acc[RS_VCPU_RUNNABLE];
+            v->blocked_ns = e->acc[RS_VCPU_BLOCKED];
+            v->offline_ns = e->acc[RS_VCPU_OFFLINE];
+            v->transitions = e->transitions;
+        } else if (e) {
+            v->thread_id = e->tid;
+        }
+        QAPI_LIST_APPEND(tail, v);
+    }
+    if (vcpus) {
+        vm->state = rs_vm_cur;
+        vm->entered = rs_vm_entered;
+        vm->full_run_ns = rs_vm[RS_VM_FULL_RUN];
+        vm->full_contention_ns = rs_vm[RS_VM_FULL_CONTENTION];
+        vm->concurrency_hazard_ns = rs_vm[RS_VM_CONCURRENCY_HAZARD];
+        vm->blocked_ns = rs_vm[RS_VM_BLOCKED];
+        vm->partial_run_ns = rs_vm[RS_VM_PARTIAL_RUN];
+        vm->partial_contention_ns = rs_vm[RS_VM_PARTIAL_CONTENTION];
+        vm->missed_changes = rs_missed;
+        rs->samples = rs_samples;
+        rs->elapsed_ns = rs_elapsed;
+        qemu_mutex_unlock(&rs_lock);
+    }
+    return rs;
+}
+
+void vcpu_runstates_set_period(int64_t period_ms)
+{
+    qatomic_set(&rs_period_ms, period_ms);
+}
+
+const KvmVcpuStats *vcpu_runstate_kvm_stats(int cpu_index)
+{
+    VcpuRs **vcpus = qatomic_load_acquire(&rs_vcpus);
+    VcpuRs *e;
+
+    if (!vcpus || cpu_index < 0 || cpu_index >= rs_max) {
+        return NULL;
+    }
+    e = qatomic_load_acquire(&vcpus[cpu_index]);
+    return e && e->has_kvm ? &e->kvm : NULL;
+}

@@ -24,7 +24,9 @@ if [ -z "$pkg" ]; then
 fi
 [ -n "$pkg" ] || { echo "build-guest: cannot resolve linux-image-cloud-amd64" >&2; exit 1; }
 
-inputs=$(cat "$IMG/init" "$IMG/modules" "$IMG/oc-load.c" "$0" | sha256sum | cut -c1-16)
+TINY=$TOP/tests/guest/tiny
+inputs=$(cat "$IMG/init" "$IMG/modules" "$IMG/oc-load.c" "$TINY/tiny.S" "$0" |
+    sha256sum | cut -c1-16)
 stamp="$OUT/.stamp"
 if [ "$(cat "$stamp" 2>/dev/null)" = "$pkg $inputs" ] &&
     [ -f "$OUT/vmlinuz" ] && [ -f "$OUT/initramfs.gz" ]; then
@@ -58,8 +60,14 @@ while read -r m; do
 done < "$IMG/modules"
 gcc -O2 -static -pthread -o "$root/bin/oc-load" "$IMG/oc-load.c"
 
+# tiny multiboot guests for KVM tests
+for v in halt spin cpuid; do
+    gcc -m32 -nostdlib -ffreestanding -static -Wl,-Ttext=0x100000 \
+        -Wl,--build-id=none -DTINY_${v^^} -o "$OUT/tiny-$v.elf" "$TINY/tiny.S"
+done
+
 cp "$work/kernel/boot/vmlinuz-$kver" "$OUT/vmlinuz"
 (cd "$root" && find . | busybox cpio -o -H newc 2>/dev/null | gzip -9) > "$OUT/initramfs.gz"
 echo "$kver" > "$OUT/kernel-version"
 echo "$pkg $inputs" > "$stamp"
-echo "build-guest: $OUT/vmlinuz ($kver), $OUT/initramfs.gz"
+echo "build-guest: $OUT/vmlinuz ($kver), $OUT/initramfs.gz, $OUT/tiny-*.elf"

@@ -72,6 +72,9 @@ typedef struct VcpuRs {
     bool gone;              /* its thread exited: unplugged */
     int64_t last_t;
     uint64_t last_oncpu, last_blocked, last_offline, last_halt;
+    bool last_blocking;     /* KVM: halted at the previous sample */
+    uint64_t precredited;   /* KVM: blocked time credited to the ongoing
+                               halt, before halt_wait_ns counts it */
     uint64_t acc[RS_VCPU__MAX];
     int cur;
     uint64_t transitions;
@@ -226,10 +229,40 @@ static bool rs_read_oncpu(VcpuRs *e, uint64_t *oncpu)
     return sscanf(buf, "%" SCNu64, oncpu) == 1;
 }
 
+/*
+ * Blocked time of a KVM vCPU over an interval of @wall ns.  An in-kernel
+ * HLT never reaches QEMU; KVM adds a halt's length to halt_wait_ns when
+ * the halt ends, and says whether the vCPU is halted now (blocking).
+ * An ongoing halt is credited from the flag (the whole interval if it was
+ * already halted at the previous sample, else half of it), and that
+ * credit is taken off halt_wait_ns once the halt ends.
+ */
+static uint64_t rs_kvm_blocked(VcpuRs *e, const uint64_t *kvm, int64_t wall)
+{
+    uint64_t halt = kvm[KVM_VCPU_STAT_HALT_WAIT_NS];
+    uint64_t d_halt = halt - MIN(halt, e->last_halt);
+    uint64_t taken = MIN(d_halt, e->precredited);
+    uint64_t blocked = d_halt - taken;
+    bool blocking = kvm[KVM_VCPU_STAT_BLOCKING];
+
+    e->precredited -= taken;
+    if (blocking) {
+        uint64_t est = e->last_blocking ? wall : wall / 2;
+
+        blocked += est;
+        e->precredited += est;
+    } else {
+        e->precredited = 0;
+    }
+    e->last_halt = halt;
+    e->last_blocking = blocking;
+    return blocked;
+}
+
 static void rs_sample_vcpu(VcpuRs *e, int64_t now, uint64_t parts[RS_VCPU__MAX])
 {
-    uint64_t blocked, offline, oncpu = e->last_oncpu, transitions, halt;
-    uint64_t blocking = 0;
+    uint64_t blocked, offline, oncpu = e->last_oncpu, transitions;
+    uint64_t kvm[KVM_VCPU_STAT__MAX];
     int64_t wall = now - e->last_t;
     int state;
 
@@ -244,14 +277,9 @@ static void rs_sample_vcpu(VcpuRs *e, int64_t now, uint64_t parts[RS_VCPU__MAX])
     } else {
         uint64_t d_blocked = blocked - e->last_blocked;
 
-        if (e->has_kvm &&
-            kvm_vcpu_stats_read(&e->kvm, KVM_VCPU_STAT_HALT_WAIT_NS, &halt)) {
-            /* an in-kernel HLT never reaches QEMU: KVM counts it */
-            d_blocked += halt - MIN(halt, e->last_halt);
-            e->last_halt = halt;
-            if (state == RS_VCPU_RUNNING &&
-                kvm_vcpu_stats_read(&e->kvm, KVM_VCPU_STAT_BLOCKING,
-                                    &blocking) && blocking) {
+        if (e->has_kvm && kvm_vcpu_stats_read(&e->kvm, kvm)) {
+            d_blocked += rs_kvm_blocked(e, kvm, wall);
+            if (state == RS_VCPU_RUNNING && kvm[KVM_VCPU_STAT_BLOCKING]) {
                 state = RS_VCPU_BLOCKED;
             }
         }

@@ -9,6 +9,7 @@
 #include "qemu/osdep.h"
 #include <sys/ioctl.h>
 #include <linux/kvm.h>
+#include "qemu/units.h"
 #include "hw/core/cpu.h"
 #include "sysemu/kvm-vcpu-stats.h"
 
@@ -42,6 +43,8 @@ bool kvm_vcpu_stats_open(CPUState *cpu, KvmVcpuStats *stats)
         return false;
     }
     desc_size = sizeof(struct kvm_stats_desc) + hdr.name_size;
+    stats->data_offset = hdr.data_offset;
+    stats->data_size = 0;
     descs = g_malloc0(desc_size * hdr.num_desc);
     if (pread(fd, descs, desc_size * hdr.num_desc, hdr.desc_offset) !=
         desc_size * hdr.num_desc) {
@@ -52,25 +55,41 @@ bool kvm_vcpu_stats_open(CPUState *cpu, KvmVcpuStats *stats)
         struct kvm_stats_desc *d = (void *)(descs + j * desc_size);
 
         d->name[hdr.name_size - 1] = 0;
+        stats->data_size = MAX(stats->data_size,
+                               d->offset + d->size * sizeof(uint64_t));
         for (i = 0; i < KVM_VCPU_STAT__MAX; i++) {
             if (d->size >= 1 && !strcmp(d->name, stat_names[i])) {
-                stats->offset[i] = (int64_t)hdr.data_offset + d->offset;
+                stats->offset[i] = d->offset;
             }
         }
+    }
+    if (stats->data_size > 64 * KiB) {
+        close(fd);
+        return false;
     }
     stats->fd = fd;
     return true;
 }
 
-bool kvm_vcpu_stats_read(const KvmVcpuStats *stats, KvmVcpuStat which,
-                         uint64_t *val)
+bool kvm_vcpu_stats_read(const KvmVcpuStats *stats,
+                         uint64_t vals[KVM_VCPU_STAT__MAX])
 {
-    uint64_t v;
+    g_autofree uint8_t *data = NULL;
+    int i;
 
-    if (stats->fd < 0 || stats->offset[which] < 0 ||
-        pread(stats->fd, &v, sizeof(v), stats->offset[which]) != sizeof(v)) {
+    if (stats->fd < 0) {
         return false;
     }
-    *val = v;
+    data = g_malloc(stats->data_size);
+    if (pread(stats->fd, data, stats->data_size, stats->data_offset) !=
+        stats->data_size) {
+        return false;
+    }
+    for (i = 0; i < KVM_VCPU_STAT__MAX; i++) {
+        vals[i] = 0;
+        if (stats->offset[i] >= 0) {
+            memcpy(&vals[i], data + stats->offset[i], sizeof(uint64_t));
+        }
+    }
     return true;
 }

@@ -28,14 +28,20 @@ typedef struct KvmVcpuStats KvmVcpuStats;
 
 struct KvmVcpuStats {
     int fd;
-    /* file offset of each statistic's value, or -1 if KVM lacks it */
+    uint32_t data_offset;   /* where the values start in the file */
+    uint32_t data_size;     /* bytes of values (read whole: some KVMs
+                               do not serve reads starting mid-block) */
+    /* offset of each statistic in the values, or -1 if KVM lacks it */
     int64_t offset[KVM_VCPU_STAT__MAX];
 };
 
 /* In @cpu's own thread.  False if KVM has no binary statistics. */
 bool kvm_vcpu_stats_open(CPUState *cpu, KvmVcpuStats *stats);
-/* Any thread.  False (and @val unchanged) if @which is not available. */
-bool kvm_vcpu_stats_read(const KvmVcpuStats *stats, KvmVcpuStat which,
-                         uint64_t *val);
+/*
+ * Any thread: read every statistic into @vals (0 where not available).
+ * False if they could not be read.
+ */
+bool kvm_vcpu_stats_read(const KvmVcpuStats *stats,
+                         uint64_t vals[KVM_VCPU_STAT__MAX]);
 
 #endif

@@ -158,7 +158,7 @@ def _listen(path):
 class VM:
     """A qemu-oc VM. By default a Linux guest under multi-threaded TCG.
 
-    accel:   'tcg' (multi-threaded) or 'kvm'
+    accel:   'tcg' (multi-threaded), 'kvm', or 'qtest' (no guest runs)
     kernel:  None for the Debian test guest; a path for a guest of our own
              (then no initramfs, and boot waits for nothing)
     balloon: add virtio-balloon-pci with id 'balloon0'
@@ -211,13 +211,15 @@ class VM:
                     '-mon', 'chardev=hmp,mode=readline']
         if self.incoming:
             cmd += ['-incoming', self.incoming]
-        if self.accel == 'kvm':
-            cmd += ['-accel', 'kvm']
-        else:
+        if self.accel == 'tcg':
             cmd += ['-accel', 'tcg,thread=multi']
+        else:
+            cmd += ['-accel', self.accel]
         if self.cpu:
             cmd += ['-cpu', self.cpu]
-        if self.kernel is None:
+        if self.accel == 'qtest':
+            pass        # no guest code runs
+        elif self.kernel is None:
             cmd += ['-kernel', os.path.join(GUEST, 'vmlinuz'),
                     '-initrd', os.path.join(GUEST, 'initramfs.gz'),
                     '-append', ('console=ttyS0 panic=-1 quiet ' + self.append).strip()]
@@ -252,7 +254,8 @@ class VM:
             for listener in [qmp_l, ser_l, hmp_l] + extra_l:
                 if listener:
                     listener.close()
-        if self.kernel is None and wait_ready and not self.incoming:
+        if (self.kernel is None and wait_ready and not self.incoming and
+                self.accel != 'qtest'):
             self.console_wait(r'^OC-GUEST-READY', self.timeout)
             self.shell('true')      # swallows the shell's banner
             self.shell('set +m')    # no job notices in command output

@@ -1,7 +1,8 @@
 /*
  * oc-load: the qemu-oc test guest's load generator.
  *
- *   oc-load spin N SECONDS   run N busy threads for SECONDS (0: until killed)
+ *   oc-load spin N SECONDS   run N busy threads for SECONDS (0: until killed),
+ *                            thread i pinned to CPU i (modulo the CPUs)
  *   oc-load hold MIB         allocate and touch MIB MiB, then wait until killed
  *   oc-load starve SECONDS   spin one SCHED_FIFO thread per CPU with RT
  *                            throttling off: kernel workers (such as the
@@ -58,17 +59,18 @@ static int do_spin(int n, double seconds, bool realtime)
     for (int i = 0; i < n; i++) {
         pthread_attr_t attr;
 
+        cpu_set_t cpus;
+
         pthread_attr_init(&attr);
+        CPU_ZERO(&cpus);
+        CPU_SET(i % sysconf(_SC_NPROCESSORS_ONLN), &cpus);
+        pthread_attr_setaffinity_np(&attr, sizeof(cpus), &cpus);
         if (realtime) {
             struct sched_param sp = { .sched_priority = 99 };
-            cpu_set_t cpus;
 
-            CPU_ZERO(&cpus);
-            CPU_SET(i, &cpus);
             pthread_attr_setinheritsched(&attr, PTHREAD_EXPLICIT_SCHED);
             pthread_attr_setschedpolicy(&attr, SCHED_FIFO);
             pthread_attr_setschedparam(&attr, &sp);
-            pthread_attr_setaffinity_np(&attr, sizeof(cpus), &cpus);
         }
         if (pthread_create(&t[i], &attr, spin, &end)) {
             perror("oc-load: pthread_create");

@@ -1,0 +1,198 @@
+#!/usr/bin/python3
+"""vCPU and VM runstates against ground truth: the Debian guest under TCG
+(idle, all vCPUs spinning, 1 of 2 spinning, 4 vCPUs on 2 host cores, a
+vCPU sharing its host core with a hog), tiny guests under KVM, the qtest
+accelerator, stop/cont, and bad input."""
+
+import os
+import subprocess
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ocvm import GUEST, VM, QMPError, wait_until  # noqa: E402
+
+VM_STATES = ['full-run', 'full-contention', 'concurrency-hazard', 'blocked',
+             'partial-run', 'partial-contention']
+VCPU_STATES = ['running', 'runnable', 'blocked', 'offline']
+
+
+def interval(vm, seconds):
+    """Fractions of each VM and vCPU state over the next `seconds`."""
+    a = vm.qmp('query-vcpu-runstates')
+    time.sleep(seconds)
+    b = vm.qmp('query-vcpu-runstates')
+    span = b['elapsed-ns'] - a['elapsed-ns']
+    vmf = {s: (b['vm'][s + '-ns'] - a['vm'][s + '-ns']) / span for s in VM_STATES}
+    vcpus = []
+    for va, vb in zip(a['vcpus'], b['vcpus']):
+        tot = sum(vb[s + '-ns'] - va[s + '-ns'] for s in VCPU_STATES)
+        vcpus.append({s: (vb[s + '-ns'] - va[s + '-ns']) / tot if tot else 0
+                      for s in VCPU_STATES})
+    report = ' '.join('%s=%.1f%%' % (s, 100 * f) for s, f in vmf.items() if f >= 0.005)
+    report += ' | ' + ' / '.join(' '.join('%s=%.0f%%' % (s[:4], 100 * v[s])
+                                          for s in VCPU_STATES) for v in vcpus)
+    print('  ' + report)
+    return vmf, vcpus, b
+
+
+def vcpu_tids(vm):
+    return [v['thread-id'] for v in vm.qmp('query-vcpu-runstates')['vcpus']]
+
+
+class RunstatesTest(unittest.TestCase):
+
+    def check_counters(self, r):
+        for v in r['vcpus']:
+            total = sum(v[s + '-ns'] for s in VCPU_STATES)
+            self.assertAlmostEqual(total / r['elapsed-ns'], 1, delta=0.02)
+        vm_total = sum(r['vm'][s + '-ns'] for s in VM_STATES)
+        self.assertAlmostEqual(vm_total / r['elapsed-ns'], 1, delta=0.01)
+
+    def test_tcg_scenarios(self):
+        with VM(smp=2, memory=256) as vm:
+            r = vm.qmp('query-vcpu-runstates')
+            self.assertEqual(r['method'], 'tcg')
+            self.assertEqual(r['period-ms'], 100)
+            self.assertEqual([v['cpu-index'] for v in r['vcpus']], [0, 1])
+            self.assertTrue(all(v['thread-id'] > 0 for v in r['vcpus']))
+
+            print('idle guest')
+            vmf, vcpus, r = interval(vm, 3)
+            self.assertGreaterEqual(vmf['blocked'], 0.95)
+            self.check_counters(r)
+
+            print('2 of 2 vCPUs spinning, 2 free host cores')
+            pid = vm.spin(2)
+            time.sleep(0.5)
+            vmf, vcpus, r = interval(vm, 3)
+            vm.kill(pid)
+            self.assertEqual(max(vmf, key=vmf.get), 'full-run')
+            self.assertGreater(vmf['full-run'], 0.8)
+            for v in vcpus:
+                self.assertGreater(v['running'], 0.9)
+
+            print('1 of 2 vCPUs spinning')
+            pid = vm.spin(1)
+            time.sleep(0.5)
+            vmf, vcpus, r = interval(vm, 3)
+            self.assertEqual(r['vm']['state'], 'partial-run')
+            self.assertEqual([v['state'] for v in r['vcpus']], ['running', 'blocked'])
+            vm.kill(pid)
+            self.assertEqual(max(vmf, key=vmf.get), 'partial-run')
+            self.assertGreater(vmf['partial-run'], 0.8)
+            self.assertGreater(vcpus[0]['running'], 0.9)
+            self.assertGreater(vcpus[1]['blocked'], 0.9)
+            self.check_counters(r)
+
+    def test_four_vcpus_on_two_cores(self):
+        if os.cpu_count() != 2:
+            self.fail('this scenario needs a 2-core host, not %d' % os.cpu_count())
+        with VM(smp=4, memory=256) as vm:
+            pid = vm.spin(4)
+            time.sleep(0.5)
+            print('4 vCPUs spinning on 2 host cores')
+            vmf, vcpus, r = interval(vm, 4)
+            vm.kill(pid)
+            self.assertGreater(vmf['concurrency-hazard'] + vmf['full-contention'], 0.7)
+            self.assertLess(vmf['full-run'], 0.2)
+            for v in vcpus:
+                self.assertGreater(v['runnable'], 0.3)
+                self.assertLess(v['runnable'], 0.7)
+
+    def test_vcpu_sharing_a_core_with_a_host_hog(self):
+        with VM(smp=2, memory=256) as vm:
+            tid = vcpu_tids(vm)[0]
+            subprocess.run(['taskset', '-p', '-c', '0', str(tid)], check=True,
+                           stdout=subprocess.DEVNULL)
+            hog = subprocess.Popen(['taskset', '-c', '0', '/usr/bin/python3', '-c',
+                                    'import time\nt=time.time()+60\n'
+                                    'while time.time()<t: pass'])
+            try:
+                pid = vm.spin(1)    # on vCPU 0
+                time.sleep(1)
+                print('vCPU 0 pinned with a host hog on its core')
+                vmf, vcpus, r = interval(vm, 4)
+                vm.kill(pid)
+            finally:
+                hog.kill()
+                hog.wait()
+            self.assertAlmostEqual(vcpus[0]['runnable'], 0.5, delta=0.05)
+            self.assertAlmostEqual(vcpus[0]['running'], 0.5, delta=0.05)
+
+    def test_stop_cont_offline_and_monotonic(self):
+        with VM(smp=2, memory=256) as vm:
+            before = vm.qmp('query-vcpu-runstates')
+            vm.qmp('stop')
+            time.sleep(0.5)
+            vmf, vcpus, r = interval(vm, 1.5)
+            self.assertEqual([v['state'] for v in r['vcpus']], ['offline', 'offline'])
+            for v in vcpus:
+                self.assertGreater(v['offline'], 0.95)
+            self.assertGreater(vmf['blocked'], 0.95)
+            vm.qmp('cont')
+            time.sleep(0.5)
+            after = vm.qmp('query-vcpu-runstates')
+            for a, b in zip(before['vcpus'], after['vcpus']):
+                for s in VCPU_STATES:
+                    self.assertGreaterEqual(b[s + '-ns'], a[s + '-ns'])
+                self.assertGreater(b['transitions'], a['transitions'])
+            self.assertNotEqual([v['state'] for v in after['vcpus']], ['offline'] * 2)
+
+    def test_period_and_bad_input(self):
+        with VM(smp=1, memory=256) as vm:
+            vm.qmp('set-vcpu-runstates-period', {'period-ms': 20})
+            r0 = vm.qmp('query-vcpu-runstates')
+            self.assertEqual(r0['period-ms'], 20)
+            time.sleep(1)
+            r1 = vm.qmp('query-vcpu-runstates')
+            self.assertGreater(r1['samples'] - r0['samples'], 30)
+            for bad in [{'period-ms': 9}, {'period-ms': 10001}, {'period-ms': 'x'}, {}]:
+                with self.assertRaises(QMPError, msg=bad):
+                    vm.qmp('set-vcpu-runstates-period', bad)
+            with self.assertRaises(QMPError) as cm:
+                vm.qmp('query-vcpu-runstates', {'cpu': 0})
+            self.assertIn('cpu', cm.exception.desc)
+            text = vm.hmp('info runstates')
+            self.assertIn('VM: ', text)
+            self.assertRegex(text, r'\n +0 +\d+ +(running|runnable|blocked) ')
+
+    def test_qtest_accelerator(self):
+        with VM(smp=2, accel='qtest', balloon=False) as vm:
+            r = vm.qmp('query-vcpu-runstates')
+            self.assertEqual(r['method'], 'none')
+            self.assertEqual(r['samples'], 0)
+            self.assertEqual(r['vm']['state'], 'blocked')
+            self.assertEqual([v['state'] for v in r['vcpus']], ['offline', 'offline'])
+            self.assertTrue(all(v['running-ns'] == 0 for v in r['vcpus']))
+
+    def kvm_guest(self, name):
+        out = os.path.join(GUEST, 'debugcon-%s-%d.txt' % (name, os.getpid()))
+        vm = VM(smp=1, memory=64, accel='kvm', kernel=os.path.join(GUEST, 'tiny-%s.elf' % name),
+                balloon=False, cpu='qemu64', args=['-debugcon', 'file:' + out])
+        return vm, out
+
+    def test_kvm_tiny_guests(self):
+        if not os.access('/dev/kvm', os.R_OK | os.W_OK):
+            self.fail('/dev/kvm is not available')
+        for name, state in [('halt', 'blocked'), ('spin', 'running')]:
+            vm, out = self.kvm_guest(name)
+            with vm:
+                def started():
+                    if not os.path.exists(out):
+                        return False
+                    with open(out) as f:
+                        return name.upper() in f.read()
+                wait_until(started, 30, 0.2, 'the tiny guest to start')
+                time.sleep(0.5)
+                print('KVM tiny guest: %s' % name)
+                vmf, vcpus, r = interval(vm, 2)
+                self.assertEqual(r['method'], 'kvm')
+                self.assertGreater(vcpus[0][state], 0.9, vcpus[0])
+                self.assertEqual(r['vcpus'][0]['state'], state)
+            os.unlink(out)
+
+
+if __name__ == '__main__':
+    unittest.main()

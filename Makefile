@@ -26,6 +26,7 @@ check: qtests guest
 # benchmarks print numbers (bench/); they are not tests
 bench: build guest
 	/usr/bin/python3 bench/balloon_stats.py
+	/usr/bin/python3 bench/runstates.py
 
 clean:
 	rm -rf build/qemu build/oc build/guest build/qemu-system-x86_64

@@ -259,7 +259,13 @@ static uint64_t rs_kvm_blocked(VcpuRs *e, const uint64_t *kvm, int64_t wall)
     return blocked;
 }
 
-static void rs_sample_vcpu(VcpuRs *e, int64_t now, uint64_t parts[RS_VCPU__MAX])
+/*
+ * Measure @e's last interval into @parts; returns its state now and sets
+ * @d_transitions.  Touches only the sampler's own fields of @e: the ones
+ * readers see are updated by the caller, under rs_lock.
+ */
+static int rs_sample_vcpu(VcpuRs *e, int64_t now, uint64_t parts[RS_VCPU__MAX],
+                          uint64_t *d_transitions)
 {
     uint64_t blocked, offline, oncpu = e->last_oncpu, transitions;
     uint64_t kvm[KVM_VCPU_STAT__MAX];
@@ -290,54 +296,79 @@ static void rs_sample_vcpu(VcpuRs *e, int64_t now, uint64_t parts[RS_VCPU__MAX])
             state = RS_VCPU_RUNNABLE;
         }
     }
-    for (int i = 0; i < RS_VCPU__MAX; i++) {
-        e->acc[i] += parts[i];
-    }
+    *d_transitions = transitions - MIN(transitions, e->ex_seen);
     if (state != e->cur && (state == RS_VCPU_RUNNING ||
                             state == RS_VCPU_RUNNABLE) &&
         (e->cur == RS_VCPU_RUNNING || e->cur == RS_VCPU_RUNNABLE)) {
-        e->transitions++;       /* seen only by sampling */
+        (*d_transitions)++;     /* seen only by sampling */
     }
-    e->cur = state;
-    e->transitions += transitions - MIN(transitions, e->ex_seen);
     e->ex_seen = transitions;
     e->last_t = now;
     e->last_blocked = blocked;
     e->last_offline = offline;
     e->last_oncpu = oncpu;
+    return state;
 }
+
+/* One vCPU's measurement of the last interval */
+typedef struct RsMeasure {
+    uint64_t parts[RS_VCPU__MAX];
+    uint64_t d_transitions;
+    int state;
+    bool valid;
+} RsMeasure;
 
 static void rs_sample(void)
 {
     int64_t now = get_clock();
     int64_t wall = now - rs_last;
     int64_t period = (int64_t)qatomic_read(&rs_period_ms) * SCALE_MS;
-    g_autofree uint64_t (*parts)[RS_VCPU__MAX] =
-        g_malloc0(sizeof(*parts) * rs_max);
+    g_autofree RsMeasure *m = g_new0(RsMeasure, rs_max);
+    g_autofree uint64_t (*vm_parts)[RS_VCPU__MAX] =
+        g_malloc0(sizeof(*vm_parts) * rs_max);
     unsigned counts[RS_VCPU__MAX] = { 0 };
     double shares[RS_VM__MAX];
-    unsigned n = 0, i;
+    unsigned n = 0, i, j;
     int vm;
 
-    qemu_mutex_lock(&rs_lock);
+    /* the /proc and KVM reads, without the readers' lock */
     for (i = 0; i < rs_max; i++) {
         VcpuRs *e = qatomic_load_acquire(&rs_vcpus[i]);
 
         if (!e) {
             continue;
         }
-        rs_sample_vcpu(e, now, parts[n]);
+        m[i].valid = true;
+        m[i].state = rs_sample_vcpu(e, now, m[i].parts, &m[i].d_transitions);
         if (!e->gone) {
-            counts[e->cur]++;
+            for (j = 0; j < RS_VCPU__MAX; j++) {
+                vm_parts[n][j] = m[i].parts[j];
+            }
             n++;
+            counts[m[i].state]++;
         }
     }
-    rs_vm_shares((const uint64_t (*)[RS_VCPU__MAX])parts, n, shares);
+    rs_vm_shares((const uint64_t (*)[RS_VCPU__MAX])vm_parts, n, shares);
+    vm = rs_vm_state(counts[RS_VCPU_RUNNING], counts[RS_VCPU_RUNNABLE],
+                     counts[RS_VCPU_BLOCKED] + counts[RS_VCPU_OFFLINE]);
+
+    /* publish */
+    qemu_mutex_lock(&rs_lock);
+    for (i = 0; i < rs_max; i++) {
+        VcpuRs *e = rs_vcpus[i];
+
+        if (!m[i].valid) {
+            continue;
+        }
+        for (j = 0; j < RS_VCPU__MAX; j++) {
+            e->acc[j] += m[i].parts[j];
+        }
+        e->cur = m[i].state;
+        e->transitions += m[i].d_transitions;
+    }
     for (i = 0; i < RS_VM__MAX; i++) {
         rs_vm[i] += llround(shares[i] * wall);
     }
-    vm = rs_vm_state(counts[RS_VCPU_RUNNING], counts[RS_VCPU_RUNNABLE],
-                     counts[RS_VCPU_BLOCKED] + counts[RS_VCPU_OFFLINE]);
     if (vm != rs_vm_cur) {
         rs_vm_cur = vm;
         rs_vm_entered = g_get_real_time() / 1000;

@@ -160,7 +160,8 @@ class VM:
 
     accel:   'tcg' (multi-threaded), 'kvm', or 'qtest' (no guest runs)
     kernel:  None for the Debian test guest; a path for a guest of our own
-             (then no initramfs, and boot waits for nothing)
+             (then no initramfs, and boot waits for nothing); False for
+             none (the firmware runs and finds nothing to boot)
     balloon: add virtio-balloon-pci with id 'balloon0'
     """
 
@@ -217,8 +218,8 @@ class VM:
             cmd += ['-accel', self.accel]
         if self.cpu:
             cmd += ['-cpu', self.cpu]
-        if self.accel == 'qtest':
-            pass        # no guest code runs
+        if self.accel == 'qtest' or self.kernel is False:
+            pass        # no guest code runs, or the firmware only
         elif self.kernel is None:
             cmd += ['-kernel', os.path.join(GUEST, 'vmlinuz'),
                     '-initrd', os.path.join(GUEST, 'initramfs.gz'),
@@ -293,7 +294,14 @@ class VM:
         self.proc = None
 
     def __enter__(self):
-        return self.start()
+        try:
+            return self.start()
+        except BaseException:
+            # __exit__ will not run: leave no QEMU behind
+            self.print_tails()
+            self.shutdown()
+            shutil.rmtree(self.dir, ignore_errors=True)
+            raise
 
     def __exit__(self, exc_type, exc, tb):
         if exc_type is not None:

@@ -9,6 +9,8 @@
 #include "qemu/osdep.h"
 #include "sysemu/runstate-math.h"
 
+#define EPS (1.0 / 1000000000)
+
 static void set(uint64_t p[RS_VCPU__MAX], uint64_t run, uint64_t wait,
                 uint64_t blk, uint64_t off)
 {
@@ -72,26 +74,26 @@ static void test_shares_pure(void)
     set(p[0], 10, 0, 0, 0);
     set(p[1], 10, 0, 0, 0);
     rs_vm_shares((const uint64_t (*)[RS_VCPU__MAX])p, 2, s);
-    g_assert_cmpfloat_with_epsilon(s[RS_VM_FULL_RUN], 1, 1e-9);
+    g_assert_cmpfloat_with_epsilon(s[RS_VM_FULL_RUN], 1, EPS);
 
     set(p[1], 0, 0, 10, 0);
     rs_vm_shares((const uint64_t (*)[RS_VCPU__MAX])p, 2, s);
-    g_assert_cmpfloat_with_epsilon(s[RS_VM_PARTIAL_RUN], 1, 1e-9);
+    g_assert_cmpfloat_with_epsilon(s[RS_VM_PARTIAL_RUN], 1, EPS);
 
     set(p[1], 0, 10, 0, 0);
     set(p[2], 0, 0, 0, 10);     /* offline counts as blocked */
     rs_vm_shares((const uint64_t (*)[RS_VCPU__MAX])p, 3, s);
-    g_assert_cmpfloat_with_epsilon(s[RS_VM_CONCURRENCY_HAZARD], 1, 1e-9);
+    g_assert_cmpfloat_with_epsilon(s[RS_VM_CONCURRENCY_HAZARD], 1, EPS);
 
     set(p[0], 0, 10, 0, 0);
     rs_vm_shares((const uint64_t (*)[RS_VCPU__MAX])p, 3, s);
-    g_assert_cmpfloat_with_epsilon(s[RS_VM_PARTIAL_CONTENTION], 1, 1e-9);
+    g_assert_cmpfloat_with_epsilon(s[RS_VM_PARTIAL_CONTENTION], 1, EPS);
 
     rs_vm_shares((const uint64_t (*)[RS_VCPU__MAX])p, 2, s);
-    g_assert_cmpfloat_with_epsilon(s[RS_VM_FULL_CONTENTION], 1, 1e-9);
+    g_assert_cmpfloat_with_epsilon(s[RS_VM_FULL_CONTENTION], 1, EPS);
 
     rs_vm_shares(NULL, 0, s);
-    g_assert_cmpfloat_with_epsilon(s[RS_VM_BLOCKED], 1, 1e-9);
+    g_assert_cmpfloat_with_epsilon(s[RS_VM_BLOCKED], 1, EPS);
 }
 
 static void test_shares_mixed(void)
@@ -105,11 +107,11 @@ static void test_shares_mixed(void)
         set(p[i], 50, 50, 0, 0);
     }
     rs_vm_shares((const uint64_t (*)[RS_VCPU__MAX])p, 4, s);
-    g_assert_cmpfloat_with_epsilon(s[RS_VM_FULL_RUN], 1.0 / 16, 1e-9);
-    g_assert_cmpfloat_with_epsilon(s[RS_VM_FULL_CONTENTION], 1.0 / 16, 1e-9);
+    g_assert_cmpfloat_with_epsilon(s[RS_VM_FULL_RUN], 1.0 / 16, EPS);
+    g_assert_cmpfloat_with_epsilon(s[RS_VM_FULL_CONTENTION], 1.0 / 16, EPS);
     g_assert_cmpfloat_with_epsilon(s[RS_VM_CONCURRENCY_HAZARD], 14.0 / 16,
-                                   1e-9);
-    g_assert_cmpfloat_with_epsilon(sum(s, RS_VM__MAX), 1, 1e-9);
+                                   EPS);
+    g_assert_cmpfloat_with_epsilon(sum(s, RS_VM__MAX), 1, EPS);
 
     /* any mix sums to one, every share within [0, 1] */
     for (i = 0; i < 1000; i++) {
@@ -121,10 +123,10 @@ static void test_shares_mixed(void)
                 g_test_rand_int_range(0, 100));
         }
         rs_vm_shares((const uint64_t (*)[RS_VCPU__MAX])p, n, s);
-        g_assert_cmpfloat_with_epsilon(sum(s, RS_VM__MAX), 1, 1e-9);
+        g_assert_cmpfloat_with_epsilon(sum(s, RS_VM__MAX), 1, EPS);
         for (j = 0; j < RS_VM__MAX; j++) {
             g_assert_cmpfloat(s[j], >=, 0);
-            g_assert_cmpfloat(s[j], <=, 1 + 1e-12);
+            g_assert_cmpfloat(s[j], <=, 1 + EPS);
         }
     }
 }

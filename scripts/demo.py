@@ -1,10 +1,11 @@
 #!/usr/bin/python3
 """make demo: boot a demo VM with qemu-oc and show what an operator sees:
-its identity, balloon statistics, and (as features land) runstates."""
+its identity, balloon statistics on demand, and its runstates."""
 
 import json
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 '..', 'tests', 'guest'))
@@ -41,6 +42,19 @@ def main():
                    15, 0.2, 'guest statistics')
         show('qom-get balloon0 guest-stats (upstream polling, 1 s)',
              vm.qom_get(BALLOON, 'guest-stats'))
+        vm.qom_set(BALLOON, 'guest-stats-polling-interval', 0)
+
+        vm.hmp('info runstates')            # starts an interval
+        print('== runstates: guest idle for 2 s')
+        time.sleep(2)
+        print(vm.hmp('info runstates'))
+        print('== runstates: one of two vCPUs spinning for 2 s')
+        pid = vm.spin(1)
+        time.sleep(2)
+        print(vm.hmp('info runstates'))
+        vm.kill(pid)
+        r = vm.qmp('query-vcpu-runstates')
+        show('query-vcpu-runstates (vm part)', r['vm'])
     return 0
 
 

@@ -158,6 +158,41 @@ class RunstatesTest(unittest.TestCase):
             self.assertIn('VM: ', text)
             self.assertRegex(text, r'\n +0 +\d+ +(running|runnable|blocked) ')
 
+    def test_vcpu_hotplug_and_unplug_during_queries(self):
+        import threading
+        with VM(smp='1,maxcpus=2', memory=256, extra_qmp=1) as vm:
+            r = vm.qmp('query-vcpu-runstates')
+            self.assertEqual([(v['cpu-index'], v['thread-id'], v['state'])
+                              for v in r['vcpus']][1], (1, 0, 'offline'))
+            vm.qmp('device_add', driver='qemu64-x86_64-cpu', id='c1',
+                   **{'socket-id': 0, 'core-id': 1, 'thread-id': 0})
+            wait_until(lambda: vm.qmp('query-vcpu-runstates')['vcpus'][1]['thread-id'],
+                       10, 0.1, 'the new vCPU thread')
+            stop = threading.Event()
+            counts = [0]
+
+            def hammer():
+                while not stop.is_set():
+                    vm.qmps[0].command('query-vcpu-runstates')
+                    counts[0] += 1
+            t = threading.Thread(target=hammer)
+            t.start()
+            try:
+                vm.qmp('device_del', id='c1')
+                vm.event('DEVICE_DELETED', 20)
+                time.sleep(0.5)
+            finally:
+                stop.set()
+                t.join(10)
+            self.assertGreater(counts[0], 10)
+            self.assertIsNone(vm.proc.poll())
+            a = vm.qmp('query-vcpu-runstates')['vcpus'][1]
+            time.sleep(0.5)
+            b = vm.qmp('query-vcpu-runstates')['vcpus'][1]
+            self.assertEqual(b['state'], 'offline')
+            self.assertGreater(b['offline-ns'] - a['offline-ns'], 300000000)
+            self.assertEqual(vm.shell('echo alive'), 'alive')
+
     def test_qtest_accelerator(self):
         with VM(smp=2, accel='qtest', balloon=False) as vm:
             r = vm.qmp('query-vcpu-runstates')

@@ -16,7 +16,7 @@ PRISTINE=$(cd "${1:?usage: prepare-src.sh PRISTINE SRC}" && pwd)
 SRC=${2:?usage: prepare-src.sh PRISTINE SRC}
 
 # Directories of ours that mirror QEMU's tree and are laid over it.
-OVERLAY_DIRS="accel balloon hw include monitor qapi softmmu tests/qtest util"
+OVERLAY_DIRS="accel balloon hw include monitor qapi softmmu target tests/qtest util"
 
 git_src() {
     git -C "$SRC" -c user.name=qemu-oc -c user.email=qemu-oc@localhost \

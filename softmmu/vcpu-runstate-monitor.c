@@ -88,6 +88,14 @@ void hmp_info_runstates(Monitor *mon, const QDict *qdict)
                    " samples, missed changes %" PRIu64 "\n",
                    RunstateMethod_str(rs->method), rs->period_ms,
                    rs->samples, rs->vm->missed_changes);
+    if (rs->kvm_pv) {
+        monitor_printf(mon, "KVM PV: pv-unhalt %s, pv-sched-yield %s, "
+                       "steal-time %s, dedicated-hint %s\n",
+                       rs->kvm_pv->pv_unhalt ? "on" : "off",
+                       rs->kvm_pv->pv_sched_yield ? "on" : "off",
+                       rs->kvm_pv->steal_time ? "on" : "off",
+                       rs->kvm_pv->dedicated_hint ? "on" : "off");
+    }
     monitor_printf(mon, "VM: %s; last %.1f s / since start %.1f s:\n",
                    VmRunstate_str(rs->vm->state), span / 1e9,
                    rs->elapsed_ns / 1e9);
@@ -124,6 +132,14 @@ void hmp_info_runstates(Monitor *mon, const QDict *qdict)
             monitor_printf(mon, " %6.1f%%", pct(now[i], tot));
         }
         monitor_printf(mon, "  %" PRIu64 "\n", v->transitions);
+        if (v->kvm) {
+            monitor_printf(mon, "      kvm: halt-exits %" PRIu64
+                           " halt-wakeups %" PRIu64 " yield attempted %"
+                           PRIu64 " successful %" PRIu64 "\n",
+                           v->kvm->halt_exits, v->kvm->halt_wakeups,
+                           v->kvm->directed_yield_attempted,
+                           v->kvm->directed_yield_successful);
+        }
     }
     qapi_free_VcpuRunstates(hmp_prev);
     hmp_prev = rs;

@@ -79,6 +79,8 @@ typedef struct VcpuRs {
     int cur;
     uint64_t transitions;
     uint64_t ex_seen;       /* exact transitions already counted */
+    uint64_t kvm_vals[KVM_VCPU_STAT__MAX];  /* latest KVM statistics */
+    bool kvm_valid;
 } VcpuRs;
 
 static VcpuRs **rs_vcpus;       /* [rs_max], entries published once */
@@ -94,6 +96,7 @@ static int64_t rs_vm_entered;
 static uint64_t rs_samples, rs_missed, rs_elapsed;
 static int64_t rs_start, rs_last;
 static QemuThread rs_thread;
+static VcpuRunstatesKvmPvFn *rs_kvm_pv_reader;
 
 /* -- the vCPU side ------------------------------------------------------ */
 
@@ -265,10 +268,10 @@ static uint64_t rs_kvm_blocked(VcpuRs *e, const uint64_t *kvm, int64_t wall)
  * readers see are updated by the caller, under rs_lock.
  */
 static int rs_sample_vcpu(VcpuRs *e, int64_t now, uint64_t parts[RS_VCPU__MAX],
-                          uint64_t *d_transitions)
+                          uint64_t *d_transitions,
+                          uint64_t kvm[KVM_VCPU_STAT__MAX], bool *kvm_ok)
 {
     uint64_t blocked, offline, oncpu = e->last_oncpu, transitions;
-    uint64_t kvm[KVM_VCPU_STAT__MAX];
     int64_t wall = now - e->last_t;
     int state;
 
@@ -283,7 +286,8 @@ static int rs_sample_vcpu(VcpuRs *e, int64_t now, uint64_t parts[RS_VCPU__MAX],
     } else {
         uint64_t d_blocked = blocked - e->last_blocked;
 
-        if (e->has_kvm && kvm_vcpu_stats_read(&e->kvm, kvm)) {
+        *kvm_ok = e->has_kvm && kvm_vcpu_stats_read(&e->kvm, kvm);
+        if (*kvm_ok) {
             d_blocked += rs_kvm_blocked(e, kvm, wall);
             if (state == RS_VCPU_RUNNING && kvm[KVM_VCPU_STAT_BLOCKING]) {
                 state = RS_VCPU_BLOCKED;
@@ -314,6 +318,8 @@ static int rs_sample_vcpu(VcpuRs *e, int64_t now, uint64_t parts[RS_VCPU__MAX],
 typedef struct RsMeasure {
     uint64_t parts[RS_VCPU__MAX];
     uint64_t d_transitions;
+    uint64_t kvm[KVM_VCPU_STAT__MAX];
+    bool kvm_ok;
     int state;
     bool valid;
 } RsMeasure;
@@ -339,7 +345,8 @@ static void rs_sample(void)
             continue;
         }
         m[i].valid = true;
-        m[i].state = rs_sample_vcpu(e, now, m[i].parts, &m[i].d_transitions);
+        m[i].state = rs_sample_vcpu(e, now, m[i].parts, &m[i].d_transitions,
+                                    m[i].kvm, &m[i].kvm_ok);
         if (!e->gone) {
             for (j = 0; j < RS_VCPU__MAX; j++) {
                 vm_parts[n][j] = m[i].parts[j];
@@ -365,6 +372,10 @@ static void rs_sample(void)
         }
         e->cur = m[i].state;
         e->transitions += m[i].d_transitions;
+        if (m[i].kvm_ok) {
+            memcpy(e->kvm_vals, m[i].kvm, sizeof(e->kvm_vals));
+            e->kvm_valid = true;
+        }
     }
     for (i = 0; i < RS_VM__MAX; i++) {
         rs_vm[i] += llround(shares[i] * wall);
@@ -422,6 +433,17 @@ VcpuRunstates *vcpu_runstates_snapshot(void)
             v->blocked_ns = e->acc[RS_VCPU_BLOCKED];
             v->offline_ns = e->acc[RS_VCPU_OFFLINE];
             v->transitions = e->transitions;
+            if (e->kvm_valid) {
+                v->has_kvm = true;
+                v->kvm = g_new0(VcpuKvmCounters, 1);
+                v->kvm->halt_exits = e->kvm_vals[KVM_VCPU_STAT_HALT_EXITS];
+                v->kvm->halt_wakeups = e->kvm_vals[KVM_VCPU_STAT_HALT_WAKEUP];
+                v->kvm->halt_wait_ns = e->kvm_vals[KVM_VCPU_STAT_HALT_WAIT_NS];
+                v->kvm->directed_yield_attempted =
+                    e->kvm_vals[KVM_VCPU_STAT_YIELD_ATTEMPTED];
+                v->kvm->directed_yield_successful =
+                    e->kvm_vals[KVM_VCPU_STAT_YIELD_SUCCESSFUL];
+            }
         } else if (e) {
             v->thread_id = e->tid;
         }
@@ -441,22 +463,20 @@ VcpuRunstates *vcpu_runstates_snapshot(void)
         rs->elapsed_ns = rs_elapsed;
         qemu_mutex_unlock(&rs_lock);
     }
+    if (rs_method == RUNSTATE_METHOD_KVM && rs_kvm_pv_reader) {
+        rs->has_kvm_pv = true;
+        rs->kvm_pv = g_new0(KvmPvFeatures, 1);
+        rs_kvm_pv_reader(rs->kvm_pv);
+    }
     return rs;
+}
+
+void vcpu_runstates_set_kvm_pv_reader(VcpuRunstatesKvmPvFn *fn)
+{
+    rs_kvm_pv_reader = fn;
 }
 
 void vcpu_runstates_set_period(int64_t period_ms)
 {
     qatomic_set(&rs_period_ms, period_ms);
-}
-
-const KvmVcpuStats *vcpu_runstate_kvm_stats(int cpu_index)
-{
-    VcpuRs **vcpus = qatomic_load_acquire(&rs_vcpus);
-    VcpuRs *e;
-
-    if (!vcpus || cpu_index < 0 || cpu_index >= rs_max) {
-        return NULL;
-    }
-    e = qatomic_load_acquire(&vcpus[cpu_index]);
-    return e && e->has_kvm ? &e->kvm : NULL;
 }

@@ -33,8 +33,8 @@ void vcpu_runstates_set_period(int64_t period_ms);
 /* A consistent snapshot; the caller frees it */
 VcpuRunstates *vcpu_runstates_snapshot(void);
 
-/* KVM statistics of a vCPU, when available: see kvm-vcpu-stats.h */
-typedef struct KvmVcpuStats KvmVcpuStats;
-const KvmVcpuStats *vcpu_runstate_kvm_stats(int cpu_index);
+/* The target reports the KVM PV features the guest sees (under BQL) */
+typedef void VcpuRunstatesKvmPvFn(KvmPvFeatures *pv);
+void vcpu_runstates_set_kvm_pv_reader(VcpuRunstatesKvmPvFn *fn);
 
 #endif

@@ -25,7 +25,8 @@ fi
 [ -n "$pkg" ] || { echo "build-guest: cannot resolve linux-image-cloud-amd64" >&2; exit 1; }
 
 TINY=$TOP/tests/guest/tiny
-inputs=$(cat "$IMG/init" "$IMG/modules" "$IMG/oc-load.c" "$TINY/tiny.S" "$0" |
+inputs=$(cat "$IMG/init" "$IMG/modules" "$IMG/oc-load.c" "$TINY/tiny.S" "$0" \
+    "$TOP/scripts/extract-vmlinux.py" |
     sha256sum | cut -c1-16)
 stamp="$OUT/.stamp"
 if [ "$(cat "$stamp" 2>/dev/null)" = "$pkg $inputs" ] &&
@@ -67,7 +68,9 @@ for v in halt spin cpuid; do
 done
 
 cp "$work/kernel/boot/vmlinuz-$kver" "$OUT/vmlinuz"
+# the uncompressed kernel, for PVH boots under the (slow, nested) KVM
+/usr/bin/python3 "$TOP/scripts/extract-vmlinux.py" "$OUT/vmlinuz" "$OUT/vmlinux"
 (cd "$root" && find . | busybox cpio -o -H newc 2>/dev/null | gzip -9) > "$OUT/initramfs.gz"
 echo "$kver" > "$OUT/kernel-version"
 echo "$pkg $inputs" > "$stamp"
-echo "build-guest: $OUT/vmlinuz ($kver), $OUT/initramfs.gz, $OUT/tiny-*.elf"
+echo "build-guest: $OUT/vmlinuz ($kver), vmlinux, initramfs.gz, tiny-*.elf"

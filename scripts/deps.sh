@@ -12,8 +12,9 @@ PKGS=(
     libglib2.0-dev libpixman-1-dev libfdt-dev libslirp-dev zlib1g-dev
     # firmware the emulator loads
     seabios ipxe-qemu qemu-system-data
-    # guest image: busybox userland for the initramfs
-    busybox-static
+    # guest image: busybox userland for the initramfs; lz4 and zstd
+    # to extract the uncompressed kernel
+    busybox-static lz4 zstd
     # tests: Debian's python3, 32-bit toolchain for tiny KVM guests,
     # Debian's stock QEMU 7.2 as the migration source of reference
     python3 gcc-multilib qemu-system-x86

@@ -168,7 +168,7 @@ class VM:
     def __init__(self, smp=2, memory=512, accel='tcg', kernel=None,
                  balloon=True, append='', args=(), machine='pc',
                  cpu=None, timeout=60, extra_qmp=0, hmp_monitor=False,
-                 binary=None, incoming=None):
+                 binary=None, incoming=None, wait_ready=True):
         self.smp = smp
         self.memory = memory
         self.accel = accel
@@ -183,6 +183,7 @@ class VM:
         self.hmp_monitor = hmp_monitor
         self.binary = binary or BINARY
         self.incoming = incoming
+        self.wait_ready = wait_ready     # wait for the guest shell
         self.qmps = []          # the extra QMP monitors
         self.hmp_conn = None    # the HMP monitor, a LineSocket
         self.dir = None
@@ -230,7 +231,9 @@ class VM:
             cmd += ['-device', 'virtio-balloon-pci,id=balloon0']
         return cmd + self.extra
 
-    def start(self, wait_ready=True):
+    def start(self, wait_ready=None):
+        if wait_ready is None:
+            wait_ready = self.wait_ready
         if not os.access(self.binary, os.X_OK):
             raise VMError('no emulator at %s: run make build' % self.binary)
         self.dir = tempfile.mkdtemp(prefix='ocvm-')

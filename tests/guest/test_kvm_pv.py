@@ -1,0 +1,158 @@
+#!/usr/bin/python3
+"""KVM PV spinlocks and PV yield: the CPUID leaf 0x40000001 the guest will
+see (QOM feature-words of each vCPU) for the machine property kvm-pv on,
+off and absent, named models, old machine types, the dedicated hint and
+explicit per-feature properties; a tiny guest of ours reading the leaf
+under KVM; TCG's refusal of kvm-pv=on; and the visibility in
+query-vcpu-runstates."""
+
+import os
+import subprocess
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ocvm import BINARY, GUEST, VM, wait_until  # noqa: E402
+
+STEAL, UNHALT, YIELD = 1 << 5, 1 << 7, 1 << 13
+PV = STEAL | UNHALT | YIELD
+
+
+def kvm_eax(vm, path=None):
+    """CPUID 0x40000001 EAX of the vCPU at QOM path (default: the first)"""
+    path = path or vm.qmp('query-cpus-fast')[0]['qom-path']
+    for w in vm.qom_get(path, 'feature-words'):
+        if w['cpuid-input-eax'] == 0x40000001 and w['cpuid-register'] == 'EAX':
+            return w['features']
+    raise AssertionError('no CPUID 0x40000001 EAX in feature-words')
+
+
+def stopped_vm(**kw):
+    kw.setdefault('accel', 'kvm')
+    kw.setdefault('cpu', 'qemu64')
+    return VM(kernel=False, balloon=False, args=['-S'], memory=128, **kw)
+
+
+class KvmPvTest(unittest.TestCase):
+
+    def setUp(self):
+        if not os.access('/dev/kvm', os.R_OK | os.W_OK):
+            self.fail('/dev/kvm is not available')
+
+    def pv_bits(self, **kw):
+        with stopped_vm(**kw) as vm:
+            words = {kvm_eax(vm, c['qom-path']) & PV
+                     for c in vm.qmp('query-cpus-fast')}
+            self.assertEqual(len(words), 1, 'vCPUs disagree: %r' % words)
+            return words.pop()
+
+    def test_defaults_by_machine_and_smp(self):
+        cases = [
+            # (machine, smp, cpu, expected bits)
+            ('pc', 2, 'qemu64', PV),
+            ('q35', 2, 'qemu64', PV),
+            ('pc-i440fx-7.2-oc', 4, 'qemu64', PV),
+            ('pc', 2, 'kvm64', PV),
+            ('pc', 2, 'Nehalem', PV),
+            ('pc', 1, 'qemu64', STEAL),                 # single vCPU: upstream
+            ('pc', '1,maxcpus=2', 'qemu64', PV),        # more possible vCPUs
+            ('pc-i440fx-7.2', 2, 'qemu64', STEAL),      # old type: upstream ABI
+            ('pc-q35-7.2', 2, 'qemu64', STEAL),
+            ('pc-i440fx-6.2', 2, 'qemu64', STEAL),
+            ('pc,kvm-pv=off', 2, 'qemu64', 0),
+            ('pc,kvm-pv=on', 1, 'qemu64', PV),
+            ('pc-i440fx-7.2,kvm-pv=on', 2, 'qemu64', PV),
+            ('pc-i440fx-7.2,kvm-pv=off', 2, 'qemu64', 0),
+            ('pc', 2, 'qemu64,kvm-hint-dedicated=on', STEAL),  # Linux expects
+            ('pc', 2, 'qemu64,kvm-pv-unhalt=off', STEAL | YIELD),  # explicit wins
+            ('pc,kvm-pv=off', 2, 'qemu64,kvm-pv-unhalt=on', UNHALT),
+            ('pc-i440fx-7.2', 2, 'qemu64,kvm-pv-sched-yield=on', STEAL | YIELD),
+        ]
+        for machine, smp, cpu, want in cases:
+            with self.subTest(machine=machine, smp=smp, cpu=cpu):
+                got = self.pv_bits(machine=machine, smp=smp, cpu=cpu)
+                self.assertEqual(got, want, '%s -smp %s -cpu %s: %#x != %#x'
+                                 % (machine, smp, cpu, got, want))
+
+    def test_aliases_point_to_the_new_types(self):
+        with stopped_vm() as vm:
+            machines = {m['name']: m for m in vm.qmp('query-machines')}
+        self.assertEqual(machines['pc-i440fx-7.2-oc'].get('alias'), 'pc')
+        self.assertTrue(machines['pc-i440fx-7.2-oc'].get('is-default'))
+        self.assertEqual(machines['pc-q35-7.2-oc'].get('alias'), 'q35')
+        self.assertNotIn('alias', machines['pc-i440fx-7.2'])
+        self.assertFalse(machines['pc-i440fx-7.2'].get('is-default'))
+
+    def test_visible_in_runstates(self):
+        for machine, on in [('pc', True), ('pc,kvm-pv=off', False)]:
+            with stopped_vm(machine=machine, smp=2) as vm:
+                pv = vm.qmp('query-vcpu-runstates')['kvm-pv']
+                self.assertEqual((pv['pv-unhalt'], pv['pv-sched-yield'], pv['steal-time']),
+                                 (on, on, on))
+                self.assertFalse(pv['dedicated-hint'])
+                self.assertIn('pv-unhalt %s' % ('on' if on else 'off'),
+                              vm.hmp('info runstates'))
+
+    def test_tiny_guest_reads_the_leaf(self):
+        for machine, want in [('pc', PV), ('pc,kvm-pv=off', 0)]:
+            out = os.path.join(GUEST, 'debugcon-cpuid-%d.txt' % os.getpid())
+            with VM(smp=2, memory=64, accel='kvm', cpu='qemu64', machine=machine,
+                    kernel=os.path.join(GUEST, 'tiny-cpuid.elf'), balloon=False,
+                    args=['-debugcon', 'file:' + out]) as vm:
+                def line():
+                    if os.path.exists(out):
+                        with open(out) as f:
+                            for ln in f:
+                                if ln.startswith('CPUID 40000001 EAX='):
+                                    return ln
+                    return None
+                text = wait_until(line, 30, 0.2, 'the tiny guest to print CPUID')
+                eax = int(text.split('=')[1], 16)
+                self.assertEqual(eax & PV, want, text)
+                self.assertEqual(eax, kvm_eax(vm))
+            os.unlink(out)
+
+    def test_linux_guest_boot_lines_under_kvm(self):
+        """The Debian kernel's own early lines: KVM here cannot finish
+        booting Linux, but reaches them (PVH boot of the uncompressed
+        kernel: this KVM emulates every instruction).  Read, then stop."""
+        for machine, enabled in [('pc', True), ('pc,kvm-pv=off', False)]:
+            with VM(smp=2, memory=512, accel='kvm', cpu='qemu64', machine=machine,
+                    kernel=os.path.join(GUEST, 'vmlinux'), balloon=False,
+                    args=['-append', 'console=ttyS0 earlyprintk=ttyS0 loglevel=7']) as vm:
+                vm.console_wait(r'kvm-guest: PV spinlocks (enabled|disabled)', 120)
+                log = vm.console_log()
+                vm.qmp('stop')
+            with self.subTest(machine=machine):
+                self.assertEqual('kvm-guest: setup PV sched yield' in log, enabled, log[-2000:])
+                self.assertEqual('kvm-guest: PV spinlocks enabled' in log, enabled, log[-2000:])
+                if not enabled:
+                    self.assertIn('kvm-guest: PV spinlocks disabled', log)
+
+    def test_tcg(self):
+        # forced on: QEMU refuses to start and names the feature
+        p = subprocess.run([BINARY, '-machine', 'pc,kvm-pv=on', '-accel', 'tcg',
+                            '-smp', '2', '-display', 'none', '-nodefaults', '-S'],
+                           stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                           timeout=30)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn('kvm-pv=on: kvm-pv-unhalt needs the KVM accelerator', p.stderr)
+        # the default under TCG changes nothing: same CPUID as kvm-pv=off
+        words = []
+        for machine in ['pc', 'pc,kvm-pv=off']:
+            with stopped_vm(accel='tcg', machine=machine, smp=2) as vm:
+                words.append(vm.qom_get(vm.qmp('query-cpus-fast')[0]['qom-path'],
+                                        'feature-words'))
+        self.assertEqual(words[0], words[1])
+
+    def test_bad_value(self):
+        p = subprocess.run([BINARY, '-machine', 'pc,kvm-pv=maybe', '-accel', 'kvm',
+                            '-display', 'none', '-nodefaults', '-S'],
+                           stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                           timeout=30)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("kvm-pv", p.stderr)
+
+
+if __name__ == '__main__':
+    unittest.main()

@@ -1,0 +1,238 @@
+#!/usr/bin/python3
+"""libvirt 9.0 and python3-libvirt drive qemu-oc unchanged.
+
+Starts libvirtd by hand (no systemd here), defines a TCG domain whose
+emulator is build/qemu-system-x86_64 with the Debian test guest, and
+checks: libvirt's capability probe of our binary; memory statistics
+through memoryStats(), virsh dommemstat and virsh domstats --balloon;
+setMemory() with BALLOON_CHANGE events; qemuMonitorCommand() reaching
+query-balloon refresh=sync and query-vcpu-runstates; and the
+BALLOON_STATS event reaching a qemu-monitor-event callback.  Cleans up:
+domains destroyed and undefined, the daemon it started stopped by pid.
+Skips only if libvirtd cannot start at all.
+"""
+
+import glob
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import unittest
+import uuid
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ocvm import BINARY, GUEST, wait_until  # noqa: E402
+
+try:
+    import libvirt
+    import libvirt_qemu
+except ImportError:             # reported by setUpClass
+    libvirt = None
+
+QEMU_CONF = '/etc/libvirt/qemu.conf'
+SOCKET = '/run/libvirt/libvirt-sock'
+MIB = 1 << 20
+
+
+def setup_host():
+    """What libvirtd needs here (../shared/platform.md): a libvirt-qemu
+    user and group, and qemu.conf running QEMU as root (/dev/kvm is
+    root-only) with its output in files (no virtlogd)."""
+    if subprocess.run(['getent', 'group', 'libvirt-qemu'],
+                      stdout=subprocess.DEVNULL).returncode:
+        subprocess.run(['groupadd', '-r', 'libvirt-qemu'], check=True)
+    if subprocess.run(['getent', 'passwd', 'libvirt-qemu'],
+                      stdout=subprocess.DEVNULL).returncode:
+        subprocess.run(['useradd', '-r', '-g', 'libvirt-qemu', '-d',
+                        '/var/lib/libvirt', '-s', '/usr/sbin/nologin',
+                        'libvirt-qemu'], check=True)
+    want = 'user = "root"\ngroup = "root"\nstdio_handler = "file"\n'
+    os.makedirs(os.path.dirname(QEMU_CONF), exist_ok=True)
+    current = open(QEMU_CONF).read() if os.path.exists(QEMU_CONF) else None
+    if current != want:
+        if current is not None and not os.path.exists(QEMU_CONF + '.qemu-oc-orig'):
+            os.rename(QEMU_CONF, QEMU_CONF + '.qemu-oc-orig')
+        with open(QEMU_CONF, 'w') as f:
+            f.write(want)
+
+
+def domain_xml(name):
+    return """
+<domain type='qemu'>
+  <name>%(name)s</name>
+  <uuid>%(uuid)s</uuid>
+  <memory unit='MiB'>512</memory>
+  <currentMemory unit='MiB'>512</currentMemory>
+  <vcpu>2</vcpu>
+  <os>
+    <type arch='x86_64' machine='pc'>hvm</type>
+    <kernel>%(guest)s/vmlinuz</kernel>
+    <initrd>%(guest)s/initramfs.gz</initrd>
+    <cmdline>console=ttyS0 panic=-1 quiet</cmdline>
+  </os>
+  <on_reboot>destroy</on_reboot>
+  <devices>
+    <emulator>%(emulator)s</emulator>
+    <serial type='pty'/>
+    <memballoon model='virtio'>
+      <stats period='1'/>
+    </memballoon>
+  </devices>
+</domain>""" % {'name': name, 'uuid': uuid.uuid4(), 'guest': GUEST,
+                'emulator': os.path.realpath(BINARY)}
+
+
+class LibvirtTest(unittest.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        if libvirt is None:
+            raise AssertionError('python3-libvirt is missing (scripts/deps.sh '
+                                 'installs it)')
+        setup_host()
+        cls.daemon = None
+        if os.path.exists(SOCKET):
+            os.unlink(SOCKET)
+        cls.daemon = subprocess.Popen(['/usr/sbin/libvirtd'],
+                                      stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.PIPE)
+        try:
+            wait_until(lambda: os.path.exists(SOCKET) or cls.daemon.poll() is not None,
+                       15, 0.05, 'libvirtd socket')
+        except Exception:
+            pass
+        if cls.daemon.poll() is not None or not os.path.exists(SOCKET):
+            err = cls.daemon.stderr.read().decode(errors='replace')[-500:] \
+                if cls.daemon.poll() is not None else 'no socket'
+            cls.stop_daemon()
+            raise unittest.SkipTest('libvirtd cannot start here: %s' % err)
+        libvirt.virEventRegisterDefaultImpl()
+        cls.loop_stop = False
+        cls.loop = threading.Thread(target=cls.event_loop, daemon=True)
+        cls.loop.start()
+        cls.conn = libvirt.open('qemu:///system')
+        cls.name = 'qemu-oc-test-%d' % os.getpid()
+        cls.dom = cls.conn.defineXML(domain_xml(cls.name))
+        cls.balloon_events = []
+        cls.qmp_events = []
+        cls.cb_balloon = cls.conn.domainEventRegisterAny(
+            cls.dom, libvirt.VIR_DOMAIN_EVENT_ID_BALLOON_CHANGE,
+            lambda conn, dom, actual, opaque: cls.balloon_events.append(actual), None)
+        cls.cb_qmp = libvirt_qemu.qemuMonitorEventRegister(
+            cls.conn, cls.dom, 'BALLOON_STATS',
+            lambda conn, dom, event, secs, usecs, details, opaque:
+            cls.qmp_events.append((event, details)), None, 0)
+        cls.dom.create()
+
+    @classmethod
+    def event_loop(cls):
+        while not cls.loop_stop:
+            libvirt.virEventRunDefaultImpl()
+
+    @classmethod
+    def stop_daemon(cls):
+        if cls.daemon and cls.daemon.poll() is None:
+            cls.daemon.terminate()
+            try:
+                cls.daemon.wait(10)
+            except subprocess.TimeoutExpired:
+                cls.daemon.kill()
+                cls.daemon.wait()
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            if cls.dom.isActive():
+                cls.dom.destroy()
+            cls.dom.undefine()
+            cls.conn.domainEventDeregisterAny(cls.cb_balloon)
+            libvirt_qemu.qemuMonitorEventDeregister(cls.conn, cls.cb_qmp)
+            cls.conn.close()
+        finally:
+            cls.loop_stop = True
+            cls.stop_daemon()
+
+    def qmp(self, cmd, **args):
+        msg = {'execute': cmd}
+        if args:
+            msg['arguments'] = args
+        reply = json.loads(libvirt_qemu.qemuMonitorCommand(self.dom, json.dumps(msg), 0))
+        self.assertNotIn('error', reply, reply)
+        return reply['return']
+
+    def wait_stats(self):
+        return wait_until(lambda: (lambda s: s if s.get('unused', -1) > 0 else None)(
+            self.dom.memoryStats()), 60, 0.5, 'memoryStats from the guest')
+
+    def test_capability_probe(self):
+        caps = self.conn.getDomainCapabilities(os.path.realpath(BINARY), 'x86_64',
+                                               None, 'qemu')
+        self.assertIn('<path>%s</path>' % os.path.realpath(BINARY), caps)
+        self.assertIn('<machine>pc-i440fx-7.2-oc</machine>', caps)
+        # libvirt parsed our version: its probe cache records it
+        cached = [f for f in glob.glob('/var/cache/libvirt/qemu/capabilities/*.xml')
+                  if '<emulator>%s</emulator>' % os.path.realpath(BINARY) in open(f).read()]
+        self.assertTrue(cached, 'no capability cache for our binary')
+        text = open(cached[0]).read()
+        self.assertIn('<version>7002022</version>', text)
+        self.assertIn("name='pc-i440fx-7.2-oc'", text)
+        self.assertIn("name='pc-i440fx-7.2'", text)
+
+    def test_memory_stats(self):
+        st = self.wait_stats()
+        self.assertGreater(st['available'], 400 * 1024)      # KiB: total
+        self.assertLess(st['unused'], st['available'])        # free
+        self.assertGreater(st['usable'], 0)                   # available
+        self.assertEqual(st['actual'], 512 * 1024)
+        out = subprocess.run(['virsh', '-c', 'qemu:///system', 'dommemstat', self.name],
+                             capture_output=True, text=True, check=True).stdout
+        vals = dict(line.split() for line in out.splitlines() if line.strip())
+        self.assertGreater(int(vals['unused']), 0)
+        self.assertGreater(int(vals['available']), int(vals['unused']))
+        out = subprocess.run(['virsh', '-c', 'qemu:///system', 'domstats', '--balloon',
+                              self.name], capture_output=True, text=True, check=True).stdout
+        self.assertRegex(out, r'balloon\.unused=[1-9]\d*')
+        self.assertRegex(out, r'balloon\.available=[1-9]\d*')
+
+    def test_set_memory_balloon_change(self):
+        self.wait_stats()
+        n = len(self.balloon_events)
+        self.dom.setMemory(384 * 1024)
+        wait_until(lambda: self.dom.info()[2] <= 390 * 1024, 60, 0.5,
+                   'the guest to give back memory')
+        wait_until(lambda: len(self.balloon_events) > n, 10, 0.1, 'BALLOON_CHANGE')
+        self.assertLessEqual(self.balloon_events[-1], 390 * 1024)
+        self.assertEqual(self.qmp('query-balloon')['actual'], self.dom.info()[2] * 1024)
+        self.dom.setMemory(512 * 1024)
+        wait_until(lambda: self.dom.info()[2] >= 510 * 1024, 60, 0.5,
+                   'the guest to take memory back')
+
+    def test_qemu_monitor_command_new_commands(self):
+        self.wait_stats()
+        r = self.qmp('query-balloon', refresh='sync', timeout=5000)
+        self.assertTrue(r['fresh'], r)
+        self.assertGreater(r['stats']['total-memory'], 400 * MIB)
+        rs = self.qmp('query-vcpu-runstates')
+        self.assertEqual(rs['method'], 'tcg')
+        self.assertEqual(len(rs['vcpus']), 2)
+        self.assertGreater(rs['elapsed-ns'], 0)
+        hmp = libvirt_qemu.qemuMonitorCommand(
+            self.dom, 'info balloon', libvirt_qemu.VIR_DOMAIN_QEMU_MONITOR_COMMAND_HMP)
+        self.assertRegex(hmp.strip(), r'^balloon: actual=\d+ .*free-memory=\d+')
+
+    def test_balloon_stats_event(self):
+        self.wait_stats()
+        n = len(self.qmp_events)
+        r = self.qmp('query-balloon', refresh='async')
+        self.assertEqual(r['stale-reason'], 'pending')
+        wait_until(lambda: len(self.qmp_events) > n, 15, 0.1, 'BALLOON_STATS callback')
+        event, details = self.qmp_events[-1]
+        self.assertEqual(event, 'BALLOON_STATS')
+        data = json.loads(details) if isinstance(details, str) else details
+        self.assertGreater(data['stats']['total-memory'], 400 * MIB)
+
+
+if __name__ == '__main__':
+    unittest.main()

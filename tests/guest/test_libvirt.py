@@ -36,6 +36,11 @@ SOCKET = '/run/libvirt/libvirt-sock'
 MIB = 1 << 20
 
 
+def read_text(path):
+    with open(path, errors='replace') as f:
+        return f.read()
+
+
 def setup_host():
     """What libvirtd needs here (../shared/platform.md): a libvirt-qemu
     user and group, and qemu.conf running QEMU as root (/dev/kvm is
@@ -50,7 +55,7 @@ def setup_host():
                         'libvirt-qemu'], check=True)
     want = 'user = "root"\ngroup = "root"\nstdio_handler = "file"\n'
     os.makedirs(os.path.dirname(QEMU_CONF), exist_ok=True)
-    current = open(QEMU_CONF).read() if os.path.exists(QEMU_CONF) else None
+    current = read_text(QEMU_CONF) if os.path.exists(QEMU_CONF) else None
     if current != want:
         if current is not None and not os.path.exists(QEMU_CONF + '.qemu-oc-orig'):
             os.rename(QEMU_CONF, QEMU_CONF + '.qemu-oc-orig')
@@ -140,6 +145,8 @@ class LibvirtTest(unittest.TestCase):
             except subprocess.TimeoutExpired:
                 cls.daemon.kill()
                 cls.daemon.wait()
+        if cls.daemon:
+            cls.daemon.stderr.close()
 
     @classmethod
     def tearDownClass(cls):
@@ -173,9 +180,9 @@ class LibvirtTest(unittest.TestCase):
         self.assertIn('<machine>pc-i440fx-7.2-oc</machine>', caps)
         # libvirt parsed our version: its probe cache records it
         cached = [f for f in glob.glob('/var/cache/libvirt/qemu/capabilities/*.xml')
-                  if '<emulator>%s</emulator>' % os.path.realpath(BINARY) in open(f).read()]
+                  if '<emulator>%s</emulator>' % os.path.realpath(BINARY) in read_text(f)]
         self.assertTrue(cached, 'no capability cache for our binary')
-        text = open(cached[0]).read()
+        text = read_text(cached[0])
         self.assertIn('<version>7002022</version>', text)
         self.assertIn("name='pc-i440fx-7.2-oc'", text)
         self.assertIn("name='pc-i440fx-7.2'", text)

@@ -350,17 +350,7 @@ class VM:
 
     def hmp_read(self, pattern, timeout=10):
         """Read HMP monitor output until a line matches; returns the match."""
-        rx = re.compile(pattern)
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise VMError('HMP: no line matching %r within %.1f s' % (pattern, timeout))
-            line = self.hmp_conn.readline(left)
-            if line is not None:
-                m = rx.search(line)
-                if m:
-                    return m
+        return self._wait_line(self.hmp_conn, pattern, timeout, 'HMP')
 
     def qom_get(self, path, prop):
         return self.qmp('qom-get', path=path, property=prop)
@@ -372,16 +362,19 @@ class VM:
 
     def console_wait(self, pattern, timeout=30):
         """Wait for a console line matching pattern; returns the match."""
+        return self._wait_line(self.serial, pattern, timeout, 'console')
+
+    def _wait_line(self, conn, pattern, timeout, what):
         rx = re.compile(pattern)
         deadline = time.monotonic() + timeout
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
-                raise VMError('console: no line matching %r within %.1f s'
-                              % (pattern, timeout))
+                raise VMError('%s: no line matching %r within %.1f s'
+                              % (what, pattern, timeout))
             if self.proc.poll() is not None:
                 raise VMError('QEMU exited with %d' % self.proc.returncode)
-            line = self.serial.readline(min(left, 0.5))
+            line = conn.readline(min(left, 0.5))
             if line is not None:
                 m = rx.search(line)
                 if m:

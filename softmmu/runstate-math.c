@@ -60,7 +60,8 @@ void rs_vm_shares(const uint64_t (*vcpu_parts)[RS_VCPU__MAX], unsigned n,
         } else {
             run = p[RS_VCPU_RUNNING] / total;
             wait = p[RS_VCPU_RUNNABLE] / total;
-            idle = 1 - run - wait;
+            /* not 1 - run - wait: rounding could make that negative */
+            idle = (p[RS_VCPU_BLOCKED] + (double)p[RS_VCPU_OFFLINE]) / total;
         }
         all_run *= run;
         all_wait *= wait;

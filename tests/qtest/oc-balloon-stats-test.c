@@ -372,6 +372,29 @@ static void assert_fresh(QDict *info, int64_t since_ms)
     g_assert_cmpint(qdict_get_int(info, "age"), <, PROMPT_MS);
 }
 
+/*
+ * A sync refresh the driver answers: the device returns buffer @head,
+ * the driver refills it with @st and posts it again; the reply is fresh
+ * and carries @st.  Returns the head of the re-posted buffer.
+ */
+static uint32_t sync_answered(Balloon *b, uint32_t head, uint64_t buf,
+                              const Stat *st, size_t n)
+{
+    QDict *info;
+    int64_t t0;
+
+    qtest_qmp_send(b->qts, "{'execute': 'query-balloon',"
+                   " 'arguments': {'refresh': 'sync'}}");
+    assert_returned(b, head);
+    t0 = wall_ms();
+    head = post_stats(b, buf, st, n);
+    info = reply_return(qtest_qmp_receive(b->qts));
+    assert_fresh(info, t0);
+    assert_stats(info, st, n);
+    qobject_unref(info);
+    return head;
+}
+
 /* Connect to one of the extra monitors' sockets */
 static int mon_connect(Balloon *b, const char *name)
 {
@@ -728,7 +751,6 @@ static void test_zero_length(void)
     QDict *info, *rsp;
     uint64_t buf;
     uint32_t head;
-    int64_t t0;
 
     balloon_boot(&b, true);
     driver_init(&b, true);
@@ -749,15 +771,7 @@ static void test_zero_length(void)
 
     driver_init(&b, true);
     head = post_stats(&b, buf, st, ARRAY_SIZE(st));
-    qtest_qmp_send(b.qts, "{'execute': 'query-balloon',"
-                   " 'arguments': {'refresh': 'sync'}}");
-    assert_returned(&b, head);
-    t0 = wall_ms();
-    post_stats(&b, buf, st, ARRAY_SIZE(st));
-    info = reply_return(qtest_qmp_receive(b.qts));
-    assert_fresh(info, t0);
-    assert_stats(info, st, ARRAY_SIZE(st));
-    qobject_unref(info);
+    sync_answered(&b, head, buf, st, ARRAY_SIZE(st));
 
     balloon_end(&b);
 }
@@ -1058,15 +1072,7 @@ static void test_reset(void)
     assert_stale(info, "not-ready");
     qobject_unref(info);
     head = post_stats(&b, buf, second, ARRAY_SIZE(second));
-    qtest_qmp_send(b.qts, "{'execute': 'query-balloon',"
-                   " 'arguments': {'refresh': 'sync'}}");
-    assert_returned(&b, head);
-    t0 = wall_ms();
-    post_stats(&b, buf, second, ARRAY_SIZE(second));
-    info = reply_return(qtest_qmp_receive(b.qts));
-    assert_fresh(info, t0);
-    assert_stats(info, second, ARRAY_SIZE(second));
-    qobject_unref(info);
+    sync_answered(&b, head, buf, second, ARRAY_SIZE(second));
 
     balloon_end(&b);
 }
@@ -1201,15 +1207,7 @@ static void test_stopped(void)
     assert_none_returned(&b, ABSENT_MS);
 
     qtest_qmp_assert_success(b.qts, "{'execute': 'cont'}");
-    qtest_qmp_send(b.qts, "{'execute': 'query-balloon',"
-                   " 'arguments': {'refresh': 'sync'}}");
-    assert_returned(&b, head);
-    t0 = wall_ms();
-    head = post_stats(&b, buf, st2, ARRAY_SIZE(st2));
-    info = reply_return(qtest_qmp_receive(b.qts));
-    assert_fresh(info, t0);
-    assert_stats(info, st2, ARRAY_SIZE(st2));
-    qobject_unref(info);
+    head = sync_answered(&b, head, buf, st2, ARRAY_SIZE(st2));
 
     /* a waiter pending when the VM stops completes at once */
     m2 = qmp_connect(&b, "m2.sock");

@@ -11,9 +11,20 @@
 
 #include "monitor-internal.h"
 
-/* Around the dispatch of one request (no-ops out of coroutine: OOB) */
-void monitor_deferred_dispatch_begin(MonitorQMP *mon, QObject *req);
-/* True if the handler deferred: drop its reply, keep @mon suspended */
+/* The number of @mon's current client session (any thread) */
+uint32_t monitor_deferred_session(MonitorQMP *mon);
+
+/*
+ * Around the dispatch of one in-band request, received in @session
+ * (no-ops out of coroutine: OOB).  @req is NULL for a request that
+ * failed to parse.
+ */
+void monitor_deferred_dispatch_begin(MonitorQMP *mon, QObject *req,
+                                     uint32_t session);
+/*
+ * True if the reply must be dropped: the handler deferred it (then @mon
+ * stays suspended while the deferral is pending), or its client is gone.
+ */
 bool monitor_deferred_dispatch_end(MonitorQMP *mon);
 
 /* True while @mon has a deferred QMP request outstanding */

@@ -8,10 +8,18 @@
  *    leaves the monitor suspended);
  *  - when picking the next request, to skip monitors with a deferred
  *    request outstanding (so one monitor's replies stay in order);
- *  - when a QMP client disconnects and at shutdown.
- * Everything runs in the main thread under the BQL, except the
+ *  - when a client disconnects and at shutdown.
+ * Everything runs in the main thread under the BQL, except the QMP
  * disconnect hook: it is called in the monitor I/O thread, and only
  * schedules the work in the main thread (deferred_cancel_bh).
+ *
+ * A client must never wait for, nor see, anything of an earlier client
+ * of the same monitor.  Each QMP client connection is a session: the
+ * monitor's session number goes up when a client disconnects, and each
+ * request carries the number of the session it came in.  A request can
+ * outlive its session (it was taken off the queue just before the
+ * client went away): its reply is dropped, and if it defers, the
+ * deferral is orphaned from the start.
  *
  * Copyright (c) 2026 qemu-oc developers
  *
@@ -44,22 +52,31 @@ struct MonitorDeferred {
     Monitor *mon;           /* NULL once orphaned */
     QObject *id;            /* QMP request id, may be NULL */
     bool resume;            /* the monitor was suspended for us */
-    uint32_t seq;           /* order of creation (deferred_seq) */
+    uint32_t session;       /* QMP: the client session that asked */
 };
 
 static QTAILQ_HEAD(, MonitorDeferred) deferred_pending =
     QTAILQ_HEAD_INITIALIZER(deferred_pending);
 
-/* Number of the latest deferral: written in the main thread only */
-static uint32_t deferred_seq;
-
 /* The in-band QMP request being dispatched right now, if any */
 static struct {
     MonitorQMP *mon;
     QObject *id;
+    uint32_t session;           /* the session it came in */
     MonitorDeferred *taken;     /* deferred by its handler */
     bool completed;             /* ... and already completed */
 } cur_req;
+
+uint32_t monitor_deferred_session(MonitorQMP *mon)
+{
+    return qatomic_read(&mon->oc_session);
+}
+
+/* Is the client that sent the request being dispatched gone? */
+static bool cur_req_orphaned(void)
+{
+    return cur_req.session != monitor_deferred_session(cur_req.mon);
+}
 
 /* Did the dispatcher suspend @mon for this request? (no OOB: yes) */
 static bool suspended_for_request(MonitorQMP *mon)
@@ -81,10 +98,25 @@ static MonitorDeferred *deferred_new(MonitorDeferredKind kind, Monitor *mon,
     d->mon = mon;
     d->id = id ? qobject_ref(id) : NULL;
     d->resume = resume;
-    d->seq = deferred_seq + 1;
-    qatomic_set(&deferred_seq, d->seq);
     QTAILQ_INSERT_TAIL(&deferred_pending, d, next);
     trace_monitor_deferred_defer(d, mon, kind);
+    return d;
+}
+
+/* Defer the QMP request being dispatched (its reply is QMP or HMP text) */
+static MonitorDeferred *deferred_new_for_request(MonitorDeferredKind kind)
+{
+    MonitorDeferred *d = deferred_new(kind, &cur_req.mon->common, cur_req.id,
+                                      suspended_for_request(cur_req.mon));
+
+    d->session = cur_req.session;
+    if (cur_req_orphaned()) {
+        /* its client is gone: the dispatcher resumes the monitor */
+        trace_monitor_deferred_orphan(d, d->mon);
+        d->mon = NULL;
+        d->resume = false;
+    }
+    cur_req.taken = d;
     return d;
 }
 
@@ -100,10 +132,7 @@ MonitorDeferred *monitor_defer(void)
         if (!cur_req.mon || &cur_req.mon->common != cur || cur_req.taken) {
             return NULL;        /* out-of-band, or deferred already */
         }
-        d = deferred_new(DEFERRED_QMP, cur, cur_req.id,
-                         suspended_for_request(cur_req.mon));
-        cur_req.taken = d;
-        return d;
+        return deferred_new_for_request(DEFERRED_QMP);
     }
     if (qemu_chr_fe_backend_connected(&cur->chr)) {
         /* an HMP monitor of its own: stop reading its input meanwhile */
@@ -114,10 +143,7 @@ MonitorDeferred *monitor_defer(void)
     }
     /* HMP without a character device: run by QMP human-monitor-command */
     if (cur_req.mon && !cur_req.taken) {
-        d = deferred_new(DEFERRED_HMP_IN_QMP, &cur_req.mon->common,
-                         cur_req.id, suspended_for_request(cur_req.mon));
-        cur_req.taken = d;
-        return d;
+        return deferred_new_for_request(DEFERRED_HMP_IN_QMP);
     }
     return NULL;
 }
@@ -185,18 +211,39 @@ void monitor_deferred_complete_qmp(MonitorDeferred *d, QObject *ret,
     deferred_finish(d);
 }
 
+/*
+ * @text as human-monitor-command returns it: what an HMP command prints
+ * goes through monitor_puts(), which ends lines with "\r\n".
+ */
+static char *hmp_text_as_captured(const char *text)
+{
+    MonitorHMP hmp = {};
+    char *out;
+
+    monitor_data_init(&hmp.common, false, true, false);
+    monitor_puts(&hmp.common, text);
+    WITH_QEMU_LOCK_GUARD(&hmp.common.mon_lock) {
+        out = g_strdup(hmp.common.outbuf->str);
+    }
+    monitor_data_destroy(&hmp.common);
+    return out;
+}
+
 void monitor_deferred_complete_hmp(MonitorDeferred *d, const char *text)
 {
     assert(d->kind != DEFERRED_QMP);
     if (d->mon && d->kind == DEFERRED_HMP) {
         monitor_puts(d->mon, text);
     } else if (d->mon) {
-        deferred_send_qmp(d, QOBJECT(qstring_from_str(text)), NULL);
+        g_autofree char *captured = hmp_text_as_captured(text);
+
+        deferred_send_qmp(d, QOBJECT(qstring_from_str(captured)), NULL);
     }
     deferred_finish(d);
 }
 
-void monitor_deferred_dispatch_begin(MonitorQMP *mon, QObject *req)
+void monitor_deferred_dispatch_begin(MonitorQMP *mon, QObject *req,
+                                     uint32_t session)
 {
     QDict *qdict;
 
@@ -206,18 +253,20 @@ void monitor_deferred_dispatch_begin(MonitorQMP *mon, QObject *req)
     qdict = qobject_to(QDict, req);
     cur_req.mon = mon;
     cur_req.id = qdict ? qdict_get(qdict, "id") : NULL;
+    cur_req.session = session;
     cur_req.taken = NULL;
     cur_req.completed = false;
 }
 
 bool monitor_deferred_dispatch_end(MonitorQMP *mon)
 {
-    bool deferred;
+    bool deferred, orphaned;
 
     if (!qemu_in_coroutine() || cur_req.mon != mon) {
         return false;
     }
     deferred = cur_req.taken != NULL;
+    orphaned = cur_req_orphaned();
     cur_req.mon = NULL;
     cur_req.id = NULL;
     cur_req.taken = NULL;
@@ -227,6 +276,10 @@ bool monitor_deferred_dispatch_end(MonitorQMP *mon)
          * dispatcher resumes the monitor as for any other command.
          */
         cur_req.completed = false;
+        return true;
+    }
+    if (orphaned) {
+        trace_monitor_deferred_drop_reply(mon);
         return true;
     }
     return deferred;
@@ -244,9 +297,19 @@ bool monitor_deferred_pending(Monitor *mon)
     return false;
 }
 
+/* Orphan @d: its client is gone, its reply goes nowhere */
+static void deferred_orphan(MonitorDeferred *d)
+{
+    trace_monitor_deferred_orphan(d, d->mon);
+    if (d->resume) {
+        monitor_resume(d->mon);
+    }
+    d->mon = NULL;
+}
+
 typedef struct DeferredCancel {
     Monitor *mon;
-    uint32_t upto;          /* deferrals up to this number were its */
+    uint32_t session;       /* the session that ended */
 } DeferredCancel;
 
 static void deferred_cancel_bh(void *opaque)
@@ -256,29 +319,50 @@ static void deferred_cancel_bh(void *opaque)
 
     QTAILQ_FOREACH(d, &deferred_pending, next) {
         /* not those a client connected since then may have made */
-        if (d->mon == c->mon && (int32_t)(d->seq - c->upto) <= 0) {
-            trace_monitor_deferred_orphan(d, c->mon);
-            if (d->resume) {
-                monitor_resume(c->mon);
-            }
-            d->mon = NULL;
+        if (d->mon == c->mon && d->kind != DEFERRED_HMP &&
+            (int32_t)(d->session - c->session) <= 0) {
+            deferred_orphan(d);
         }
     }
+    /* requests of the next client may be queued behind the orphans */
+    deferred_kick_dispatcher();
     g_free(c);
 }
 
 /*
- * Called in the monitor I/O thread, which must not touch the list: the
- * main thread orphans the client's deferrals.  Its monitor stays
- * suspended until then.
+ * A QMP client went away.  Called in the monitor I/O thread (or the
+ * main thread for a monitor without one): the session ends here, so
+ * any request of that client still to be dispatched is known to be
+ * orphaned, and the main thread orphans its deferrals.
  */
-void monitor_deferred_cancel(Monitor *mon)
+static void deferred_qmp_client_gone(MonitorQMP *mon)
 {
     DeferredCancel *c = g_new(DeferredCancel, 1);
 
-    c->mon = mon;
-    c->upto = qatomic_read(&deferred_seq);
+    c->mon = &mon->common;
+    c->session = qatomic_fetch_inc(&mon->oc_session);
     aio_bh_schedule_oneshot(qemu_get_aio_context(), deferred_cancel_bh, c);
+}
+
+/* An HMP client went away (main thread): orphan its deferrals now */
+static void deferred_hmp_client_gone(Monitor *mon)
+{
+    MonitorDeferred *d;
+
+    QTAILQ_FOREACH(d, &deferred_pending, next) {
+        if (d->mon == mon && d->kind == DEFERRED_HMP) {
+            deferred_orphan(d);
+        }
+    }
+}
+
+void monitor_deferred_client_gone(Monitor *mon)
+{
+    if (monitor_is_qmp(mon)) {
+        deferred_qmp_client_gone(container_of(mon, MonitorQMP, common));
+    } else {
+        deferred_hmp_client_gone(mon);
+    }
 }
 
 void monitor_deferred_shutdown(void)

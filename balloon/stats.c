@@ -239,13 +239,18 @@ void balloon_stats_answered(void *opaque)
     }
 }
 
-void balloon_stats_reset(void *opaque)
+void balloon_stats_lost(void *opaque, BalloonStatsStale why)
 {
     if (opaque != stats_opaque) {
         return;
     }
     event_wanted = false;
-    complete_all(false, BALLOON_STATS_STALE_RESET);
+    complete_all(false, why);
+}
+
+void balloon_stats_reset(void *opaque)
+{
+    balloon_stats_lost(opaque, BALLOON_STATS_STALE_RESET);
 }
 
 void balloon_stats_unregister(void *opaque)

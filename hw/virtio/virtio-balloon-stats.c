@@ -100,11 +100,22 @@ void virtio_balloon_stats_received(VirtIOBalloon *s)
     balloon_stats_answered(s);
 }
 
+/* A device in this state cannot answer until the driver resets it */
+static bool stats_broken(VirtIODevice *vdev, uint8_t status)
+{
+    return vdev->broken ||
+           (status & (VIRTIO_CONFIG_S_NEEDS_RESET | VIRTIO_CONFIG_S_FAILED));
+}
+
 static bool stats_ask(void *opaque, BalloonStatsStale *why)
 {
     VirtIOBalloon *s = opaque;
     VirtIODevice *vdev = VIRTIO_DEVICE(s);
 
+    if (stats_broken(vdev, vdev->status)) {
+        *why = BALLOON_STATS_STALE_BROKEN;
+        return false;
+    }
     if (!(vdev->status & VIRTIO_CONFIG_S_DRIVER_OK)) {
         *why = BALLOON_STATS_STALE_NOT_READY;
         return false;
@@ -155,6 +166,14 @@ void virtio_balloon_stats_realize(VirtIOBalloon *s)
 void virtio_balloon_stats_unrealize(VirtIOBalloon *s)
 {
     balloon_stats_unregister(s);
+}
+
+void virtio_balloon_stats_set_status(VirtIOBalloon *s, uint8_t status)
+{
+    if (stats_broken(VIRTIO_DEVICE(s), status)) {
+        trace_virtio_balloon_stats_broken(s, status);
+        balloon_stats_lost(s, BALLOON_STATS_STALE_BROKEN);
+    }
 }
 
 void virtio_balloon_stats_reset(VirtIOBalloon *s)

@@ -51,6 +51,11 @@ void balloon_stats_unregister(void *opaque);
 void balloon_stats_answered(void *opaque);
 /* The device was reset: waiters complete with what is known */
 void balloon_stats_reset(void *opaque);
+/*
+ * The guest can no longer answer the request in flight (@why): waiters
+ * complete now with what is known, and no event will follow.
+ */
+void balloon_stats_lost(void *opaque, BalloonStatsStale why);
 
 /*
  * query-balloon's statistics part: validate the arguments, add the

@@ -33,6 +33,8 @@ void virtio_balloon_stats_received(VirtIOBalloon *s);
 void virtio_balloon_stats_realize(VirtIOBalloon *s);
 void virtio_balloon_stats_unrealize(VirtIOBalloon *s);
 void virtio_balloon_stats_reset(VirtIOBalloon *s);
+/* The driver or the device sets @status (before it takes effect) */
+void virtio_balloon_stats_set_status(VirtIOBalloon *s, uint8_t status);
 
 extern const VMStateDescription vmstate_virtio_balloon_stats;
 

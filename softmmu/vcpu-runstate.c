@@ -98,6 +98,11 @@ static int64_t rs_start, rs_last;
 static QemuThread rs_thread;
 static VcpuRunstatesKvmPvFn *rs_kvm_pv_reader;
 
+/* The sampler sleeps on rs_wake, so that a new period takes effect now */
+static QemuMutex rs_wake_lock;
+static QemuCond rs_wake;
+static bool rs_period_changed;  /* under rs_wake_lock */
+
 /* -- the vCPU side ------------------------------------------------------ */
 
 static void *rs_sampler(void *opaque);
@@ -107,6 +112,8 @@ static void rs_init(void)
 {
     rs_max = current_machine->smp.max_cpus;
     qemu_mutex_init(&rs_lock);
+    qemu_mutex_init(&rs_wake_lock);
+    qemu_cond_init(&rs_wake);
     rs_start = rs_last = get_clock();
     rs_vm_entered = g_get_real_time() / 1000;
     if (tcg_enabled()) {
@@ -324,11 +331,11 @@ typedef struct RsMeasure {
     bool valid;
 } RsMeasure;
 
-static void rs_sample(void)
+/* Close the interval since the last sample; the sampler slept @period */
+static void rs_sample(int64_t period)
 {
     int64_t now = get_clock();
     int64_t wall = now - rs_last;
-    int64_t period = (int64_t)qatomic_read(&rs_period_ms) * SCALE_MS;
     g_autofree RsMeasure *m = g_new0(RsMeasure, rs_max);
     g_autofree uint64_t (*vm_parts)[RS_VCPU__MAX] =
         g_malloc0(sizeof(*vm_parts) * rs_max);
@@ -393,11 +400,28 @@ static void rs_sample(void)
     qemu_mutex_unlock(&rs_lock);
 }
 
+/*
+ * Sample every period.  A new period ends the current sleep: the
+ * interval so far is closed at once (it is shorter than the period it
+ * was slept for, so it is never a missed change), and the next sleep
+ * uses the new period.
+ */
 static void *rs_sampler(void *opaque)
 {
+    qemu_mutex_lock(&rs_wake_lock);
     for (;;) {
-        g_usleep(qatomic_read(&rs_period_ms) * 1000);
-        rs_sample();
+        int64_t period = (int64_t)qatomic_read(&rs_period_ms) * SCALE_MS;
+        int64_t deadline = get_clock() + period;
+        int64_t left;
+
+        while (!rs_period_changed && (left = deadline - get_clock()) > 0) {
+            qemu_cond_timedwait(&rs_wake, &rs_wake_lock,
+                                DIV_ROUND_UP(left, SCALE_MS));
+        }
+        rs_period_changed = false;
+        qemu_mutex_unlock(&rs_wake_lock);
+        rs_sample(period);
+        qemu_mutex_lock(&rs_wake_lock);
     }
     return NULL;
 }
@@ -479,4 +503,11 @@ void vcpu_runstates_set_kvm_pv_reader(VcpuRunstatesKvmPvFn *fn)
 void vcpu_runstates_set_period(int64_t period_ms)
 {
     qatomic_set(&rs_period_ms, period_ms);
+    /* under the BQL, as rs_init(): the lock exists once rs_vcpus does */
+    if (qatomic_read(&rs_vcpus)) {
+        qemu_mutex_lock(&rs_wake_lock);
+        rs_period_changed = true;
+        qemu_cond_signal(&rs_wake);
+        qemu_mutex_unlock(&rs_wake_lock);
+    }
 }

@@ -158,6 +158,25 @@ class RunstatesTest(unittest.TestCase):
             self.assertIn('VM: ', text)
             self.assertRegex(text, r'\n +0 +\d+ +(running|runnable|blocked) ')
 
+    def test_new_period_takes_effect_at_once(self):
+        """Lowering the period counts no missed change, and the sampler
+        does not finish the old, long sleep first."""
+        with VM(smp=1, memory=256) as vm:
+            vm.qmp('set-vcpu-runstates-period', {'period-ms': 10000})
+            wait_until(lambda: vm.qmp('query-vcpu-runstates')['samples'] >= 1, 5)
+            for period in [20, 10000, 1000, 20, 5000, 50]:
+                r0 = vm.qmp('query-vcpu-runstates')
+                vm.qmp('set-vcpu-runstates-period', {'period-ms': period})
+                if period >= 1000:
+                    continue
+                # a sample closes the old interval at once, then one per
+                # new period: samples arrive long before the old sleep ends
+                wait_until(lambda: vm.qmp('query-vcpu-runstates')['samples']
+                           >= r0['samples'] + 5, 5)
+            r1 = vm.qmp('query-vcpu-runstates')
+            self.assertEqual(r1['vm']['missed-changes'], 0)
+            self.assertEqual(r1['period-ms'], 50)
+
     def test_vcpu_hotplug_and_unplug_during_queries(self):
         import threading
         with VM(smp='1,maxcpus=2', memory=256, extra_qmp=1) as vm:

@@ -31,10 +31,11 @@ bool monitor_deferred_dispatch_end(MonitorQMP *mon);
 bool monitor_deferred_pending(Monitor *mon);
 
 /*
- * @mon's client went away: its deferred replies are dropped.  Any thread
- * (the monitor I/O thread calls it); takes effect in the main loop.
+ * @mon's client went away: its deferred replies are dropped, and its
+ * requests still to be dispatched get no reply.  Called from the
+ * monitor's CHR_EVENT_CLOSED handler, in the thread that reads it.
  */
-void monitor_deferred_cancel(Monitor *mon);
+void monitor_deferred_client_gone(Monitor *mon);
 
 /* Before monitors are destroyed: fail every deferred request */
 void monitor_deferred_shutdown(void);

@@ -53,6 +53,7 @@ struct MonitorDeferred {
     QObject *id;            /* QMP request id, may be NULL */
     bool resume;            /* the monitor was suspended for us */
     uint32_t session;       /* QMP: the client session that asked */
+    bool client_gone;       /* HMP: to be orphaned (deferred_hmp_gone_bh) */
 };
 
 static QTAILQ_HEAD(, MonitorDeferred) deferred_pending =
@@ -123,7 +124,6 @@ static MonitorDeferred *deferred_new_for_request(MonitorDeferredKind kind)
 MonitorDeferred *monitor_defer(void)
 {
     Monitor *cur = monitor_cur();
-    MonitorDeferred *d;
 
     if (!cur) {
         return NULL;
@@ -233,7 +233,9 @@ void monitor_deferred_complete_hmp(MonitorDeferred *d, const char *text)
 {
     assert(d->kind != DEFERRED_QMP);
     if (d->mon && d->kind == DEFERRED_HMP) {
-        monitor_puts(d->mon, text);
+        if (!d->client_gone) {
+            monitor_puts(d->mon, text);
+        }
     } else if (d->mon) {
         g_autofree char *captured = hmp_text_as_captured(text);
 
@@ -344,15 +346,38 @@ static void deferred_qmp_client_gone(MonitorQMP *mon)
     aio_bh_schedule_oneshot(qemu_get_aio_context(), deferred_cancel_bh, c);
 }
 
-/* An HMP client went away (main thread): orphan its deferrals now */
-static void deferred_hmp_client_gone(Monitor *mon)
+static void deferred_hmp_gone_bh(void *opaque)
 {
     MonitorDeferred *d;
 
     QTAILQ_FOREACH(d, &deferred_pending, next) {
-        if (d->mon == mon && d->kind == DEFERRED_HMP) {
+        if (d->mon && d->client_gone) {
             deferred_orphan(d);
         }
+    }
+}
+
+/*
+ * An HMP client went away (main thread).  Its deferrals are marked now,
+ * so that a client connecting next is never theirs, and orphaned in a
+ * bottom half: the event may come from a failed write inside
+ * monitor_flush_locked(), with the monitor's output lock held, where
+ * resuming the monitor (it prints a prompt) must not happen.
+ */
+static void deferred_hmp_client_gone(Monitor *mon)
+{
+    MonitorDeferred *d;
+    bool any = false;
+
+    QTAILQ_FOREACH(d, &deferred_pending, next) {
+        if (d->mon == mon && d->kind == DEFERRED_HMP) {
+            d->client_gone = true;
+            any = true;
+        }
+    }
+    if (any) {
+        aio_bh_schedule_oneshot(qemu_get_aio_context(), deferred_hmp_gone_bh,
+                                NULL);
     }
 }
 
@@ -376,7 +401,9 @@ void monitor_deferred_shutdown(void)
             continue;
         }
         trace_monitor_deferred_orphan(d, mon);
-        if (d->kind == DEFERRED_HMP) {
+        if (d->client_gone) {
+            /* nobody to tell */
+        } else if (d->kind == DEFERRED_HMP) {
             monitor_puts(mon, "Error: QEMU is shutting down\n");
         } else {
             Error *err = NULL;

@@ -5,13 +5,56 @@ answer where needed by starving its kernel workers: reply order, a client
 that disconnects mid-wait, shutdown with requests pending, many monitors
 at once."""
 
+import json
 import os
+import shutil
+import socket
 import sys
+import tempfile
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ocvm import VM, wait_until  # noqa: E402
+from ocvm import VM, LineSocket, VMError, wait_until  # noqa: E402
+
+RECONNECT_CYCLES = 300
+
+
+def server_monitors(d):
+    """Arguments for a QMP and an HMP monitor that QEMU serves in d."""
+    return ['-chardev', 'socket,id=rq,path=%s/rq.sock,server=on,wait=off' % d,
+            '-mon', 'chardev=rq,mode=control',
+            '-chardev', 'socket,id=rh,path=%s/rh.sock,server=on,wait=off' % d,
+            '-mon', 'chardev=rh,mode=readline']
+
+
+def connect(path):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(path)
+    return LineSocket(s)
+
+
+def qmp_line(conn, what, timeout=5):
+    line = conn.readline(timeout)
+    if line is None:
+        raise VMError('QMP: no %s within %d s' % (what, timeout))
+    msg = json.loads(line)
+    return msg
+
+
+def hmp_until_prompt(sock, timeout=5):
+    """HMP output up to the next prompt (which ends no line)."""
+    sock.settimeout(timeout)
+    data = b''
+    while not data.endswith(b'(qemu) '):
+        try:
+            chunk = sock.recv(65536)
+        except socket.timeout:
+            raise VMError('HMP: no prompt within %d s: %r' % (timeout, data))
+        if not chunk:
+            raise VMError('HMP: connection closed: %r' % data)
+        data += chunk
+    return data.decode(errors='replace')
 
 
 class DeferredMonitorTest(unittest.TestCase):
@@ -71,6 +114,51 @@ class DeferredMonitorTest(unittest.TestCase):
             time.sleep(2)
             vm.resync()
             self.assertTrue(vm.qmp('query-balloon', refresh='sync')['fresh'])
+
+    def test_reconnecting_clients_never_see_earlier_clients(self):
+        """Hundreds of clients of one QMP and one HMP monitor ask, while
+        the guest cannot answer, and hang up at once: each new client is
+        greeted and served at once, and never gets an earlier client's
+        reply."""
+        d = tempfile.mkdtemp(prefix='oc-reconnect-')
+        try:
+            with VM(smp=2, args=server_monitors(d)) as vm:
+                vm.starve(3600)
+                time.sleep(0.5)
+                for i in range(RECONNECT_CYCLES):
+                    c = connect(os.path.join(d, 'rq.sock'))
+                    self.assertIn('QMP', qmp_line(c, 'greeting'))
+                    c.send(json.dumps({'execute': 'qmp_capabilities',
+                                       'id': 'caps-%d' % i}) + '\n')
+                    msg = qmp_line(c, 'reply to qmp_capabilities')
+                    while 'event' in msg:
+                        msg = qmp_line(c, 'reply to qmp_capabilities')
+                    self.assertEqual(msg.get('id'), 'caps-%d' % i, msg)
+                    c.send(json.dumps({'execute': 'query-balloon',
+                                       'arguments': {'refresh': 'sync',
+                                                     'timeout': 10000},
+                                       'id': 'ask-%d' % i}) + '\n')
+                    c.close()
+                for i in range(RECONNECT_CYCLES):
+                    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                    s.connect(os.path.join(d, 'rh.sock'))
+                    text = hmp_until_prompt(s)
+                    self.assertNotIn('balloon:', text)
+                    s.sendall(b'info balloon\n')
+                    s.close()
+                # the last HMP waiters time out (1 s) while a client is on
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                s.connect(os.path.join(d, 'rh.sock'))
+                text = hmp_until_prompt(s)
+                time.sleep(1.5)
+                s.sendall(b'info status\n')
+                text += hmp_until_prompt(s)
+                s.close()
+                self.assertNotIn('balloon:', text)
+                self.assertIn('VM status: running', text)
+                self.assertIsNone(vm.proc.poll())
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
 
     def test_shutdown_with_requests_pending(self):
         vm = VM(extra_qmp=1, hmp_monitor=True)

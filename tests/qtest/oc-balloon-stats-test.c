@@ -33,6 +33,7 @@
 #include "qapi/qmp/qdict.h"
 #include "qapi/qmp/qjson.h"
 #include "qapi/qmp/qnum.h"
+#include "qemu/atomic.h"
 #include "qemu/bswap.h"
 #include "qemu/cutils.h"
 #include "standard-headers/linux/virtio_balloon.h"
@@ -52,6 +53,8 @@
 /* PIIX4 ACPI PCI hotplug eject register (hw/acpi/pcihp.c) */
 #define PIIX_PCIHP_EJECT 0xae08
 #define ABSENT_MS       200
+/* Clients that ask and hang up at once, on one monitor */
+#define RECONNECT_CYCLES 300
 
 static const char *const tag_names[NR_TAGS] = {
     "swap-in", "swap-out", "major-faults", "minor-faults",
@@ -768,6 +771,9 @@ static void test_zero_length(void)
     assert_stale(info, "not-requested");
     assert_no_stats(info);
     qobject_unref(info);
+    info = query(&b, "{'refresh': 'sync', 'timeout': 60000}");
+    assert_stale(info, "broken");
+    qobject_unref(info);
 
     driver_init(&b, true);
     head = post_stats(&b, buf, st, ARRAY_SIZE(st));
@@ -848,6 +854,8 @@ static void test_concurrent(void)
     line = hmp_balloon_line(text);
     g_assert_cmpstr(line, ==, "balloon: actual=256 free-memory=4000 "
                     "total-memory=2000");
+    /* captured HMP output ends its lines as upstream's does */
+    g_assert_true(g_str_has_suffix(text, "total-memory=2000\r\n"));
     qobject_unref(rsp);
     g_free(line);
 
@@ -970,6 +978,212 @@ static void test_disconnect(void)
     qobject_unref(info);
 
     close(m2);
+    balloon_end(&b);
+}
+
+/* Wait until every waiter that started has been orphaned */
+static void wait_all_orphaned(Balloon *b)
+{
+    int64_t end = now_ms() + WAIT_MS;
+
+    while (trace_count(b, "monitor_deferred_orphan", NULL) <
+           trace_count(b, "balloon_stats_waiter_start", NULL)) {
+        g_assert_cmpint(now_ms(), <, end);
+        g_usleep(2000);
+    }
+}
+
+/* Another client keeps the QMP dispatcher busy until told to stop */
+typedef struct Hammer {
+    int fd;
+    bool stop;
+    int replies;
+} Hammer;
+
+static gpointer hammer_run(gpointer opaque)
+{
+    Hammer *h = opaque;
+
+    while (!qatomic_read(&h->stop)) {
+        qmp_fd_send(h->fd, "{'execute': 'query-status', 'id': 'h'}");
+        qobject_unref(reply_return(qmp_reply(h->fd)));
+        h->replies++;
+    }
+    return NULL;
+}
+
+/*
+ * Hundreds of QMP clients of one monitor each ask for a sync refresh the
+ * guest never answers and hang up at once, while another monitor keeps
+ * the dispatcher busy (so a request is often taken off the queue before
+ * its client's disconnect is seen, and dispatched after).  Every new
+ * client gets its greeting and its own replies without waiting, and
+ * never a reply of an earlier client; when the guest finally answers,
+ * nothing reaches anyone.
+ */
+static void test_reconnect_qmp(void)
+{
+    static const Stat first[] = { { 4, 1000 } };
+    static const Stat second[] = { { 4, 2000 } };
+    Balloon b;
+    QDict *rsp, *info;
+    uint64_t buf;
+    uint32_t head;
+    int i, fd, waiters;
+    Hammer hammer = { 0 };
+    GThread *thread;
+
+    balloon_boot(&b, true);
+    driver_init(&b, true);
+    buf = guest_alloc(&b.alloc, STAT_SIZE);
+    head = post_stats(&b, buf, first, ARRAY_SIZE(first));
+    hammer.fd = qmp_connect(&b, "m3.sock");
+    thread = g_thread_new("hammer", hammer_run, &hammer);
+
+    for (i = 0; i < RECONNECT_CYCLES; i++) {
+        g_autofree char *caps = g_strdup_printf("caps-%d", i);
+        g_autofree char *ask = g_strdup_printf("ask-%d", i);
+
+        fd = mon_connect(&b, "m2.sock");
+        assert_readable(fd, WAIT_MS);
+        rsp = qmp_fd_receive(fd);
+        g_assert_true(qdict_haskey(rsp, "QMP"));
+        qobject_unref(rsp);
+        qmp_fd_send(fd, "{'execute': 'qmp_capabilities', 'id': %s}", caps);
+        assert_readable(fd, WAIT_MS);
+        rsp = qmp_reply(fd);
+        g_assert_cmpstr(qdict_get_try_str(rsp, "id"), ==, caps);
+        qobject_unref(reply_return(rsp));
+        qmp_fd_send(fd, "{'execute': 'query-balloon', 'arguments':"
+                    " {'refresh': 'sync', 'timeout': 60000}, 'id': %s}", ask);
+        if (i == 0) {
+            /* the first one is surely dispatched: the device asks */
+            assert_returned(&b, head);
+        }
+        close(fd);
+    }
+    qatomic_set(&hammer.stop, true);
+    g_thread_join(thread);
+    g_assert_cmpint(hammer.replies, >, 0);
+    close(hammer.fd);
+    wait_all_orphaned(&b);
+    waiters = trace_count(&b, "balloon_stats_waiter_start", NULL);
+    g_assert_cmpint(waiters, >, 0);
+
+    /* the guest answers: every orphan completes, and no reply goes out */
+    fd = qmp_connect(&b, "m2.sock");
+    post_stats(&b, buf, second, ARRAY_SIZE(second));
+    trace_wait(&b, "balloon_stats_waiter_complete", waiters);
+    qmp_fd_send(fd, "{'execute': 'query-balloon', 'id': 'last'}");
+    rsp = qmp_reply(fd);
+    g_assert_cmpstr(qdict_get_try_str(rsp, "id"), ==, "last");
+    info = reply_return(rsp);
+    assert_stats(info, second, ARRAY_SIZE(second));
+    qobject_unref(info);
+    close(fd);
+    balloon_end(&b);
+}
+
+/*
+ * The same on an HMP monitor: clients that hang up while info balloon
+ * waits leave nothing for the next client, who is served at once.
+ */
+static void test_reconnect_hmp(void)
+{
+    static const Stat first[] = { { 4, 1000 } };
+    Balloon b;
+    uint64_t buf;
+    int i, fd;
+    char *text;
+
+    balloon_boot(&b, true);
+    driver_init(&b, true);
+    buf = guest_alloc(&b.alloc, STAT_SIZE);
+    post_stats(&b, buf, first, ARRAY_SIZE(first));
+
+    for (i = 0; i < RECONNECT_CYCLES; i++) {
+        fd = mon_connect(&b, "h1.sock");
+        text = hmp_read_prompt(fd);
+        g_assert_null(strstr(text, "balloon:"));
+        g_free(text);
+        g_assert_cmpint(write(fd, "info balloon\n", 13), ==, 13);
+        trace_wait(&b, "balloon_stats_waiter_start", i + 1);
+        close(fd);
+    }
+    wait_all_orphaned(&b);
+
+    /* their waiters time out while the next client is connected */
+    fd = mon_connect(&b, "h1.sock");
+    text = hmp_read_prompt(fd);
+    g_assert_null(strstr(text, "balloon:"));
+    g_free(text);
+    trace_wait(&b, "balloon_stats_waiter_complete",
+               trace_count(&b, "balloon_stats_waiter_start", NULL));
+    g_assert_cmpint(write(fd, "info status\n", 12), ==, 12);
+    text = hmp_read_prompt(fd);
+    g_assert_nonnull(strstr(text, "VM status: running"));
+    g_assert_null(strstr(text, "balloon:"));
+    g_free(text);
+    close(fd);
+    balloon_end(&b);
+}
+
+/*
+ * The driver marks the device as needing a reset while it holds the
+ * statistics buffer: the waiting request completes at once, and later
+ * ones, sync, async or HMP, answer at once, all with stale-reason broken
+ * and the latest statistics.  A driver reset brings fresh ones back.
+ */
+static void test_broken(void)
+{
+    static const Stat first[] = { { 4, 1000 } };
+    static const Stat second[] = { { 4, 2000 } };
+    QVirtioDevice *vdev;
+    Balloon b;
+    QDict *info;
+    uint64_t buf;
+    uint32_t head;
+    char *text;
+    int h1;
+
+    balloon_boot(&b, true);
+    driver_init(&b, true);
+    vdev = &b.dev->vdev;
+    buf = guest_alloc(&b.alloc, STAT_SIZE);
+    head = post_stats(&b, buf, first, ARRAY_SIZE(first));
+
+    qtest_qmp_send(b.qts, "{'execute': 'query-balloon',"
+                   " 'arguments': {'refresh': 'sync', 'timeout': 60000}}");
+    assert_returned(&b, head);
+    trace_wait(&b, "balloon_stats_waiter_start", 1);
+    vdev->bus->set_status(vdev, vdev->bus->get_status(vdev) |
+                          VIRTIO_CONFIG_S_NEEDS_RESET);
+    info = reply_return(qtest_qmp_receive(b.qts));
+    assert_stale(info, "broken");
+    assert_stats(info, first, ARRAY_SIZE(first));
+    qobject_unref(info);
+
+    info = query(&b, "{'refresh': 'sync', 'timeout': 60000}");
+    assert_stale(info, "broken");
+    assert_stats(info, first, ARRAY_SIZE(first));
+    qobject_unref(info);
+    info = query(&b, "{'refresh': 'async'}");
+    assert_stale(info, "broken");
+    qobject_unref(info);
+    h1 = mon_connect(&b, "h1.sock");
+    g_free(hmp_read_prompt(h1));
+    g_assert_cmpint(write(h1, "info balloon\n", 13), ==, 13);
+    text = hmp_read_prompt(h1);
+    g_assert_nonnull(strstr(text, "balloon: actual=256 free-memory=1000 age="));
+    g_free(text);
+    close(h1);
+    /* none of them waited */
+    g_assert_cmpint(trace_count(&b, "balloon_stats_waiter_start", NULL),
+                    ==, 1);
+
+    driver_init(&b, true);
+    head = post_stats(&b, buf, second, ARRAY_SIZE(second));
+    sync_answered(&b, head, buf, second, ARRAY_SIZE(second));
     balloon_end(&b);
 }
 
@@ -1362,6 +1576,9 @@ int main(int argc, char **argv)
     qtest_add_func("/oc-balloon-stats/concurrent", test_concurrent);
     qtest_add_func("/oc-balloon-stats/oob-monitor", test_oob_monitor);
     qtest_add_func("/oc-balloon-stats/disconnect", test_disconnect);
+    qtest_add_func("/oc-balloon-stats/reconnect-qmp", test_reconnect_qmp);
+    qtest_add_func("/oc-balloon-stats/reconnect-hmp", test_reconnect_hmp);
+    qtest_add_func("/oc-balloon-stats/broken", test_broken);
     qtest_add_func("/oc-balloon-stats/quit", test_quit);
     qtest_add_func("/oc-balloon-stats/reset", test_reset);
     qtest_add_func("/oc-balloon-stats/unsupported", test_unsupported);

@@ -2,7 +2,7 @@
 
 QTESTS := $(shell grep -hv '^\#' tests/upstream-qtests.list tests/oc-qtests.list)
 
-.PHONY: all build qtests guest demo check bench clean distclean
+.PHONY: all build qtests guest demo check bench sanitize clean distclean
 
 all: build
 
@@ -27,10 +27,15 @@ check: qtests guest
 bench: build guest
 	/usr/bin/python3 bench/balloon_stats.py
 	/usr/bin/python3 bench/runstates.py
+	/usr/bin/python3 bench/migration.py
 	/usr/bin/python3 bench/pv_overcommit.py || [ $$? -eq 77 ]
 
+# ASan + UBSan build (build/asan) running our qtests and real-guest tests
+sanitize:
+	scripts/sanitize.sh
+
 clean:
-	rm -rf build/qemu build/oc build/guest build/qemu-system-x86_64
+	rm -rf build/qemu build/asan build/oc build/guest build/qemu-system-x86_64
 
 distclean:
 	rm -rf build

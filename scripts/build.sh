@@ -4,6 +4,10 @@
 # ccache. The emulator ends up at build/qemu-system-x86_64.
 #
 # usage: build.sh [NINJA-TARGET...]   (extra targets, e.g. tests/qtest/qmp-test)
+#
+# With QEMU_OC_SANITIZERS=1 the same source is built with ASan and UBSan
+# (configure --enable-sanitizers) in its own directory, build/asan, and
+# the emulator is build/asan/qemu-system-x86_64 (scripts/sanitize.sh).
 set -euo pipefail
 
 TOP=$(cd "$(dirname "$0")/.." && pwd)
@@ -24,7 +28,15 @@ flock 9
 "$TOP/scripts/fetch-upstream.sh" "$B/pristine"
 "$TOP/scripts/prepare-src.sh" "$B/pristine" "$B/src"
 
+QBUILD=$B/qemu
+VARIANT_ARGS=()
+if [ "${QEMU_OC_SANITIZERS:-0}" = 1 ]; then
+    QBUILD=$B/asan
+    VARIANT_ARGS=(--enable-sanitizers)
+fi
+
 CONFIGURE_ARGS=(
+    "${VARIANT_ARGS[@]}"
     --target-list=x86_64-softmmu --enable-kvm --enable-slirp
     --disable-docs --disable-werror --disable-tools --disable-guest-agent
     --disable-user --with-pkgversion="$PKGVERSION"
@@ -39,13 +51,13 @@ cmp -s "$B/bin/ccache-gcc.new" "$B/bin/ccache-gcc" ||
 rm -f "$B/bin/ccache-gcc.new"
 export PATH=$B/bin:$PATH
 
-stamp="$B/qemu/.qemu-oc-configure"
+stamp="$QBUILD/.qemu-oc-configure"
 want="${CONFIGURE_ARGS[*]}"
-if [ ! -f "$B/qemu/build.ninja" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-    echo "build: configuring"
-    rm -rf "$B/qemu"
-    mkdir -p "$B/qemu"
-    (cd "$B/qemu" && "$B/src/configure" "${CONFIGURE_ARGS[@]}") > "$B/configure.log" 2>&1 || {
+if [ ! -f "$QBUILD/build.ninja" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    echo "build: configuring $QBUILD (log: build/configure.log)"
+    rm -rf "$QBUILD"
+    mkdir -p "$QBUILD"
+    (cd "$QBUILD" && "$B/src/configure" "${CONFIGURE_ARGS[@]}") > "$B/configure.log" 2>&1 || {
         tail -30 "$B/configure.log" >&2
         echo "build: configure failed (full log: build/configure.log)" >&2
         exit 1
@@ -53,7 +65,9 @@ if [ ! -f "$B/qemu/build.ninja" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" 
     echo "$want" > "$stamp"
 fi
 
-ninja -C "$B/qemu" qemu-system-x86_64 "$@"
+ninja -C "$QBUILD" qemu-system-x86_64 "$@"
 
-"$TOP/scripts/link-firmware.sh" "$B/qemu/qemu-bundle/usr/local/share/qemu"
-ln -sfn qemu/qemu-system-x86_64 "$B/qemu-system-x86_64"
+"$TOP/scripts/link-firmware.sh" "$QBUILD/qemu-bundle/usr/local/share/qemu"
+if [ "$QBUILD" = "$B/qemu" ]; then
+    ln -sfn qemu/qemu-system-x86_64 "$B/qemu-system-x86_64"
+fi

@@ -13,7 +13,6 @@
  */
 
 #include "qemu/osdep.h"
-#include "qemu/queue.h"
 #include "qemu/timer.h"
 #include "qapi/error.h"
 #include "qapi/qapi-commands-machine.h"
@@ -26,6 +25,7 @@
 #include "monitor/monitor.h"
 #include "sysemu/runstate.h"
 #include "sysemu/balloon-stats.h"
+#include "sysemu/balloon-stats-requests.h"
 #include "trace.h"
 
 const char *const balloon_stats_names[BALLOON_STATS_NR] = {
@@ -59,7 +59,6 @@ QEMU_BUILD_BUG_ON(ARRAY_SIZE(balloon_stats_names) != BALLOON_STATS_NR);
 QEMU_BUILD_BUG_ON(BALLOON_STATS_NR > 32);   /* the reported bitmap */
 
 typedef struct BalloonStatsWaiter {
-    QTAILQ_ENTRY(BalloonStatsWaiter) next;
     MonitorDeferred *deferred;
     QEMUTimer *timer;
 } BalloonStatsWaiter;
@@ -67,27 +66,66 @@ typedef struct BalloonStatsWaiter {
 static const BalloonStatsOps *stats_ops;
 static void *stats_opaque;
 static VMChangeStateEntry *stats_vmstate;
-static QTAILQ_HEAD(, BalloonStatsWaiter) waiters =
-    QTAILQ_HEAD_INITIALIZER(waiters);
-/* an async request waits for the guest's answer */
-static bool event_wanted;
 
-static void complete_all(bool fresh, BalloonStatsStale why);
+static void waiter_done(void *opaque, void *token, bool fresh,
+                        BalloonStatsWhy why);
+
+/* waiters (BalloonStatsWaiter tokens) and the event wanted */
+static BalloonStatsRequests requests =
+    BALLOON_STATS_REQUESTS_INIT(waiter_done, NULL);
+
+QEMU_BUILD_BUG_ON(BALLOON_STATS_WHY__MAX != BALLOON_STATS_STALE__MAX);
+QEMU_BUILD_BUG_ON(BALLOON_STATS_WHY_NOT_REQUESTED !=
+                  BALLOON_STATS_STALE_NOT_REQUESTED);
+QEMU_BUILD_BUG_ON(BALLOON_STATS_WHY_PENDING != BALLOON_STATS_STALE_PENDING);
+QEMU_BUILD_BUG_ON(BALLOON_STATS_WHY_TIMEOUT != BALLOON_STATS_STALE_TIMEOUT);
+QEMU_BUILD_BUG_ON(BALLOON_STATS_WHY_UNSUPPORTED !=
+                  BALLOON_STATS_STALE_UNSUPPORTED);
+QEMU_BUILD_BUG_ON(BALLOON_STATS_WHY_NOT_READY != BALLOON_STATS_STALE_NOT_READY);
+QEMU_BUILD_BUG_ON(BALLOON_STATS_WHY_RESET != BALLOON_STATS_STALE_RESET);
+QEMU_BUILD_BUG_ON(BALLOON_STATS_WHY_STOPPED != BALLOON_STATS_STALE_STOPPED);
+QEMU_BUILD_BUG_ON(BALLOON_STATS_WHY_BROKEN != BALLOON_STATS_STALE_BROKEN);
+
+/* The request bookkeeping's reasons are QAPI's, in the same order */
+static BalloonStatsStale stale_from(BalloonStatsWhy why)
+{
+    return (BalloonStatsStale)why;
+}
+
+static BalloonStatsWhy why_from(BalloonStatsStale stale)
+{
+    return (BalloonStatsWhy)stale;
+}
 
 /* A stopped guest cannot answer: waiters complete now, not at timeout */
 static void stats_vm_state_change(void *opaque, bool running, RunState state)
 {
     if (!running) {
-        complete_all(false, BALLOON_STATS_STALE_STOPPED);
+        balloon_stats_requests_stopped(&requests);
     }
+}
+
+static bool requests_ask(void *device, BalloonStatsWhy *why)
+{
+    BalloonStatsStale stale = BALLOON_STATS_STALE_NOT_READY;
+
+    g_assert(device == stats_opaque);
+    if (stats_ops->ask(device, &stale)) {
+        return true;
+    }
+    *why = why_from(stale);
+    return false;
 }
 
 void balloon_stats_register(const BalloonStatsOps *ops, void *opaque)
 {
+    balloon_stats_requests_register(&requests, opaque, requests_ask);
     stats_ops = ops;
     stats_opaque = opaque;
-    stats_vmstate = qemu_add_vm_change_state_handler(stats_vm_state_change,
-                                                     NULL);
+    if (!stats_vmstate) {
+        stats_vmstate = qemu_add_vm_change_state_handler(
+            stats_vm_state_change, NULL);
+    }
 }
 
 static BalloonGuestStats *guest_stats_from(const BalloonStatsSnapshot *snap)
@@ -173,16 +211,17 @@ static char *hmp_format(const BalloonInfo *info)
     return g_string_free(s, false);
 }
 
-static void waiter_complete(BalloonStatsWaiter *w, bool fresh,
-                            BalloonStatsStale why)
+/* The bookkeeping completes a waiter: reply to its monitor */
+static void waiter_done(void *opaque, void *token, bool fresh,
+                        BalloonStatsWhy why)
 {
+    BalloonStatsWaiter *w = token;
     Error *err = NULL;
     BalloonInfo *info;
 
-    QTAILQ_REMOVE(&waiters, w, next);
     timer_free(w->timer);
     trace_balloon_stats_waiter_complete(w, fresh, why);
-    info = current_info(fresh, why, &err);
+    info = current_info(fresh, stale_from(why), &err);
     if (monitor_deferred_is_hmp(w->deferred)) {
         g_autofree char *text = NULL;
 
@@ -209,29 +248,18 @@ static void waiter_complete(BalloonStatsWaiter *w, bool fresh,
     g_free(w);
 }
 
-static void complete_all(bool fresh, BalloonStatsStale why)
-{
-    while (!QTAILQ_EMPTY(&waiters)) {
-        waiter_complete(QTAILQ_FIRST(&waiters), fresh, why);
-    }
-}
-
 static void waiter_timeout(void *opaque)
 {
-    waiter_complete(opaque, false, BALLOON_STATS_STALE_TIMEOUT);
+    balloon_stats_requests_timeout(&requests, opaque);
 }
 
 void balloon_stats_answered(void *opaque)
 {
-    if (opaque != stats_opaque) {
-        return;
-    }
-    trace_balloon_stats_answered(event_wanted, !QTAILQ_EMPTY(&waiters));
-    complete_all(true, BALLOON_STATS_STALE_NOT_REQUESTED);
-    if (event_wanted) {
+    trace_balloon_stats_answered(requests.event_wanted,
+                                 balloon_stats_requests_waiting(&requests));
+    if (balloon_stats_requests_answered(&requests, opaque)) {
         g_autoptr(BalloonInfo) info = current_info(true, 0, NULL);
 
-        event_wanted = false;
         if (info && info->has_stats) {
             qapi_event_send_balloon_stats(info->actual, info->stats,
                                           info->last_update);
@@ -241,11 +269,7 @@ void balloon_stats_answered(void *opaque)
 
 void balloon_stats_lost(void *opaque, BalloonStatsStale why)
 {
-    if (opaque != stats_opaque) {
-        return;
-    }
-    event_wanted = false;
-    complete_all(false, why);
+    balloon_stats_requests_lost(&requests, opaque, why_from(why));
 }
 
 void balloon_stats_reset(void *opaque)
@@ -255,10 +279,10 @@ void balloon_stats_reset(void *opaque)
 
 void balloon_stats_unregister(void *opaque)
 {
-    if (opaque != stats_opaque) {
+    /* the waiters' replies still show the device's statistics */
+    if (!balloon_stats_requests_unregister(&requests, opaque)) {
         return;
     }
-    balloon_stats_reset(opaque);
     qemu_del_vm_change_state_handler(stats_vmstate);
     stats_vmstate = NULL;
     stats_ops = NULL;
@@ -273,7 +297,7 @@ void balloon_stats_unregister(void *opaque)
 static bool refresh_start(BalloonInfo *info, BalloonStatsRefresh refresh,
                           int64_t timeout_ms)
 {
-    BalloonStatsStale why;
+    BalloonStatsWhy why;
     BalloonStatsWaiter *w;
     MonitorDeferred *d;
 
@@ -281,13 +305,9 @@ static bool refresh_start(BalloonInfo *info, BalloonStatsRefresh refresh,
     if (refresh == BALLOON_STATS_REFRESH_NONE) {
         return false;
     }
-    if (!stats_ops) {
-        info->stale_reason = BALLOON_STATS_STALE_UNSUPPORTED;
-        return false;
-    }
-    if (!stats_ops->ask(stats_opaque, &why)) {
+    if (!balloon_stats_requests_ask(&requests, &why)) {
         trace_balloon_stats_cannot_ask(why);
-        info->stale_reason = why;
+        info->stale_reason = stale_from(why);
         return false;
     }
     if (refresh == BALLOON_STATS_REFRESH_SYNC) {
@@ -296,15 +316,15 @@ static bool refresh_start(BalloonInfo *info, BalloonStatsRefresh refresh,
             w = g_new0(BalloonStatsWaiter, 1);
             w->deferred = d;
             w->timer = timer_new_ms(QEMU_CLOCK_REALTIME, waiter_timeout, w);
-            QTAILQ_INSERT_TAIL(&waiters, w, next);
             timer_mod(w->timer,
                       qemu_clock_get_ms(QEMU_CLOCK_REALTIME) + timeout_ms);
             trace_balloon_stats_waiter_start(w, timeout_ms);
+            balloon_stats_requests_wait(&requests, w);
             return true;
         }
         /* this monitor cannot wait: answer now, the event follows */
     }
-    event_wanted = true;
+    balloon_stats_requests_want_event(&requests);
     info->stale_reason = BALLOON_STATS_STALE_PENDING;
     return false;
 }

@@ -26,8 +26,7 @@
 #include "sysemu/runstate.h"
 #include "trace.h"
 
-/* The driver sends one entry per tag it knows: allow for growth */
-#define STATS_MAX_ENTRIES 256
+QEMU_BUILD_BUG_ON(sizeof(VirtIOBalloonStat) != BALLOON_STATS_ENTRY_SIZE);
 
 static VirtIOBalloonStatsState *st(VirtIOBalloon *s)
 {
@@ -44,18 +43,12 @@ static void stats_return(VirtIOBalloon *s, VirtQueueElement *elem)
 bool virtio_balloon_stats_accept(VirtIOBalloon *s, VirtQueueElement *elem)
 {
     VirtIODevice *vdev = VIRTIO_DEVICE(s);
-    size_t len = iov_size(elem->out_sg, elem->out_num);
-    const char *bad = NULL;
+    size_t len = balloon_stats_buffer_len(elem->out_sg, elem->out_num);
+    const char *bad;
 
-    if (!virtio_vdev_has_feature(vdev, VIRTIO_BALLOON_F_STATS_VQ)) {
-        bad = "stats feature not negotiated";
-    } else if (elem->in_num) {
-        bad = "device-writable descriptors";
-    } else if (len == 0 || len % sizeof(VirtIOBalloonStat)) {
-        bad = "length not a multiple of the entry size";
-    } else if (len > STATS_MAX_ENTRIES * sizeof(VirtIOBalloonStat)) {
-        bad = "oversized";
-    }
+    bad = balloon_stats_buffer_check(
+        virtio_vdev_has_feature(vdev, VIRTIO_BALLOON_F_STATS_VQ),
+        len, elem->in_num);
     if (bad) {
         trace_virtio_balloon_stats_bad_buffer(s, bad, len, elem->in_num);
         stats_return(s, elem);
@@ -68,27 +61,28 @@ bool virtio_balloon_stats_accept(VirtIOBalloon *s, VirtQueueElement *elem)
     return true;
 }
 
+static void stats_unknown_tag(void *opaque, unsigned int tag)
+{
+    trace_virtio_balloon_stats_unknown_tag(opaque, tag);
+}
+
 void virtio_balloon_stats_received(VirtIOBalloon *s)
 {
     VirtIODevice *vdev = VIRTIO_DEVICE(s);
     VirtQueueElement *elem = s->stats_vq_elem;
     VirtIOBalloonStatsState *ss = st(s);
-    VirtIOBalloonStat stat;
-    size_t offset = 0;
+    BalloonStatsSnapshot snap;
+    int i;
 
-    ss->reported = 0;
-    while (iov_to_buf(elem->out_sg, elem->out_num, offset, &stat,
-                      sizeof(stat)) == sizeof(stat)) {
-        uint16_t tag = virtio_tswap16(vdev, stat.tag);
-
-        offset += sizeof(stat);
-        if (tag >= BALLOON_STATS_NR) {
-            trace_virtio_balloon_stats_unknown_tag(s, tag);
-            continue;
+    balloon_stats_buffer_parse(elem->out_sg, elem->out_num,
+                               virtio_access_is_big_endian(vdev), &snap,
+                               stats_unknown_tag, s);
+    for (i = 0; i < BALLOON_STATS_NR; i++) {
+        if (snap.reported & (1u << i)) {
+            ss->val[i] = snap.val[i];
         }
-        ss->val[tag] = virtio_tswap64(vdev, stat.val);
-        ss->reported |= 1u << tag;
     }
+    ss->reported = snap.reported;
     ss->posted = true;
     if (ss->replay) {
         /* the buffer held before migration: not a new answer */

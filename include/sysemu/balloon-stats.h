@@ -15,21 +15,13 @@
 #define SYSEMU_BALLOON_STATS_H
 
 #include "qapi/qapi-types-machine.h"
-
-/* Linux virtio_balloon.h stat tags 0..15 */
-#define BALLOON_STATS_NR 16
+#include "sysemu/balloon-stats-buffer.h"
 
 /* Default and bounds of query-balloon's timeout, in milliseconds */
 #define BALLOON_STATS_TIMEOUT_DEFAULT 5000
 #define BALLOON_STATS_TIMEOUT_MAX     60000
 /* How long HMP info balloon waits for the guest */
 #define BALLOON_STATS_HMP_TIMEOUT     1000
-
-typedef struct BalloonStatsSnapshot {
-    uint64_t val[BALLOON_STATS_NR];
-    uint32_t reported;          /* bit n set: tag n was reported */
-    int64_t last_update_ms;     /* host wall clock; 0: never reported */
-} BalloonStatsSnapshot;
 
 typedef struct BalloonStatsOps {
     /*

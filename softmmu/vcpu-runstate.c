@@ -62,13 +62,14 @@ typedef struct VcpuExact {
 
 typedef struct VcpuRs {
     VcpuExact ex;
-    int64_t tid;
+    int64_t tid;            /* the vCPU thread's; a re-plugged vCPU sets it */
     int64_t created;
     KvmVcpuStats kvm;
     bool has_kvm;
 
     /* the sampled part: written by the sampler thread only */
     int schedstat_fd;
+    int64_t fd_tid;         /* the thread schedstat_fd belongs to */
     bool gone;              /* its thread exited: unplugged */
     int64_t last_t;
     uint64_t last_oncpu, last_blocked, last_offline, last_halt;
@@ -145,13 +146,19 @@ static VcpuRs *rs_get(CPUState *cpu)
         seqlock_init(&e->ex.seq);
         e->ex.state = RS_VCPU_OFFLINE;
         e->ex.since = e->created = e->last_t = get_clock();
-        e->tid = qemu_get_thread_id();
+        e->tid = e->fd_tid = qemu_get_thread_id();
         e->schedstat_fd = -1;
         e->cur = RS_VCPU_OFFLINE;
         if (rs_method == RUNSTATE_METHOD_KVM) {
             e->has_kvm = kvm_vcpu_stats_open(cpu, &e->kvm);
         }
         qatomic_store_release(&rs_vcpus[cpu->cpu_index], e);
+    } else if (e->tid != cpu->thread_id) {
+        /*
+         * A vCPU hot-plugged in the slot of an unplugged one: the slot's
+         * counters go on, and the sampler follows the new thread.
+         */
+        qatomic_set(&e->tid, cpu->thread_id);
     }
     return e;
 }
@@ -224,7 +231,8 @@ static bool rs_read_oncpu(VcpuRs *e, uint64_t *oncpu)
 
     if (e->schedstat_fd < 0) {
         g_autofree char *path =
-            g_strdup_printf("/proc/self/task/%" PRId64 "/schedstat", e->tid);
+            g_strdup_printf("/proc/self/task/%" PRId64 "/schedstat",
+                            e->fd_tid);
 
         e->schedstat_fd = open(path, O_RDONLY | O_CLOEXEC);
         if (e->schedstat_fd < 0) {
@@ -278,10 +286,22 @@ static int rs_sample_vcpu(VcpuRs *e, int64_t now, uint64_t parts[RS_VCPU__MAX],
                           uint64_t *d_transitions,
                           uint64_t kvm[KVM_VCPU_STAT__MAX], bool *kvm_ok)
 {
-    uint64_t blocked, offline, oncpu = e->last_oncpu, transitions;
+    uint64_t blocked, offline, oncpu, transitions;
     int64_t wall = now - e->last_t;
+    int64_t tid = qatomic_read(&e->tid);
     int state;
 
+    if (tid != e->fd_tid) {
+        /* re-plugged: measure the new thread from its start */
+        if (e->schedstat_fd >= 0) {
+            close(e->schedstat_fd);
+            e->schedstat_fd = -1;
+        }
+        e->fd_tid = tid;
+        e->gone = false;
+        e->last_oncpu = 0;
+    }
+    oncpu = e->last_oncpu;
     state = rs_read_exact(e, now, &blocked, &offline, &transitions);
     if (!e->gone && !rs_read_oncpu(e, &oncpu)) {
         e->gone = true;
@@ -450,7 +470,7 @@ VcpuRunstates *vcpu_runstates_snapshot(void)
         v->cpu_index = i;
         v->state = VCPU_RUNSTATE_OFFLINE;
         if (e && rs_method != RUNSTATE_METHOD_NONE) {
-            v->thread_id = e->tid;
+            v->thread_id = qatomic_read(&e->tid);
             v->state = e->cur;
             v->running_ns = e->acc[RS_VCPU_RUNNING];
             v->runnable_ns = e->acc[RS_VCPU_RUNNABLE];
@@ -469,7 +489,7 @@ VcpuRunstates *vcpu_runstates_snapshot(void)
                     e->kvm_vals[KVM_VCPU_STAT_YIELD_SUCCESSFUL];
             }
         } else if (e) {
-            v->thread_id = e->tid;
+            v->thread_id = qatomic_read(&e->tid);
         }
         QAPI_LIST_APPEND(tail, v);
     }

@@ -127,16 +127,24 @@ class QMP:
         wait: seconds to wait for the answer."""
         return self.response(self.send(cmd, **dict(args or {}, **kwargs)), wait, cmd)
 
-    def event(self, name, timeout=10):
-        """Return (and consume) the first event called name."""
+    def event(self, name, timeout=10, match=None):
+        """Return (and consume) the first event called name.
+
+        match: a dict the event's data must contain (e.g. {'device': 'c1'}
+        for a device's own DEVICE_DELETED, not a child's); other events
+        stay queued."""
         deadline = time.monotonic() + timeout
         while True:
             for i, ev in enumerate(self.events):
-                if ev['event'] == name:
+                data = ev.get('data', {})
+                if ev['event'] == name and all(
+                        data.get(k) == v for k, v in (match or {}).items()):
                     return self.events.pop(i)
             left = deadline - time.monotonic()
             if left <= 0:
-                raise VMError('QMP: no %s event within %.1f s' % (name, timeout))
+                raise VMError('QMP: no %s event%s within %.1f s'
+                              % (name, ' with %r' % match if match else '',
+                                 timeout))
             line = self.conn.readline(left)
             if line is not None:
                 msg = json.loads(line)
@@ -338,8 +346,8 @@ class VM:
     def qmp(self, cmd, args=None, wait=10, **kwargs):
         return self.qmp_conn.command(cmd, args, wait, **kwargs)
 
-    def event(self, name, timeout=10):
-        return self.qmp_conn.event(name, timeout)
+    def event(self, name, timeout=10, match=None):
+        return self.qmp_conn.event(name, timeout, match)
 
     def hmp(self, line, wait=10):
         return self.qmp('human-monitor-command', {'command-line': line}, wait)

@@ -2,7 +2,8 @@
 """vCPU and VM runstates against ground truth: the Debian guest under TCG
 (idle, all vCPUs spinning, 1 of 2 spinning, 4 vCPUs on 2 host cores, a
 vCPU sharing its host core with a hog), tiny guests under KVM, the qtest
-accelerator, stop/cont, and bad input."""
+accelerator, stop/cont, bad input, and vCPU hot-plug and unplug (once
+while another monitor queries, and repeated plug/unplug cycles)."""
 
 import os
 import subprocess
@@ -39,6 +40,31 @@ def interval(vm, seconds):
 
 def vcpu_tids(vm):
     return [v['thread-id'] for v in vm.qmp('query-vcpu-runstates')['vcpus']]
+
+
+def plug_vcpu(vm, dev_id, core_id):
+    """device_add a vCPU, then wait until the guest has processed its ACPI
+    insert (_OST device check, status 0): QEMU drops an eject request sent
+    before that, and the vCPU would never go away."""
+    vm.qmp('device_add', driver='qemu64-x86_64-cpu', id=dev_id,
+           **{'socket-id': 0, 'core-id': core_id, 'thread-id': 0})
+    wait_until(lambda: any(s.get('device') == dev_id and s['source'] == 1 and
+                           s['status'] == 0
+                           for s in vm.qmp('query-acpi-ospm-status')),
+               30, 0.1, 'the guest to process the insert of %s' % dev_id)
+
+
+def unplug_vcpu(vm, dev_id, timeout=30):
+    """device_del a vCPU and wait for its own DEVICE_DELETED (the lapic
+    child's comes first and has only a path)."""
+    vm.qmp('device_del', id=dev_id)
+    return vm.event('DEVICE_DELETED', timeout, match={'device': dev_id})
+
+
+def hotpluggable_paths(vm):
+    """{core-id: qom-path or None} of query-hotpluggable-cpus"""
+    return {c['props']['core-id']: c.get('qom-path')
+            for c in vm.qmp('query-hotpluggable-cpus')}
 
 
 class RunstatesTest(unittest.TestCase):
@@ -183,8 +209,7 @@ class RunstatesTest(unittest.TestCase):
             r = vm.qmp('query-vcpu-runstates')
             self.assertEqual([(v['cpu-index'], v['thread-id'], v['state'])
                               for v in r['vcpus']][1], (1, 0, 'offline'))
-            vm.qmp('device_add', driver='qemu64-x86_64-cpu', id='c1',
-                   **{'socket-id': 0, 'core-id': 1, 'thread-id': 0})
+            plug_vcpu(vm, 'c1', 1)
             wait_until(lambda: vm.qmp('query-vcpu-runstates')['vcpus'][1]['thread-id'],
                        10, 0.1, 'the new vCPU thread')
             stop = threading.Event()
@@ -197,8 +222,8 @@ class RunstatesTest(unittest.TestCase):
             t = threading.Thread(target=hammer)
             t.start()
             try:
-                vm.qmp('device_del', id='c1')
-                vm.event('DEVICE_DELETED', 20)
+                ev = unplug_vcpu(vm, 'c1')
+                self.assertEqual(ev['data']['path'], '/machine/peripheral/c1')
                 time.sleep(0.5)
             finally:
                 stop.set()
@@ -211,6 +236,57 @@ class RunstatesTest(unittest.TestCase):
             self.assertEqual(b['state'], 'offline')
             self.assertGreater(b['offline-ns'] - a['offline-ns'], 300000000)
             self.assertEqual(vm.shell('echo alive'), 'alive')
+
+    def test_vcpu_plug_unplug_cycles(self):
+        """Resize a running guest again and again (how an overcommitted host
+        gives and takes vCPUs): each cycle plugs a vCPU, the guest brings it
+        online and runs on it, the vCPU is unplugged and its own
+        DEVICE_DELETED arrives.  Under TCG, 7.2 corrupted its heap on the
+        second device_add and never deleted the vCPU."""
+        cycles = 6
+        with VM(smp='1,maxcpus=2', memory=256) as vm:
+            tids = []
+            last = vm.qmp('query-vcpu-runstates')['vcpus'][1]
+            for i in range(cycles):
+                plug_vcpu(vm, 'c1', 1)
+                self.assertEqual(hotpluggable_paths(vm)[1], '/machine/peripheral/c1')
+                fast = {c['cpu-index']: c['thread-id'] for c in vm.qmp('query-cpus-fast')}
+                self.assertEqual(sorted(fast), [0, 1])
+                vm.shell('echo 1 > /sys/devices/system/cpu/cpu1/online')
+                self.assertEqual(vm.read_file('/sys/devices/system/cpu/online'), '0-1')
+
+                # the guest runs on the new vCPU; the runstates follow its thread
+                pid = vm.spin(2)
+                time.sleep(0.3)
+                a = vm.qmp('query-vcpu-runstates')['vcpus'][1]
+                time.sleep(1)
+                b = vm.qmp('query-vcpu-runstates')['vcpus'][1]
+                vm.kill(pid)
+                self.assertEqual(b['thread-id'], fast[1])
+                busy = sum(b[s + '-ns'] - a[s + '-ns'] for s in ('running', 'runnable'))
+                total = sum(b[s + '-ns'] - a[s + '-ns'] for s in VCPU_STATES)
+                print('  cycle %d: vCPU 1 thread %d, busy %.0f%%'
+                      % (i, fast[1], 100 * busy / total))
+                self.assertGreater(busy / total, 0.5)
+                for s in VCPU_STATES:       # the slot's counters go on
+                    self.assertGreaterEqual(b[s + '-ns'], last[s + '-ns'])
+                tids.append(fast[1])
+
+                ev = unplug_vcpu(vm, 'c1')
+                self.assertEqual(ev['data']['path'], '/machine/peripheral/c1')
+                self.assertIsNone(vm.proc.poll())
+                self.assertIsNone(hotpluggable_paths(vm)[1])
+                self.assertEqual([c['cpu-index'] for c in vm.qmp('query-cpus-fast')], [0])
+                self.assertIn({'slot': '1', 'slot-type': 'CPU', 'source': 3, 'status': 0},
+                              vm.qmp('query-acpi-ospm-status'))
+                last = wait_until(
+                    lambda: [v for v in [vm.qmp('query-vcpu-runstates')['vcpus'][1]]
+                             if v['state'] == 'offline'],
+                    5, 0.1, 'vCPU 1 offline in the runstates')[0]
+                self.assertEqual(vm.read_file('/sys/devices/system/cpu/online'), '0')
+            self.assertEqual(len(set(tids)), cycles)    # a new thread each time
+            self.assertEqual(vm.shell('echo alive'), 'alive')
+            self.assertEqual(vm.qmp('query-status')['status'], 'running')
 
     def test_qtest_accelerator(self):
         with VM(smp=2, accel='qtest', balloon=False) as vm:

@@ -46,6 +46,11 @@ def handler(req):
         return []
     if cmd == 'later-event':
         return [{'return': {}, 'id': req['id']}, {'event': 'E2', 'data': {}}]
+    if cmd == 'child-then-device':
+        return [{'return': {}, 'id': req['id']},
+                {'event': 'DEVICE_DELETED', 'data': {'path': '/p/c1/lapic'}},
+                {'event': 'DEVICE_DELETED',
+                 'data': {'device': 'c1', 'path': '/p/c1'}}]
     return [{'return': req.get('arguments', {}), 'id': req['id']}]
 
 
@@ -86,6 +91,16 @@ class QMPClientTest(unittest.TestCase):
         self.assertEqual(self.qmp.event('E2', timeout=2)['event'], 'E2')
         with self.assertRaises(ocvm.VMError):
             self.qmp.event('E3', timeout=0.2)
+
+    def test_event_matching_data(self):
+        self.qmp.command('child-then-device')
+        ev = self.qmp.event('DEVICE_DELETED', timeout=2, match={'device': 'c1'})
+        self.assertEqual(ev['data']['path'], '/p/c1')
+        # the child's event was skipped, not consumed
+        self.assertEqual(self.qmp.event('DEVICE_DELETED', timeout=1)['data'],
+                         {'path': '/p/c1/lapic'})
+        with self.assertRaises(ocvm.VMError):
+            self.qmp.event('DEVICE_DELETED', timeout=0.2, match={'device': 'c2'})
 
 
 class FakeShell(threading.Thread):

@@ -2,7 +2,7 @@
 
 QTESTS := $(shell grep -hv '^\#' tests/upstream-qtests.list tests/oc-qtests.list)
 
-.PHONY: all build qtests guest demo check bench sanitize clean distclean
+.PHONY: all build qtests guest demo check bench sanitize fuzz clean distclean
 
 all: build
 
@@ -34,8 +34,13 @@ bench: build guest
 sanitize:
 	scripts/sanitize.sh
 
+# libFuzzer target of the balloon statistics code (build/fuzz): 1,000,000
+# executions, then the number of executions and findings
+fuzz:
+	scripts/fuzz.sh
+
 clean:
-	rm -rf build/qemu build/asan build/oc build/guest build/qemu-system-x86_64
+	rm -rf build/qemu build/asan build/oc build/guest build/fuzz build/qemu-system-x86_64
 
 distclean:
 	rm -rf build

@@ -15,6 +15,8 @@
 
 typedef struct Waiter {
     void *token;
+    void *device;               /* the device asked */
+    uint64_t seq;               /* started before waiters of higher seq */
 } Waiter;
 
 void balloon_stats_requests_init(BalloonStatsRequests *r,
@@ -26,12 +28,40 @@ void balloon_stats_requests_init(BalloonStatsRequests *r,
     g_queue_init(&r->waiters);
 }
 
-/* Complete every waiter (@fresh or stale for @why), in start order */
-static void complete_all(BalloonStatsRequests *r, bool fresh,
+/* The first waiter of @device (any if NULL) that started before @end */
+static Waiter *take_waiter(BalloonStatsRequests *r, void *device,
+                           uint64_t end)
+{
+    GList *l;
+
+    for (l = r->waiters.head; l; l = l->next) {
+        Waiter *w = l->data;
+
+        if (w->seq >= end) {
+            break;              /* the queue is in start order */
+        }
+        if (!device || w->device == device) {
+            g_queue_delete_link(&r->waiters, l);
+            return w;
+        }
+    }
+    return NULL;
+}
+
+/*
+ * Complete the waiters of @device (all if NULL) that wait now (@fresh or
+ * stale for @why), in the order they started.  A done callback may start
+ * new waiters (they wait for a later answer), complete some (then they
+ * are not completed twice), even register another device (its answer
+ * completes none of these).
+ */
+static void complete_all(BalloonStatsRequests *r, void *device, bool fresh,
                          BalloonStatsWhy why)
 {
-    while (!g_queue_is_empty(&r->waiters)) {
-        Waiter *w = g_queue_pop_head(&r->waiters);
+    uint64_t end = r->next_seq;
+    Waiter *w;
+
+    while ((w = take_waiter(r, device, end))) {
         void *token = w->token;
 
         g_free(w);
@@ -42,6 +72,10 @@ static void complete_all(BalloonStatsRequests *r, bool fresh,
 void balloon_stats_requests_register(BalloonStatsRequests *r, void *device,
                                      BalloonStatsAskFn *ask)
 {
+    /* (a done callback may register yet another one) */
+    while (r->device && r->device != device) {
+        balloon_stats_requests_unregister(r, r->device);
+    }
     r->device = device;
     r->ask = ask;
 }
@@ -51,9 +85,14 @@ bool balloon_stats_requests_unregister(BalloonStatsRequests *r, void *device)
     if (!device || device != r->device) {
         return false;
     }
-    balloon_stats_requests_lost(r, device, BALLOON_STATS_WHY_RESET);
     r->device = NULL;
     r->ask = NULL;
+    r->event_wanted = false;
+    /*
+     * A done callback that asks from here finds no device: the waiters
+     * all complete, and none can start on the device that goes.
+     */
+    complete_all(r, device, false, BALLOON_STATS_WHY_RESET);
     return true;
 }
 
@@ -76,6 +115,8 @@ void balloon_stats_requests_wait(BalloonStatsRequests *r, void *token)
     }
     w = g_new0(Waiter, 1);
     w->token = token;
+    w->device = r->device;
+    w->seq = r->next_seq++;
     g_queue_push_tail(&r->waiters, w);
 }
 
@@ -104,15 +145,20 @@ bool balloon_stats_requests_timeout(BalloonStatsRequests *r, void *token)
 
 bool balloon_stats_requests_answered(BalloonStatsRequests *r, void *device)
 {
+    bool event;
+
     if (!device || device != r->device) {
         return false;
     }
-    complete_all(r, true, BALLOON_STATS_WHY_NOT_REQUESTED);
-    if (r->event_wanted) {
-        r->event_wanted = false;
-        return true;
-    }
-    return false;
+    /*
+     * The event is for the async requests that asked before this answer,
+     * whatever the done callbacks do (an async request that starts there
+     * waits for the next answer)
+     */
+    event = r->event_wanted;
+    r->event_wanted = false;
+    complete_all(r, device, true, BALLOON_STATS_WHY_NOT_REQUESTED);
+    return event;
 }
 
 void balloon_stats_requests_lost(BalloonStatsRequests *r, void *device,
@@ -122,12 +168,12 @@ void balloon_stats_requests_lost(BalloonStatsRequests *r, void *device,
         return;
     }
     r->event_wanted = false;
-    complete_all(r, false, why);
+    complete_all(r, device, false, why);
 }
 
 void balloon_stats_requests_stopped(BalloonStatsRequests *r)
 {
-    complete_all(r, false, BALLOON_STATS_WHY_STOPPED);
+    complete_all(r, NULL, false, BALLOON_STATS_WHY_STOPPED);
 }
 
 unsigned int balloon_stats_requests_waiting(const BalloonStatsRequests *r)

@@ -18,6 +18,8 @@ PKGS=(
     # tests: Debian's python3, 32-bit toolchain for tiny KVM guests,
     # Debian's stock QEMU 7.2 as the migration source of reference
     python3 gcc-multilib qemu-system-x86
+    # the fuzz target (scripts/fuzz.sh): clang with libFuzzer and sanitizers
+    clang-14 libclang-rt-14-dev
     # libvirt integration tests (libvirtd is started by hand: no systemd)
     libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients python3-libvirt
 )

@@ -13,6 +13,9 @@
  * timeout (the caller keeps the deadline and calls
  * balloon_stats_requests_timeout()), a reset, a lost request, unplug,
  * a VM stop.  An async request wants the answer as an event instead.
+ * A completion may call back in: a waiter that starts then waits for a
+ * later answer, and a waiter only ever completes fresh by an answer of
+ * the device it asked.
  *
  * Copyright (c) 2026 qemu-oc developers
  *
@@ -35,7 +38,10 @@ typedef enum BalloonStatsWhy {
     BALLOON_STATS_WHY__MAX,
 } BalloonStatsWhy;
 
-/* A waiter completes: @fresh, or stale for @why.  Called once per waiter. */
+/*
+ * A waiter completes: @fresh, or stale for @why.  Called once per
+ * waiter; may call back into the state machine.
+ */
 typedef void BalloonStatsDoneFn(void *opaque, void *token, bool fresh,
                                 BalloonStatsWhy why);
 
@@ -52,6 +58,7 @@ typedef struct BalloonStatsRequests {
     void *device;               /* the registered device, or NULL */
     BalloonStatsAskFn *ask;
     GQueue waiters;             /* in the order they started */
+    uint64_t next_seq;          /* of the next waiter */
     bool event_wanted;          /* an async request waits for the answer */
 } BalloonStatsRequests;
 
@@ -61,7 +68,7 @@ typedef struct BalloonStatsRequests {
 void balloon_stats_requests_init(BalloonStatsRequests *r,
                                  BalloonStatsDoneFn *done, void *opaque);
 
-/* @device answers from now on */
+/* @device answers from now on (another one registered is unregistered) */
 void balloon_stats_requests_register(BalloonStatsRequests *r, void *device,
                                      BalloonStatsAskFn *ask);
 /*

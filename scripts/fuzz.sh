@@ -1,0 +1,115 @@
+#!/bin/bash
+# Build the libFuzzer target of the balloon statistics code
+# (tests/fuzz/fuzz-balloon-stats.c with balloon/stats-buffer.c and
+# balloon/stats-requests.c, ASan + UBSan, outside the QEMU build) into
+# build/fuzz and run it.  See tests/fuzz/README.md.
+#
+# usage: fuzz.sh [RUNS]      fuzz RUNS executions (default 1000000) from
+#                            the seeds, the regression inputs and what
+#                            earlier runs kept (build/fuzz/corpus); ends
+#                            with the number of executions and findings
+#        fuzz.sh --replay    run every seed and regression input, then a
+#                            short deterministic fuzzing run (make check)
+set -uo pipefail
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+F=$TOP/build/fuzz
+BIN=$F/fuzz-balloon-stats
+SRCS=(tests/fuzz/fuzz-balloon-stats.c balloon/stats-buffer.c
+      balloon/stats-requests.c)
+DEPS=("${SRCS[@]}" tests/fuzz/shim/qemu/osdep.h
+      include/sysemu/balloon-stats-buffer.h
+      include/sysemu/balloon-stats-requests.h scripts/fuzz.sh)
+SEEDS=$TOP/tests/fuzz/corpus
+REGRESSIONS=$TOP/tests/fuzz/regressions
+
+mode=fuzz
+runs=1000000
+case "${1:-}" in
+    --replay) mode=replay ;;
+    '') ;;
+    *[!0-9]*) echo "usage: $0 [RUNS] | --replay" >&2; exit 2 ;;
+    *) runs=$1 ;;
+esac
+
+CC=$(command -v clang-14 || command -v clang) || {
+    echo "fuzz: clang not found (apt-get install clang-14 libclang-rt-14-dev)" >&2
+    exit 1
+}
+
+# build (again) when a source is newer than the binary
+mkdir -p "$F"
+cd "$TOP" || exit 1
+stale=0
+[ -x "$BIN" ] || stale=1
+for s in "${DEPS[@]}"; do
+    [ "$s" -nt "$BIN" ] && stale=1
+done
+if [ $stale = 1 ]; then
+    echo "fuzz: building $BIN"
+    # shellcheck disable=SC2046
+    "$CC" -g -O1 -fno-omit-frame-pointer -Wall -Wextra \
+        -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+        -Itests/fuzz/shim -Iinclude $(pkg-config --cflags glib-2.0) \
+        "${SRCS[@]}" $(pkg-config --libs glib-2.0) -o "$BIN.new" || {
+        echo "fuzz: build failed" >&2
+        exit 1
+    }
+    mv "$BIN.new" "$BIN"
+fi
+
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
+
+if [ $mode = replay ]; then
+    # each input on its own (a failure names it), then fuzz a little
+    fail=0
+    n=0
+    for f in "$SEEDS"/* "$REGRESSIONS"/*; do
+        n=$((n + 1))
+        if ! out=$("$BIN" "$f" 2>&1); then
+            echo "$out" | grep -E 'invariant|ERROR|SUMMARY' | head -5
+            echo "fuzz: FAIL ${f#"$TOP"/} (reproduce: FUZZ_TRACE=1 $BIN $f)"
+            fail=1
+        fi
+    done
+    echo "fuzz: replayed $n inputs"
+    [ $fail = 0 ] || exit 1
+    scratch=$(mktemp -d "$F/replay.XXXXXX")
+    trap 'rm -rf "$scratch"' EXIT
+    out=$("$BIN" -seed=1 -runs=50000 -max_len=4096 -timeout=10 \
+        -artifact_prefix="$scratch/" -print_final_stats=1 \
+        "$scratch" "$SEEDS" "$REGRESSIONS" 2>&1)
+    rc=$?
+    execs=$(echo "$out" | sed -n 's/^stat::number_of_executed_units: *//p')
+    echo "fuzz: short run: ${execs:-0} executions"
+    if [ $rc -ne 0 ]; then
+        echo "$out" | grep -E 'invariant|ERROR|SUMMARY|Test unit written' | head -10
+        exit 1
+    fi
+    exit 0
+fi
+
+# fuzz: new inputs go to build/fuzz/corpus, findings to build/fuzz/findings
+mkdir -p "$F/corpus" "$F/findings"
+before=$(ls "$F/findings")
+log=$F/fuzz.log
+echo "fuzz: $runs executions (log: build/fuzz/fuzz.log)"
+start=$SECONDS
+"$BIN" -runs="$runs" -max_len=4096 -timeout=10 -rss_limit_mb=2048 \
+    -artifact_prefix="$F/findings/" -print_final_stats=1 \
+    "$F/corpus" "$SEEDS" "$REGRESSIONS" > "$log" 2>&1
+rc=$?
+secs=$((SECONDS - start))
+execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
+new=$(comm -13 <(echo "$before" | sort) <(ls "$F/findings" | sort))
+nfind=$(printf '%s' "$new" | grep -c . || true)
+if [ $rc -ne 0 ]; then
+    grep -E 'invariant|ERROR|SUMMARY' "$log" | head -5
+    [ "$nfind" -gt 0 ] || nfind=1      # crashed without an artifact
+fi
+for f in $new; do
+    echo "fuzz: finding build/fuzz/findings/$f"
+    echo "      reproduce: FUZZ_TRACE=1 $BIN $F/findings/$f"
+done
+echo "fuzz: ${execs:-0} executions in ${secs} s, findings: $nfind"
+[ "$nfind" -eq 0 ]

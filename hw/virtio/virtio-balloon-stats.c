@@ -180,13 +180,17 @@ void virtio_balloon_stats_reset(VirtIOBalloon *s)
 /*
  * Migration: the latest statistics, and whether the driver has posted
  * its buffer (held by the device or being answered).  Stock QEMU sends
- * no such subsection; then the destination starts with none.
+ * no such subsection; then the destination starts with none.  Upstream
+ * machine types (pc-i440fx-7.2, pc-q35-7.2 and older) turn the property
+ * x-oc-stats-migration off, so that their stream stays stock's and
+ * stock QEMU 7.2 can load it: see docs/balloon-stats.md for what a
+ * destination does without the subsection.
  */
 static bool stats_needed(void *opaque)
 {
     VirtIOBalloonStatsState *ss = st(opaque);
 
-    return ss->posted || ss->last_update_ms;
+    return ss->migrate && (ss->posted || ss->last_update_ms);
 }
 
 static int stats_pre_save(void *opaque)

@@ -1,7 +1,16 @@
 #!/usr/bin/python3
-"""Migration of the balloon statistics state: stock QEMU 7.2 to qemu-oc
-(same machine type), and qemu-oc to qemu-oc while a refresh is in flight.
-The guest keeps answering on the destination."""
+"""Migration of the balloon statistics state, and what runstates report
+across it.
+
+- qemu-oc -> stock QEMU 7.2 on the upstream machine types (pc-i440fx-7.2,
+  pc-q35-7.2) after the guest reported statistics: the stream is stock's,
+  the destination runs, upstream polling works there;
+- stock QEMU 7.2 -> qemu-oc (same machine type);
+- qemu-oc -> qemu-oc on the -oc type while a refresh is in flight (the
+  latest statistics travel), and on an upstream type (they come back from
+  the guest's buffer);
+- which machine types carry qemu-oc's subsection (x-oc-stats-migration).
+"""
 
 import os
 import sys
@@ -12,6 +21,11 @@ from ocvm import VM, wait_until  # noqa: E402
 
 STOCK = '/usr/bin/qemu-system-x86_64'
 MACHINE = 'pc-i440fx-7.2'
+OC_MACHINE = 'pc-i440fx-7.2-oc'
+BALLOON = '/machine/peripheral/balloon0'
+BACKEND = BALLOON + '/virtio-backend'
+PROP = 'x-oc-stats-migration'
+SUBSECTION = b'virtio-balloon-device/qemu-oc-stats'
 
 
 def migrate(src, dst):
@@ -23,15 +37,75 @@ def migrate(src, dst):
     st = src.qmp('query-migrate')
     if st['status'] != 'completed':
         raise AssertionError('migration failed: %r' % st)
-    wait_until(lambda: dst.qmp('query-status')['status'] == 'running',
+    # the destination may fail to load a stream the source completed
+    wait_until(lambda: dst.proc.poll() is not None or
+               dst.qmp('query-status')['status'] == 'running',
                30, 0.1, 'destination to run')
+    if dst.proc.poll() is not None:
+        dst.stderr.flush()
+        dst.stderr.seek(0)
+        raise AssertionError('destination exited with %d after the source completed: %s'
+                             % (dst.proc.returncode, dst.stderr.read().strip()))
+
+
+def save_stream(vm, path):
+    """Migrate vm into a file; returns the stream's bytes."""
+    vm.qmp('migrate', uri='exec:cat > %s' % path)
+    wait_until(lambda: vm.qmp('query-migrate').get('status') in ('completed', 'failed'),
+               60, 0.1, 'migration to a file')
+    if vm.qmp('query-migrate')['status'] != 'completed':
+        raise AssertionError('migration to a file failed')
+    with open(path, 'rb') as f:
+        return f.read()
+
+
+def reported(vm):
+    """Make the guest report statistics; returns query-balloon's answer."""
+    r = vm.qmp('query-balloon', refresh='sync')
+    if not r.get('fresh'):
+        raise AssertionError('guest did not report statistics: %r' % r)
+    return r
 
 
 class BalloonMigrationTest(unittest.TestCase):
 
-    def test_stock_qemu_to_qemu_oc(self):
+    def need_stock(self):
         if not os.access(STOCK, os.X_OK):
             self.fail('Debian qemu-system-x86 is missing (scripts/deps.sh installs it)')
+
+    def check_upstream_polling(self, dst):
+        """guest-stats-polling-interval works on the destination."""
+        dst.qom_set(BALLOON, 'guest-stats-polling-interval', 1)
+        first = dst.qom_get(BALLOON, 'guest-stats')['last-update']
+        later = wait_until(
+            lambda: dst.qom_get(BALLOON, 'guest-stats')['last-update'] > first and
+            dst.qom_get(BALLOON, 'guest-stats'), 10, 0.2, 'upstream poll on the destination')
+        dst.qom_set(BALLOON, 'guest-stats-polling-interval', 0)
+        return later
+
+    def qemu_oc_to_stock(self, machine):
+        self.need_stock()
+        with VM(machine=machine) as src:
+            self.assertIn('qemu-oc', src.qmp('query-version')['package'])
+            first = reported(src)
+            with VM(binary=STOCK, machine=machine, incoming='defer') as dst:
+                self.assertNotIn('qemu-oc', dst.qmp('query-version')['package'])
+                migrate(src, dst)
+                self.assertEqual(dst.qmp('query-status')['status'], 'running')
+                self.assertEqual(dst.shell('echo alive'), 'alive')
+                stats = self.check_upstream_polling(dst)
+                self.assertEqual(stats['stats']['stat-total-memory'],
+                                 first['stats']['total-memory'])
+                self.assertIsNone(dst.proc.poll())
+
+    def test_qemu_oc_to_stock_i440fx(self):
+        self.qemu_oc_to_stock('pc-i440fx-7.2')
+
+    def test_qemu_oc_to_stock_q35(self):
+        self.qemu_oc_to_stock('pc-q35-7.2')
+
+    def test_stock_qemu_to_qemu_oc(self):
+        self.need_stock()
         with VM(binary=STOCK, machine=MACHINE) as src:
             self.assertNotIn('qemu-oc', src.qmp('query-version')['package'])
             total = src.meminfo()['MemTotal']
@@ -46,10 +120,10 @@ class BalloonMigrationTest(unittest.TestCase):
                 self.assertTrue(dst.qmp('query-balloon', refresh='sync')['fresh'])
 
     def test_qemu_oc_to_qemu_oc_mid_request(self):
-        with VM(machine=MACHINE) as src:
-            first = src.qmp('query-balloon', refresh='sync')
-            self.assertTrue(first['fresh'])
-            with VM(machine=MACHINE, incoming='defer') as dst:
+        """The -oc type: the latest statistics travel in the subsection."""
+        with VM(machine=OC_MACHINE) as src:
+            first = reported(src)
+            with VM(machine=OC_MACHINE, incoming='defer') as dst:
                 # a refresh in flight when the VM moves
                 src.qmp('query-balloon', refresh='async')
                 migrate(src, dst)
@@ -63,6 +137,46 @@ class BalloonMigrationTest(unittest.TestCase):
                     self.assertTrue(fresh['fresh'], fresh)
                 self.assertGreater(fresh['last-update'], first['last-update'])
                 self.assertEqual(dst.shell('echo alive'), 'alive')
+
+    def test_qemu_oc_to_qemu_oc_upstream_type(self):
+        """An upstream type: no subsection; the destination re-reads the
+        buffer the guest had posted, as stock QEMU does."""
+        with VM(machine=MACHINE) as src:
+            first = reported(src)
+            with VM(machine=MACHINE, incoming='defer') as dst:
+                migrate(src, dst)
+                r = wait_until(lambda: 'stats' in dst.qmp('query-balloon') and
+                               dst.qmp('query-balloon'), 10, 0.1,
+                               'statistics on the destination')
+                self.assertEqual(r['stats']['total-memory'],
+                                 first['stats']['total-memory'])
+                self.assertTrue(reported(dst)['fresh'])
+                self.assertEqual(dst.shell('echo alive'), 'alive')
+
+    def test_stream_per_machine_type(self):
+        """The subsection is in the stream of the -oc types only, also
+        after the guest reported statistics."""
+        for machine, expect in [('pc-i440fx-7.2', False), ('pc-q35-7.2', False),
+                                ('pc-i440fx-7.1', False), ('pc-q35-6.2', False),
+                                (OC_MACHINE, True), ('pc-q35-7.2-oc', True)]:
+            with self.subTest(machine=machine):
+                with VM(machine=machine, memory=256) as vm:
+                    reported(vm)
+                    data = save_stream(vm, os.path.join(vm.dir, 'stream'))
+                    self.assertEqual(SUBSECTION in data, expect)
+
+    def test_property_per_machine_type(self):
+        """x-oc-stats-migration: on for the -oc types ("pc" and "q35"
+        name them), off for every upstream pc-i440fx and pc-q35 type."""
+        with VM(accel='qtest', balloon=False) as vm:
+            machines = vm.qmp('query-machines')
+        names = [m['name'] for m in machines if m['name'].startswith('pc-')]
+        self.assertGreater(len(names), 40)
+        for name in names:
+            with self.subTest(machine=name):
+                with VM(accel='qtest', machine=name) as vm:
+                    value = vm.qom_get(BACKEND, PROP)
+                self.assertEqual(value, name.endswith('-oc'))
 
 
 if __name__ == '__main__':

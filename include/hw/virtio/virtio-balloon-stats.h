@@ -22,8 +22,10 @@ typedef struct VirtIOBalloonStatsState {
     uint32_t reported;          /* bit n: tag n was in the last buffer */
     int64_t last_update_ms;     /* host wall clock; 0: never */
     bool posted;                /* the driver has given us a buffer */
-    bool replay;                /* post-migration: the held buffer is
-                                   popped again, with old statistics */
+    /* post-migration: the held buffer is popped again, old statistics */
+    bool replay;
+    /* property x-oc-stats-migration: send the subsection (off: stock's) */
+    bool migrate;
 } VirtIOBalloonStatsState;
 
 /* Check a buffer popped from the stats queue; false: it was returned */

@@ -9,11 +9,13 @@ across it.
 - qemu-oc -> qemu-oc on the -oc type while a refresh is in flight (the
   latest statistics travel), and on an upstream type (they come back from
   the guest's buffer);
-- which machine types carry qemu-oc's subsection (x-oc-stats-migration).
+- which machine types carry qemu-oc's subsection (x-oc-stats-migration);
+- runstates on the destination restart with the destination process.
 """
 
 import os
 import sys
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -26,6 +28,9 @@ BALLOON = '/machine/peripheral/balloon0'
 BACKEND = BALLOON + '/virtio-backend'
 PROP = 'x-oc-stats-migration'
 SUBSECTION = b'virtio-balloon-device/qemu-oc-stats'
+VCPU_STATES = ['running', 'runnable', 'blocked', 'offline']
+VM_STATES = ['full-run', 'full-contention', 'concurrency-hazard', 'blocked',
+             'partial-run', 'partial-contention']
 
 
 def migrate(src, dst):
@@ -177,6 +182,31 @@ class BalloonMigrationTest(unittest.TestCase):
                 with VM(accel='qtest', machine=name) as vm:
                     value = vm.qom_get(BACKEND, PROP)
                 self.assertEqual(value, name.endswith('-oc'))
+
+    def test_runstates_restart_on_destination(self):
+        """docs/runstates.md: the destination's counters start with the
+        destination process; its vCPUs are offline until the VM arrives."""
+        with VM(machine=OC_MACHINE) as src:
+            time.sleep(1)
+            t_dst = time.monotonic()
+            with VM(machine=OC_MACHINE, incoming='defer') as dst:
+                time.sleep(1)       # waiting for the stream: offline
+                before = src.qmp('query-vcpu-runstates')
+                waited = time.monotonic() - t_dst
+                migrate(src, dst)
+                time.sleep(1)
+                r = dst.qmp('query-vcpu-runstates')
+                since_start = time.monotonic() - t_dst
+                self.assertLess(r['elapsed-ns'], before['elapsed-ns'])
+                self.assertLess(r['elapsed-ns'] / 1e9, since_start + 0.05)
+                self.assertGreater(r['elapsed-ns'] / 1e9, since_start - 1)
+                for v in r['vcpus']:
+                    total = sum(v[s + '-ns'] for s in VCPU_STATES)
+                    self.assertAlmostEqual(total / r['elapsed-ns'], 1, delta=0.02)
+                    self.assertGreater(v['offline-ns'] / 1e9, waited - 0.3)
+                    self.assertGreater(v['blocked-ns'] + v['running-ns'], 0)
+                vm_total = sum(r['vm'][s + '-ns'] for s in VM_STATES)
+                self.assertAlmostEqual(vm_total / r['elapsed-ns'], 1, delta=0.01)
 
 
 if __name__ == '__main__':

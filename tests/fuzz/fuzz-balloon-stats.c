@@ -115,7 +115,7 @@ struct Device {
     bool held;          /* the device holds the driver's buffer */
     bool posted;        /* the driver has posted a buffer */
     bool big_endian;
-    bool dying;         /* being unregistered: its memory stays */
+    bool pinned;        /* being (un)registered: its slot is not reused */
     BalloonStatsSnapshot latest;
 };
 
@@ -564,11 +564,11 @@ static void unplug(void)
     }
     H.registered = NULL;        /* a done callback sees it gone */
     H.event_wanted = false;
-    d->dying = true;
+    d->pinned = true;
     push(CTX_STALE, BALLOON_STATS_WHY_RESET, d, NULL);
     CHECK(balloon_stats_requests_unregister(&H.r, d));
     pop();
-    d->dying = false;
+    d->pinned = false;
     /* nothing waits on it any more: nothing will complete later */
     check_gone(d);
     CHECK(!balloon_stats_requests_unregister(&H.r, d));
@@ -582,7 +582,7 @@ static Device *new_device(void)
     for (i = 0; i < NDEV; i++) {
         Device *d = &H.dev[i];
 
-        if (d != H.plugged && d != H.registered && !d->dying) {
+        if (d != H.plugged && d != H.registered && !d->pinned) {
             memset(d, 0, sizeof(*d));
             return d;
         }
@@ -606,18 +606,20 @@ static void plug(bool replace)
     /* registering replaces (unregisters) the device registered */
     H.registered = NULL;
     H.event_wanted = false;
+    d->pinned = true;
     if (old) {
-        old->dying = true;
+        old->pinned = true;
     }
     /* (and any registered from a completion meanwhile) */
     push(CTX_STALE, BALLOON_STATS_WHY_RESET, NULL, NULL);
     balloon_stats_requests_register(&H.r, d, dev_ask);
     pop();
+    d->pinned = false;
     if (old) {
-        old->dying = false;
+        old->pinned = false;
         check_gone(old);
     }
-    if (H.registered) {
+    if (H.registered && H.registered != d) {
         /* registered from a completion meanwhile: replaced too */
         H.event_wanted = false;
         check_gone(H.registered);

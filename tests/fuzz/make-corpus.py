@@ -138,6 +138,11 @@ SEEDS = {
     # registering a device replaces the one registered
     'replace': READY + ask_sync() + ask_async() + plug(replace=True) +
     ask_sync() + stray(0) + driver_ok() + post() + ask_sync() + post(),
+    # while a replacement completes the old device's waiters, devices
+    # come and go from the completions, and one is asked
+    'replug': READY + ask_sync() + ask_sync() + ask_sync() + nest(4) +
+    plug(replace=True) + plug() + op('unplug') + nest(4) + op('cont') +
+    plug() + driver_ok() + post() + ask_sync() + post(),
 }
 
 

@@ -18,6 +18,7 @@
 
 #include "qemu/osdep.h"
 #include "qemu/iov.h"
+#include "qemu/main-loop.h"
 #include "hw/virtio/virtio.h"
 #include "hw/virtio/virtio-access.h"
 #include "hw/virtio/virtio-balloon.h"
@@ -152,14 +153,31 @@ static const BalloonStatsOps virtio_balloon_stats_ops = {
     .get = stats_get,
 };
 
+/* The device broke (virtio_error): what waits completes now */
+static void stats_broken_bh(void *opaque)
+{
+    VirtIOBalloon *s = opaque;
+
+    virtio_balloon_stats_set_status(s, VIRTIO_DEVICE(s)->status);
+}
+
+void virtio_balloon_stats_device_broken(VirtIODevice *vdev)
+{
+    /* the error may be found outside the main thread */
+    qemu_bh_schedule(st(VIRTIO_BALLOON(vdev))->broken_bh);
+}
+
 void virtio_balloon_stats_realize(VirtIOBalloon *s)
 {
+    st(s)->broken_bh = qemu_bh_new(stats_broken_bh, s);
     balloon_stats_register(&virtio_balloon_stats_ops, s);
 }
 
 void virtio_balloon_stats_unrealize(VirtIOBalloon *s)
 {
     balloon_stats_unregister(s);
+    qemu_bh_delete(st(s)->broken_bh);
+    st(s)->broken_bh = NULL;
 }
 
 void virtio_balloon_stats_set_status(VirtIOBalloon *s, uint8_t status)

@@ -26,6 +26,8 @@ typedef struct VirtIOBalloonStatsState {
     bool replay;
     /* property x-oc-stats-migration: send the subsection (off: stock's) */
     bool migrate;
+    /* waiters learn of a virtio_error() in the main thread */
+    QEMUBH *broken_bh;
 } VirtIOBalloonStatsState;
 
 /* Check a buffer popped from the stats queue; false: it was returned */
@@ -37,6 +39,8 @@ void virtio_balloon_stats_unrealize(VirtIOBalloon *s);
 void virtio_balloon_stats_reset(VirtIOBalloon *s);
 /* The driver or the device sets @status (before it takes effect) */
 void virtio_balloon_stats_set_status(VirtIOBalloon *s, uint8_t status);
+/* virtio_error() marked the device broken (any thread) */
+void virtio_balloon_stats_device_broken(VirtIODevice *vdev);
 
 extern const VMStateDescription vmstate_virtio_balloon_stats;
 

@@ -14,6 +14,8 @@ set -euo pipefail
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 PRISTINE=$(cd "${1:?usage: prepare-src.sh PRISTINE SRC}" && pwd)
 SRC=${2:?usage: prepare-src.sh PRISTINE SRC}
+# the series to apply (scripts/check-series.sh passes a prefix of ours)
+PATCHES=${QEMU_OC_PATCHES:-$TOP/patches}
 
 # Directories of ours that mirror QEMU's tree and are laid over it.
 OVERLAY_DIRS="accel balloon hw include monitor qapi softmmu target tests/qtest util"
@@ -35,20 +37,20 @@ if [ ! -d "$SRC/.git" ]; then
 fi
 
 # 1. the patch series
-want=$(cd "$TOP/patches" && cat series $(grep -v '^#' series) 2>/dev/null | sha256sum | cut -d' ' -f1)
+want=$(cd "$PATCHES" && cat series $(grep -v '^#' series) 2>/dev/null | sha256sum | cut -d' ' -f1)
 have=$(cat "$SRC/.git/qemu-oc-series" 2>/dev/null || true)
 if [ "$want" != "$have" ]; then
     echo "prepare-src: applying patches/series"
     git_src reset -q --hard pristine
     while read -r p; do
         case "$p" in ''|'#'*) continue ;; esac
-        if ! git_src apply --index --whitespace=nowarn "$TOP/patches/$p"; then
+        if ! git_src apply --index --whitespace=nowarn "$PATCHES/$p"; then
             echo "prepare-src: patch $p does not apply" >&2
             git_src reset -q --hard
             exit 1
         fi
         git_src commit -q --allow-empty -m "$p"
-    done < "$TOP/patches/series"
+    done < "$PATCHES/series"
     echo "$want" > "$SRC/.git/qemu-oc-series"
 fi
 

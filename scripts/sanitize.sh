@@ -40,6 +40,7 @@ export UBSAN_OPTIONS=print_stacktrace=1:log_path=$LOGS/ubsan
 export QEMU_OC_BINARY=$A/qemu-system-x86_64
 export QEMU_OC_GUEST=$B/guest
 export PYTHONDONTWRITEBYTECODE=1
+export PYTHONPATH=$TOP/tests/guest
 
 failed=()
 for t in $QTESTS; do

@@ -14,12 +14,10 @@ across it.
 """
 
 import os
-import sys
 import time
 import unittest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ocvm import VM, wait_until  # noqa: E402
+from ocvm import VM, wait_until
 
 STOCK = '/usr/bin/qemu-system-x86_64'
 MACHINE = 'pc-i440fx-7.2'

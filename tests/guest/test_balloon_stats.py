@@ -4,14 +4,11 @@ virtio-balloon driver: query-balloon refresh none/sync/async, the
 BALLOON_STATS event, HMP info balloon, concurrent askers, and upstream's
 polling alongside."""
 
-import os
 import re
-import sys
 import time
 import unittest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ocvm import VM, wait_until  # noqa: E402
+from ocvm import VM, wait_until
 
 BALLOON = '/machine/peripheral/balloon0'
 MIB = 1 << 20

@@ -8,11 +8,9 @@ query-vcpu-runstates."""
 
 import os
 import subprocess
-import sys
 import unittest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ocvm import BINARY, GUEST, VM, wait_until  # noqa: E402
+from ocvm import BINARY, GUEST, VM, wait_until
 
 STEAL, UNHALT, YIELD = 1 << 5, 1 << 7, 1 << 13
 PV = STEAL | UNHALT | YIELD

@@ -16,14 +16,12 @@ import glob
 import json
 import os
 import subprocess
-import sys
 import threading
 import time
 import unittest
 import uuid
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ocvm import BINARY, GUEST, wait_until  # noqa: E402
+from ocvm import BINARY, GUEST, wait_until
 
 try:
     import libvirt

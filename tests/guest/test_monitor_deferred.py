@@ -9,13 +9,11 @@ import json
 import os
 import shutil
 import socket
-import sys
 import tempfile
 import time
 import unittest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ocvm import VM, LineSocket, VMError, wait_until  # noqa: E402
+from ocvm import VM, LineSocket, VMError, wait_until
 
 RECONNECT_CYCLES = 300
 

@@ -4,11 +4,9 @@ boots the Debian guest kernel, and the in-guest virtio-balloon driver's
 statistics arrive through upstream's QOM guest-stats polling."""
 
 import os
-import sys
 import unittest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ocvm import GUEST, VM, wait_until  # noqa: E402
+from ocvm import GUEST, VM, wait_until
 
 BALLOON = '/machine/peripheral/balloon0'
 

@@ -7,12 +7,10 @@ while another monitor queries, and repeated plug/unplug cycles)."""
 
 import os
 import subprocess
-import sys
 import time
 import unittest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ocvm import GUEST, VM, QMPError, wait_until  # noqa: E402
+from ocvm import GUEST, VM, QMPError, wait_until
 
 VM_STATES = ['full-run', 'full-contention', 'concurrency-hazard', 'blocked',
              'partial-run', 'partial-contention']

@@ -3,16 +3,12 @@
 against fake peers on socket pairs (no QEMU needed)."""
 
 import json
-import os
 import socket
-import sys
 import threading
 import time
 import unittest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                '..', 'guest'))
-import ocvm  # noqa: E402
+import ocvm
 
 
 class FakeQMP(threading.Thread):

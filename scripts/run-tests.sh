@@ -1,8 +1,9 @@
 #!/bin/bash
 # Run every qemu-oc test suite (or the suites named) through our meson
-# project and finish with one line "N passed, N failed, N skipped".
-# Skipped tests print why; a skip counts against the run (CI treats a
-# skipped required test as a failure).
+# project and finish with one line "N passed, N failed, N skipped" that
+# counts test cases (tests that print TAP report each case; an exit-code
+# test is one case). Failed and skipped cases are named first; a skip
+# counts against the run (CI treats a skipped required test as a failure).
 #
 # usage: run-tests.sh [--suite NAME]...
 set -uo pipefail
@@ -17,17 +18,61 @@ fi
 meson test -C "$OC" --num-processes 1 --print-errorlogs "$@"
 rc=$?
 
-/usr/bin/python3 - "$OC/meson-logs/testlog.json" <<'PY'
-import json, sys
+/usr/bin/python3 - "$OC/meson-logs/testlog.json" "$OC/meson-logs/testlog.junit.xml" <<'PY'
+# Count test cases: meson 1.0's testlog.json has one entry per test program
+# (its overall result); the per-case results of TAP tests are in its JUnit
+# log, as one <testsuite name="PROJECT.TEST"> per TAP test. A program that
+# fails (exit status, crash, timeout, missing plan) without a failed case
+# counts one failure more; an exit-code test counts as one case.
+import json, os, sys
+import xml.etree.ElementTree as ET
+PASS, SKIP = ('OK', 'EXPECTEDFAIL'), ('SKIP',)
+cases = {}
+if os.path.exists(sys.argv[2]):
+    for suite in ET.parse(sys.argv[2]).getroot().iter('testsuite'):
+        if '.' not in suite.get('name'):
+            continue                  # exit-code tests: one suite per project
+        got = []
+        for case in suite.iter('testcase'):
+            out = case.find('system-out')
+            why = out.text if out is not None and out.text else ''
+            for kind in ('skipped', 'failure', 'error'):
+                if case.find(kind) is not None:
+                    got.append((kind, case.get('name'), why))
+                    break
+            else:
+                got.append(('passed', case.get('name'), why))
+        cases[suite.get('name').split('.', 1)[1]] = got
 counts = {'passed': 0, 'failed': 0, 'skipped': 0}
+failed, skipped = [], []
 for line in open(sys.argv[1]):
-    r = json.loads(line)['result']
-    if r in ('OK', 'EXPECTEDFAIL'):
-        counts['passed'] += 1
-    elif r == 'SKIP':
-        counts['skipped'] += 1
-    else:
-        counts['failed'] += 1
+    r = json.loads(line)
+    name, res = r['name'], r['result']
+    got = cases.get(name, [])
+    for kind, case, why in got:
+        if kind == 'passed':
+            counts['passed'] += 1
+        elif kind == 'skipped':
+            counts['skipped'] += 1
+            skipped.append('%s: %s: %s' % (name, case, why or 'no reason given'))
+        else:
+            counts['failed'] += 1
+            failed.append('%s: %s' % (name, case))
+    if not got or (res not in PASS + SKIP and
+                   not any(k in ('failure', 'error') for k, _, _ in got)):
+        if res in PASS:
+            counts['passed'] += 1
+        elif res in SKIP:
+            counts['skipped'] += 1
+            skipped.append('%s: skipped as a whole (its log says why)' % name)
+        else:
+            counts['failed'] += 1
+            failed.append('%s: %s%s' % (name, res, ' after %d test cases' % len(got)
+                                        if got else ''))
+for f in failed:
+    print('FAILED  ' + f)
+for s in skipped:
+    print('SKIPPED ' + s + ' (a skip fails the run)')
 print('%(passed)d passed, %(failed)d failed, %(skipped)d skipped' % counts)
 sys.exit(1 if counts['failed'] or counts['skipped'] else 0)
 PY

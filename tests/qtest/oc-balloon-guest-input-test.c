@@ -594,7 +594,6 @@ static void test_storms(void)
     assert_used_drained(&b);
     assert_alive(&b);
 
-    close(m2);
     balloon_end(&b);
 }
 
@@ -707,7 +706,7 @@ static void test_mmio(void)
  * The device breaks while a request waits for the driver's answer, by a
  * device error (upstream's virtqueue code refuses a buffer and calls
  * virtio_error(), which sets NEEDS_RESET itself) rather than by the
- * driver setting NEEDS_RESET (the broken case of oc-balloon-stats-test):
+ * driver setting NEEDS_RESET (the broken case of oc-balloon-lifecycle-test):
  * the driver answers with a buffer that cannot be mapped, or posts a
  * zero-length descriptor on the inflate queue.  Nothing can answer any
  * more: the request completes at once, stale-reason broken, not at its
@@ -765,7 +764,6 @@ static void test_error_while_waiting(void)
     qvirtqueue_cleanup(vdev->bus, ivq, &b.alloc);
     recover(&b, F_STATS, buf, st, ARRAY_SIZE(st));
 
-    close(m2);
     balloon_end(&b);
 }
 
@@ -996,9 +994,6 @@ static void test_reset_storm(void)
 
         recover(&b, F_STATS, buf, last, ARRAY_SIZE(last));
     }
-    close(h1);
-    close(m3);
-    close(m2);
     balloon_end(&b);
 }
 

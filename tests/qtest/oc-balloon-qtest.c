@@ -53,6 +53,7 @@ void balloon_boot(Balloon *b, bool device)
     g_autofree char *dev_opt = NULL;
 
     memset(b, 0, sizeof(*b));
+    b->fds = g_array_new(false, false, sizeof(int));
     b->dir = g_dir_make_tmp("oc-balloon-XXXXXX", &err);
     g_assert_no_error(err);
     b->trace_log = g_build_filename(b->dir, "trace.log", NULL);
@@ -89,6 +90,10 @@ void balloon_end(Balloon *b)
 {
     int i;
 
+    for (i = 0; i < b->fds->len; i++) {
+        close(g_array_index(b->fds, int, i));
+    }
+    g_array_free(b->fds, true);
     if (b->dev) {
         if (b->vq) {
             qvirtqueue_cleanup(b->dev->vdev.bus, b->vq, &b->alloc);
@@ -142,6 +147,20 @@ void driver_init_features(Balloon *b, uint64_t extra)
 void driver_init(Balloon *b, bool stats)
 {
     driver_init_features(b, stats ? 1ull << VIRTIO_BALLOON_F_STATS_VQ : 0);
+}
+
+/*
+ * The opening most tests share: boot with the device, the driver
+ * initializes it with statistics, allocates a buffer for @room entries
+ * and posts @first in it
+ */
+void balloon_start(Balloon *b, size_t room, const Stat *first, size_t n)
+{
+    g_assert_cmpuint(n, <=, room);
+    balloon_boot(b, true);
+    driver_init(b, true);
+    b->buf = guest_alloc(&b->alloc, room * STAT_SIZE);
+    b->head = post_stats(b, b->buf, first, n);
 }
 
 /* How many lines of the trace log are @event (with @detail, if given) */
@@ -271,14 +290,36 @@ QDict *query(Balloon *b, const char *args)
                                                     &error_abort)));
 }
 
-/* As query(), and the reply comes at once */
+/*
+ * As query(), answered without waiting: no request started waiting for
+ * the guest while it was served
+ */
 QDict *query_prompt(Balloon *b, const char *args)
 {
-    int64_t t0 = now_ms();
+    int starts = trace_count(b, "balloon_stats_waiter_start", NULL);
     QDict *info = query(b, args);
 
-    g_assert_cmpint(now_ms() - t0, <, PROMPT_MS);
+    g_assert_cmpint(trace_count(b, "balloon_stats_waiter_start", NULL), ==,
+                    starts);
     return info;
+}
+
+/*
+ * query_prompt(), and the reply is stale for @reason with exactly the
+ * statistics @exp (none if @exp is NULL)
+ */
+void query_check(Balloon *b, const char *args, const char *reason,
+                 const Stat *exp, size_t n)
+{
+    QDict *info = query_prompt(b, args);
+
+    assert_stale(info, reason);
+    if (exp) {
+        assert_stats(info, exp, n);
+    } else {
+        assert_no_stats(info);
+    }
+    qobject_unref(info);
 }
 
 void assert_actual(QDict *info)
@@ -325,15 +366,22 @@ void assert_stale(QDict *info, const char *reason)
     g_assert_cmpstr(qdict_get_try_str(info, "stale-reason"), ==, reason);
 }
 
-/* Fresh statistics, reported at or after @since_ms (wall clock) */
+/*
+ * Fresh statistics, reported at or after @since_ms (wall clock), and
+ * their age no more than the time since they were reported
+ */
 void assert_fresh(QDict *info, int64_t since_ms)
 {
+    int64_t now = wall_ms();
+    int64_t last_update = qdict_get_int(info, "last-update");
+
     assert_actual(info);
     g_assert_true(qdict_get_bool(info, "fresh"));
     g_assert_false(qdict_haskey(info, "stale-reason"));
-    g_assert_cmpint(qdict_get_int(info, "last-update"), >=, since_ms);
-    g_assert_cmpint(qdict_get_int(info, "last-update"), <=, wall_ms());
-    g_assert_cmpint(qdict_get_int(info, "age"), <, PROMPT_MS);
+    g_assert_cmpint(last_update, >=, since_ms);
+    g_assert_cmpint(last_update, <=, now);
+    g_assert_cmpint(qdict_get_int(info, "age"), >=, 0);
+    g_assert_cmpint(qdict_get_int(info, "age"), <=, now - last_update);
 }
 
 /*
@@ -372,7 +420,23 @@ int mon_connect(Balloon *b, const char *name)
     g_assert_cmpint(fd, >=, 0);
     g_assert_cmpint(connect(fd, (struct sockaddr *)&addr, sizeof(addr)),
                     ==, 0);
+    g_array_append_val(b->fds, fd);
     return fd;
+}
+
+/* Hang up a connection mon_connect() opened, before the end */
+void mon_close(Balloon *b, int fd)
+{
+    int i;
+
+    for (i = 0; i < b->fds->len; i++) {
+        if (g_array_index(b->fds, int, i) == fd) {
+            g_array_remove_index_fast(b->fds, i);
+            close(fd);
+            return;
+        }
+    }
+    g_assert_not_reached();
 }
 
 /* The next reply on QMP socket @fd, skipping events */
@@ -388,7 +452,7 @@ QDict *qmp_reply(int fd)
     }
 }
 
-/* Wait until @fd has something to read */
+/* Wait until @fd has something to read, up to @ms (liveness bound) */
 void assert_readable(int fd, int ms)
 {
     struct pollfd pfd = { .fd = fd, .events = POLLIN };

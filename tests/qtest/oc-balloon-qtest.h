@@ -30,9 +30,10 @@
 #define MAX_ENTRIES     256     /* entries a buffer may hold */
 #define RAM_MB          256
 
-/* A reply "at once" comes well before the default 5000 ms timeout */
-#define PROMPT_MS       1000
-/* How long to wait for what must happen, and for what must not */
+/*
+ * How long to wait for what must happen (a bound for liveness only: what
+ * is checked is the order of events), and for what must not
+ */
 #define WAIT_MS         5000
 #define ABSENT_MS       200
 
@@ -49,6 +50,9 @@ typedef struct Balloon {
     QVirtQueue *vq;             /* the stats queue, once set up */
     char *dir;                  /* monitor sockets and the trace log */
     char *trace_log;
+    GArray *fds;                /* monitor connections, closed at the end */
+    uint64_t buf;               /* balloon_start()'s statistics buffer */
+    uint32_t head;              /* ... its head, as first posted */
 } Balloon;
 
 /* Monotonic and wall clock, in ms */
@@ -60,6 +64,7 @@ int64_t wall_ms(void);
  * slot 4) if @device, and the extra monitors; stop it
  */
 void balloon_boot(Balloon *b, bool device);
+/* Close the monitor connections still open; stop QEMU */
 void balloon_end(Balloon *b);
 /*
  * The driver (re)initializes the device: reset, negotiate
@@ -68,6 +73,12 @@ void balloon_end(Balloon *b);
 void driver_init_features(Balloon *b, uint64_t extra);
 /* The same, plus VIRTIO_BALLOON_F_STATS_VQ if @stats */
 void driver_init(Balloon *b, bool stats);
+/*
+ * The opening most tests share: balloon_boot() with the device,
+ * driver_init() with statistics, a buffer for @room entries (b->buf) and
+ * the @n entries @first posted in it (b->head)
+ */
+void balloon_start(Balloon *b, size_t room, const Stat *first, size_t n);
 
 /* Lines of the trace log that are @event (with @detail, if given) */
 int trace_count(Balloon *b, const char *event, const char *detail);
@@ -91,8 +102,14 @@ void assert_none_returned(Balloon *b, int ms);
 QDict *reply_return(QDict *rsp);
 /* query-balloon on the qtest monitor, @args a JSON object or NULL */
 QDict *query(Balloon *b, const char *args);
-/* As query(), and the reply comes at once */
+/* As query(), answered without waiting (no request started waiting) */
 QDict *query_prompt(Balloon *b, const char *args);
+/*
+ * query_prompt(), and the reply is stale for @reason with exactly the
+ * statistics @exp (none if @exp is NULL)
+ */
+void query_check(Balloon *b, const char *args, const char *reason,
+                 const Stat *exp, size_t n);
 void assert_actual(QDict *info);
 /* @stats (BalloonGuestStats) is exactly @exp (distinct tags < 16) */
 void assert_guest_stats(QDict *stats, const Stat *exp, size_t n);
@@ -101,7 +118,10 @@ void assert_stats(QDict *info, const Stat *exp, size_t n);
 /* @info holds no statistics */
 void assert_no_stats(QDict *info);
 void assert_stale(QDict *info, const char *reason);
-/* Fresh statistics, reported at or after @since_ms (wall clock) */
+/*
+ * Fresh statistics, reported at or after @since_ms (wall clock), and
+ * their age no more than the time since then
+ */
 void assert_fresh(QDict *info, int64_t since_ms);
 /*
  * A sync refresh the driver answers: the device returns buffer @head,
@@ -111,13 +131,18 @@ void assert_fresh(QDict *info, int64_t since_ms);
 uint32_t sync_answered(Balloon *b, uint32_t head, uint64_t buf,
                        const Stat *st, size_t n);
 
-/* Connect to one of the extra monitors' sockets */
+/*
+ * Connect to one of the extra monitors' sockets; the connection is @b's:
+ * balloon_end() closes it unless mon_close() did
+ */
 int mon_connect(Balloon *b, const char *name);
 /* Connect to QMP monitor @name and negotiate capabilities */
 int qmp_connect(Balloon *b, const char *name);
+/* Hang up a connection mon_connect() opened, before the end */
+void mon_close(Balloon *b, int fd);
 /* The next reply on QMP socket @fd, skipping events */
 QDict *qmp_reply(int fd);
-/* Wait until @fd has something to read */
+/* Wait until @fd has something to read, up to @ms (liveness bound) */
 void assert_readable(int fd, int ms);
 /* Read HMP socket @fd up to and including its next prompt */
 char *hmp_read_prompt(int fd);

@@ -29,7 +29,7 @@ def kvm_boots_linux():
         return False, '/dev/kvm is not available'
     t0 = time.monotonic()
     try:
-        with VM(smp=1, memory=256, accel='kvm', timeout=BOOT_LIMIT) as vm:
+        with VM(smp=1, memory=256, accel='kvm', boot_timeout=BOOT_LIMIT) as vm:
             vm.shell('true')
     except VMError as e:
         return False, ('KVM did not boot the Debian guest to its shell within '

@@ -38,7 +38,7 @@ def pct(values, p):
 
 
 def sampler_cost(smp, seconds):
-    with VM(smp=smp, memory=256, kernel=False, balloon=False,
+    with VM(smp=smp, memory=256, guest='none', balloon=False,
             args=['-name', 'bench,debug-threads=on']) as vm:
         time.sleep(1)
         tid = thread_named(vm.proc.pid, 'vcpu-runstates')

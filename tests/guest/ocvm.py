@@ -8,8 +8,10 @@ Python standard library only; run with Debian's /usr/bin/python3.
         vm.shell('cat /proc/meminfo')
         pid = vm.hold(100)                    # allocate and hold 100 MiB
 
-Every wait has a timeout. When a VM exits with an exception pending, the
-tail of the guest console and of QEMU's stderr is printed.
+Every wait has a timeout, and goes through wait_until(). When a VM exits
+with an exception pending, the tail of the guest console and of QEMU's
+stderr is printed; tests derived from VMTestCase print them for the VMs
+a failing test started or still runs.
 
 Environment:
     QEMU_OC_BINARY  emulator (default: <repo>/build/qemu-system-x86_64)
@@ -26,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import unittest
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BINARY = os.environ.get('QEMU_OC_BINARY',
@@ -60,20 +63,20 @@ class LineSocket:
 
     def readline(self, timeout):
         """Return one line (without the newline), or None on timeout."""
-        deadline = time.monotonic() + timeout
-        while b'\n' not in self.buf:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return None
-            ready, _, _ = select.select([self.sock], [], [], left)
-            if not ready:
-                continue
+        if not wait_until(lambda left: b'\n' in self.buf or self._recv(left),
+                          timeout, interval=0, blocking=True, quiet=True):
+            return None
+        line, self.buf = self.buf.split(b'\n', 1)
+        return line.decode(errors='replace').rstrip('\r')
+
+    def _recv(self, left):
+        """Read what comes within left seconds into buf; a line complete?"""
+        if left > 0 and select.select([self.sock], [], [], left)[0]:
             chunk = self.sock.recv(65536)
             if not chunk:
                 raise VMError('connection closed')
             self.buf += chunk
-        line, self.buf = self.buf.split(b'\n', 1)
-        return line.decode(errors='replace').rstrip('\r')
+        return b'\n' in self.buf
 
     def close(self):
         self.sock.close()
@@ -109,18 +112,21 @@ class QMP:
 
     def response(self, cmd_id, timeout=10, cmd='command'):
         """Wait for the answer to cmd_id; events seen meanwhile are kept."""
-        deadline = time.monotonic() + timeout
-        while True:
-            msg = self._read(max(0.0, deadline - time.monotonic()))
+        def answer(left):
+            msg = self._read(left)
             if 'event' in msg:
                 self.events.append(msg)
-                continue
-            if msg.get('id') != cmd_id:
-                raise VMError('QMP: answer for id %r while waiting for %r: %r'
-                              % (msg.get('id'), cmd_id, msg))
-            if 'error' in msg:
-                raise QMPError(cmd, msg['error'])
-            return msg['return']
+                return None
+            return msg
+
+        msg = wait_until(answer, timeout, interval=0, blocking=True,
+                         message='QMP: no answer within %.1f s' % timeout)
+        if msg.get('id') != cmd_id:
+            raise VMError('QMP: answer for id %r while waiting for %r: %r'
+                          % (msg.get('id'), cmd_id, msg))
+        if 'error' in msg:
+            raise QMPError(cmd, msg['error'])
+        return msg['return']
 
     def command(self, cmd, args=None, wait=10, **kwargs):
         """Run a command; arguments come from args (a dict) and kwargs.
@@ -133,24 +139,29 @@ class QMP:
         match: a dict the event's data must contain (e.g. {'device': 'c1'}
         for a device's own DEVICE_DELETED, not a child's); other events
         stay queued."""
-        deadline = time.monotonic() + timeout
-        while True:
+        def queued():
             for i, ev in enumerate(self.events):
                 data = ev.get('data', {})
                 if ev['event'] == name and all(
                         data.get(k) == v for k, v in (match or {}).items()):
                     return self.events.pop(i)
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise VMError('QMP: no %s event%s within %.1f s'
-                              % (name, ' with %r' % match if match else '',
-                                 timeout))
-            line = self.conn.readline(left)
-            if line is not None:
-                msg = json.loads(line)
-                if 'event' not in msg:
-                    raise VMError('QMP: unexpected answer %r' % msg)
-                self.events.append(msg)
+            return None
+
+        def arrived(left):
+            ev = queued()
+            if ev is None and left > 0:
+                line = self.conn.readline(left)
+                if line is not None:
+                    msg = json.loads(line)
+                    if 'event' not in msg:
+                        raise VMError('QMP: unexpected answer %r' % msg)
+                    self.events.append(msg)
+                    ev = queued()
+            return ev
+
+        return wait_until(arrived, timeout, interval=0, blocking=True,
+                          message='QMP: no %s event%s within %.1f s'
+                          % (name, ' with %r' % match if match else '', timeout))
 
     def close(self):
         self.conn.close()
@@ -163,30 +174,58 @@ def _listen(path):
     return s
 
 
-class VM:
-    """A qemu-oc VM. By default a Linux guest under multi-threaded TCG.
+GUESTS = ('debian', 'kernel', 'none')
 
-    accel:   'tcg' (multi-threaded), 'kvm', or 'qtest' (no guest runs)
-    kernel:  None for the Debian test guest; a path for a guest of our own
-             (then no initramfs, and boot waits for nothing); False for
-             none (the firmware runs and finds nothing to boot)
-    balloon: add virtio-balloon-pci with id 'balloon0'
+
+class VM:
+    """A qemu-oc VM. By default the Debian guest under multi-threaded TCG.
+
+    guest:        what boots: 'debian' (the Debian test guest: its kernel
+                  and initramfs from QEMU_OC_GUEST; start() waits for its
+                  shell), 'kernel' (the kernel below, no initramfs; start()
+                  waits for nothing) or 'none' (the firmware runs and finds
+                  nothing to boot; required with accel='qtest')
+    kernel:       path of the kernel to boot (guest='kernel' only)
+    append:       kernel command line: added to the Debian guest's own
+                  (console=ttyS0 panic=-1 quiet), or the whole one of
+                  guest='kernel'
+    accel:        'tcg' (multi-threaded), 'kvm', or 'qtest' (no guest code
+                  runs)
+    smp, memory:  -smp (a count or an option string), -m in MiB
+    machine, cpu: -machine, -cpu (None: QEMU's default)
+    balloon:      add virtio-balloon-pci with id 'balloon0'
+    args:         more QEMU arguments, added last
+    boot_timeout: seconds start() waits for the Debian guest's shell
+    wait_ready:   whether start() waits for it (Debian guest only)
+    extra_qmp:    how many more QMP monitors (self.qmps)
+    hmp_monitor:  an HMP monitor (hmp_send, hmp_read)
+    binary:       the emulator (default: QEMU_OC_BINARY)
+    incoming:     -incoming (start() then waits for no guest)
     """
 
-    def __init__(self, smp=2, memory=512, accel='tcg', kernel=None,
-                 balloon=True, append='', args=(), machine='pc',
-                 cpu=None, timeout=60, extra_qmp=0, hmp_monitor=False,
+    def __init__(self, smp=2, memory=512, accel='tcg', guest='debian',
+                 kernel=None, balloon=True, append='', args=(), machine='pc',
+                 cpu=None, boot_timeout=60, extra_qmp=0, hmp_monitor=False,
                  binary=None, incoming=None, wait_ready=True):
+        if guest not in GUESTS:
+            raise ValueError('guest: one of %s, not %r' % (', '.join(GUESTS), guest))
+        if (guest == 'kernel') != (kernel is not None):
+            raise ValueError('kernel=PATH goes with guest=\'kernel\' (and only with it)')
+        if accel == 'qtest' and guest != 'none':
+            raise ValueError("accel='qtest' runs no guest: use guest='none'")
+        if append and guest == 'none':
+            raise ValueError("append: guest='none' boots no kernel")
         self.smp = smp
         self.memory = memory
         self.accel = accel
+        self.guest = guest
         self.kernel = kernel
         self.balloon = balloon
         self.append = append
         self.extra = list(args)
         self.machine = machine
         self.cpu = cpu
-        self.timeout = timeout
+        self.boot_timeout = boot_timeout
         self.extra_qmp = extra_qmp
         self.hmp_monitor = hmp_monitor
         self.binary = binary or BINARY
@@ -200,6 +239,9 @@ class VM:
         self.serial = None
         self.seq = 0
         self.boot_seconds = None
+        self.stderr = None
+        self.saved_tails = None   # the tails, kept when the VM shuts down
+        self.tails_printed = False
 
     # -- life cycle -------------------------------------------------------
 
@@ -227,14 +269,14 @@ class VM:
             cmd += ['-accel', self.accel]
         if self.cpu:
             cmd += ['-cpu', self.cpu]
-        if self.accel == 'qtest' or self.kernel is False:
-            pass        # no guest code runs, or the firmware only
-        elif self.kernel is None:
+        if self.guest == 'debian':
             cmd += ['-kernel', os.path.join(GUEST, 'vmlinuz'),
                     '-initrd', os.path.join(GUEST, 'initramfs.gz'),
                     '-append', ('console=ttyS0 panic=-1 quiet ' + self.append).strip()]
-        else:
+        elif self.guest == 'kernel':
             cmd += ['-kernel', self.kernel]
+            if self.append:
+                cmd += ['-append', self.append]
         if self.balloon:
             cmd += ['-device', 'virtio-balloon-pci,id=balloon0']
         return cmd + self.extra
@@ -245,6 +287,9 @@ class VM:
         if not os.access(self.binary, os.X_OK):
             raise VMError('no emulator at %s: run make build' % self.binary)
         self.dir = tempfile.mkdtemp(prefix='ocvm-')
+        self.saved_tails = None
+        self.tails_printed = False
+        _started.append(self)
         qmp_l = _listen(os.path.join(self.dir, 'qmp.sock'))
         ser_l = _listen(os.path.join(self.dir, 'serial.sock'))
         extra_l = [_listen(os.path.join(self.dir, 'qmp%d.sock' % i))
@@ -266,24 +311,23 @@ class VM:
             for listener in [qmp_l, ser_l, hmp_l] + extra_l:
                 if listener:
                     listener.close()
-        if (self.kernel is None and wait_ready and not self.incoming and
-                self.accel != 'qtest'):
-            self.console_wait(r'^OC-GUEST-READY', self.timeout)
+        if self.guest == 'debian' and wait_ready and not self.incoming:
+            self.console_wait(r'^OC-GUEST-READY', self.boot_timeout)
             self.shell('true')      # swallows the shell's banner
             self.shell('set +m')    # no job notices in command output
             self.boot_seconds = time.monotonic() - t0
         return self
 
     def _accept(self, listener):
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
+        def connected():
             if self.proc.poll() is not None:
                 raise VMError('QEMU exited with %d at start' % self.proc.returncode)
-            ready, _, _ = select.select([listener], [], [], 0.1)
-            if ready:
-                conn, _ = listener.accept()
-                return conn
-        raise VMError('QEMU did not connect to %s' % listener.getsockname())
+            if select.select([listener], [], [], 0.1)[0]:
+                return listener.accept()[0]
+            return None
+
+        return wait_until(connected, 10, interval=0,
+                          message='QEMU did not connect to %s' % listener.getsockname())
 
     def shutdown(self, timeout=10):
         if self.proc is None:
@@ -301,6 +345,7 @@ class VM:
         for c in [self.qmp_conn, self.serial, self.hmp_conn] + self.qmps:
             if c:
                 c.close()
+        self.saved_tails = self.tails()
         self.stderr.close()
         self.proc = None
 
@@ -329,17 +374,26 @@ class VM:
         except OSError:
             return ''
 
-    def print_tails(self, lines=40):
+    def tails(self, lines=40):
+        """The tail of the guest console and of QEMU's stderr, as text; once
+        the VM has shut down, as they were then."""
+        if self.proc is None and self.saved_tails is not None:
+            return self.saved_tails
         tail = self.console_log().splitlines()[-lines:]
-        sys.stderr.write('--- guest console (last %d lines) ---\n' % len(tail))
-        sys.stderr.write('\n'.join(tail) + '\n')
+        text = '--- guest console (last %d lines) ---\n' % len(tail)
+        text += '\n'.join(tail) + '\n'
         if self.stderr and not self.stderr.closed:
             self.stderr.flush()
             self.stderr.seek(0)
             err = self.stderr.read().splitlines()[-lines:]
+            self.stderr.seek(0, os.SEEK_END)
             if err:
-                sys.stderr.write('--- QEMU stderr ---\n' + '\n'.join(err) + '\n')
-        sys.stderr.write('--- end ---\n')
+                text += '--- QEMU stderr ---\n' + '\n'.join(err) + '\n'
+        return text + '--- end ---\n'
+
+    def print_tails(self, lines=40):
+        sys.stderr.write(self.tails(lines))
+        self.tails_printed = True
 
     # -- monitors ---------------------------------------------------------
 
@@ -374,19 +428,16 @@ class VM:
 
     def _wait_line(self, conn, pattern, timeout, what):
         rx = re.compile(pattern)
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise VMError('%s: no line matching %r within %.1f s'
-                              % (what, pattern, timeout))
+
+        def matched(left):
             if self.proc.poll() is not None:
                 raise VMError('QEMU exited with %d' % self.proc.returncode)
             line = conn.readline(min(left, 0.5))
-            if line is not None:
-                m = rx.search(line)
-                if m:
-                    return m
+            return rx.search(line) if line is not None else None
+
+        return wait_until(matched, timeout, interval=0, blocking=True,
+                          message='%s: no line matching %r within %.1f s'
+                          % (what, pattern, timeout))
 
     def shell(self, command, timeout=30, check=True):
         """Run a command in the guest shell; returns its output (str).
@@ -396,27 +447,31 @@ class VM:
         tag = '@@OC-%d-' % self.seq
         self.serial.send('{ %s ; } 2>&1; echo "%s$?"\n' % (command, tag))
         out = []
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise VMError('guest: %r did not finish within %.1f s' % (command, timeout))
+
+        def status_line(left):
+            """The line with the tag (and where the tag is), once read."""
             line = self.serial.readline(min(left, 0.5))
             if line is None:
                 if self.proc.poll() is not None:
                     raise VMError('QEMU exited with %d' % self.proc.returncode)
-                continue
+                return None
             i = line.find(tag)
             if i >= 0:
-                if line[:i]:
-                    out.append(line[:i])
-                rc = int(line[i + len(tag):].strip() or -1)
-                text = '\n'.join(out)
-                if check and rc != 0:
-                    raise VMError('guest: %r exited %d: %s' % (command, rc, text))
-                self.last_rc = rc
-                return text
+                return line, i
             out.append(line)
+            return None
+
+        line, i = wait_until(status_line, timeout, interval=0, blocking=True,
+                             message='guest: %r did not finish within %.1f s'
+                             % (command, timeout))
+        if line[:i]:
+            out.append(line[:i])
+        rc = int(line[i + len(tag):].strip() or -1)
+        text = '\n'.join(out)
+        if check and rc != 0:
+            raise VMError('guest: %r exited %d: %s' % (command, rc, text))
+        self.last_rc = rc
+        return text
 
     def spawn(self, command):
         """Start a command in the guest's background; returns its pid."""
@@ -432,15 +487,16 @@ class VM:
     def hold(self, mib, timeout=60):
         """Allocate, touch and hold mib MiB in the guest; returns the pid."""
         pid = self.spawn('oc-load hold %d' % mib)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+
+        def held():
             rss = self.shell('grep VmRSS /proc/%d/status || echo gone' % pid)
             if 'gone' in rss:
                 raise VMError('guest: oc-load hold %d exited' % mib)
-            if int(rss.split()[1]) >= mib * 1024:
-                return pid
-            time.sleep(0.2)
-        raise VMError('guest: could not hold %d MiB within %d s' % (mib, timeout))
+            return int(rss.split()[1]) >= mib * 1024
+
+        wait_until(held, timeout, interval=0.2,
+                   message='guest: could not hold %d MiB within %d s' % (mib, timeout))
+        return pid
 
     def starve(self, seconds):
         """Starve the guest's kernel workers for `seconds` (oc-load starve):
@@ -451,16 +507,28 @@ class VM:
 
     def resync(self, timeout=20):
         """Wait until the guest shell answers again."""
-        deadline = time.monotonic() + timeout
-        while True:
+        failed = []
+
+        def answers():
             try:
                 self.shell('true', timeout=2)
                 self.shell('set +m', timeout=2)
-                return
-            except VMError:
-                if time.monotonic() > deadline:
-                    raise
+                return True
+            except VMError as e:
+                failed[:] = [e]
+                return False
+
+        def dropped(left):
+            if answers():
+                return True
+            if left > 0:
                 self.serial.send('\x03\n')   # drop any partial line
+            return False
+
+        try:
+            wait_until(dropped, timeout, interval=0, blocking=True)
+        except VMError:
+            raise failed[0] from None
 
     def read_file(self, path):
         return self.shell('cat %s' % path)
@@ -476,13 +544,56 @@ class VM:
         return info
 
 
-def wait_until(predicate, timeout, interval=0.1, what='condition'):
-    """Poll predicate until it returns a true value; returns that value."""
+def wait_until(predicate, timeout, interval=0.1, what='condition',
+               message=None, blocking=False, quiet=False):
+    """Call predicate until it returns a true value; returns that value.
+
+    The one wait of this module: predicate is called at least once, then
+    again every interval seconds while timeout seconds have not passed.
+    blocking: predicate takes the seconds left (0 at the end, never
+        negative) and may block up to that long itself (use interval=0)
+    On timeout, VMError(message) is raised (by default "<what> not met
+    within <timeout> s"), or with quiet None is returned."""
     deadline = time.monotonic() + timeout
     while True:
-        value = predicate()
+        value = predicate(max(0.0, deadline - time.monotonic())) if blocking \
+            else predicate()
         if value:
             return value
         if time.monotonic() >= deadline:
-            raise VMError('%s not met within %.1f s' % (what, timeout))
-        time.sleep(interval)
+            if quiet:
+                return None
+            raise VMError(message or '%s not met within %.1f s' % (what, timeout))
+        if interval:
+            time.sleep(interval)
+
+
+# The VMs started and not yet forgotten by VMTestCase, oldest first
+_started = []
+
+
+class VMTestCase(unittest.TestCase):
+    """A test case that, when a test fails, prints the console tail and
+    QEMU's stderr tail of the VMs it started (running or shut down since)
+    and of the VMs still running then (e.g. one its class started).  A VM
+    that left its `with` block with an exception printed its own already:
+    it is not printed twice."""
+
+    def run(self, result=None):
+        if result is None:
+            return super().run(result)
+        first = len(_started)
+        bad = len(result.failures) + len(result.errors)
+        try:
+            return super().run(result)
+        finally:
+            if len(result.failures) + len(result.errors) > bad:
+                for i, vm in enumerate(_started):
+                    running = vm.proc is not None
+                    if running or (i >= first and not vm.tails_printed):
+                        sys.stderr.write('--- %s failed: VM %s (%s) ---\n'
+                                         % (self.id(), vm.dir,
+                                            'running' if running else 'shut down'))
+                        vm.print_tails()
+            # forget the VMs that have shut down; running ones stay
+            _started[:] = [vm for vm in _started if vm.proc is not None]

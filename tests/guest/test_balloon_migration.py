@@ -17,7 +17,7 @@ import os
 import time
 import unittest
 
-from ocvm import VM, wait_until
+from ocvm import VM, VMTestCase, wait_until
 
 STOCK = '/usr/bin/qemu-system-x86_64'
 MACHINE = 'pc-i440fx-7.2'
@@ -70,7 +70,7 @@ def reported(vm):
     return r
 
 
-class BalloonMigrationTest(unittest.TestCase):
+class BalloonMigrationTest(VMTestCase):
 
     def need_stock(self):
         if not os.access(STOCK, os.X_OK):
@@ -171,13 +171,13 @@ class BalloonMigrationTest(unittest.TestCase):
     def test_property_per_machine_type(self):
         """x-oc-stats-migration: on for the -oc types ("pc" and "q35"
         name them), off for every upstream pc-i440fx and pc-q35 type."""
-        with VM(accel='qtest', balloon=False) as vm:
+        with VM(accel='qtest', guest='none', balloon=False) as vm:
             machines = vm.qmp('query-machines')
         names = [m['name'] for m in machines if m['name'].startswith('pc-')]
         self.assertGreater(len(names), 40)
         for name in names:
             with self.subTest(machine=name):
-                with VM(accel='qtest', machine=name) as vm:
+                with VM(accel='qtest', guest='none', machine=name) as vm:
                     value = vm.qom_get(BACKEND, PROP)
                 self.assertEqual(value, name.endswith('-oc'))
 

@@ -8,7 +8,7 @@ import re
 import time
 import unittest
 
-from ocvm import VM, wait_until
+from ocvm import VM, VMTestCase, wait_until
 
 BALLOON = '/machine/peripheral/balloon0'
 MIB = 1 << 20
@@ -19,7 +19,7 @@ def now_ms():
     return int(time.time() * 1000)
 
 
-class BalloonStatsTest(unittest.TestCase):
+class BalloonStatsTest(VMTestCase):
 
     @classmethod
     def setUpClass(cls):
@@ -29,13 +29,6 @@ class BalloonStatsTest(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         cls.vm.__exit__(None, None, None)
-
-    def run(self, result=None):
-        # on failure, show the guest console tail
-        n = len(result.failures) + len(result.errors) if result else 0
-        super().run(result)
-        if result and len(result.failures) + len(result.errors) > n:
-            self.vm.print_tails()
 
     def sync(self, **args):
         return self.vm.qmp('query-balloon', dict(refresh='sync', **args))

@@ -10,7 +10,7 @@ import os
 import subprocess
 import unittest
 
-from ocvm import BINARY, GUEST, VM, wait_until
+from ocvm import BINARY, GUEST, VM, VMTestCase, wait_until
 
 STEAL, UNHALT, YIELD = 1 << 5, 1 << 7, 1 << 13
 PV = STEAL | UNHALT | YIELD
@@ -28,10 +28,10 @@ def kvm_eax(vm, path=None):
 def stopped_vm(**kw):
     kw.setdefault('accel', 'kvm')
     kw.setdefault('cpu', 'qemu64')
-    return VM(kernel=False, balloon=False, args=['-S'], memory=128, **kw)
+    return VM(guest='none', balloon=False, args=['-S'], memory=128, **kw)
 
 
-class KvmPvTest(unittest.TestCase):
+class KvmPvTest(VMTestCase):
 
     def setUp(self):
         if not os.access('/dev/kvm', os.R_OK | os.W_OK):
@@ -95,7 +95,7 @@ class KvmPvTest(unittest.TestCase):
         for machine, want in [('pc', PV), ('pc,kvm-pv=off', 0)]:
             out = os.path.join(GUEST, 'debugcon-cpuid-%d.txt' % os.getpid())
             with VM(smp=2, memory=64, accel='kvm', cpu='qemu64', machine=machine,
-                    kernel=os.path.join(GUEST, 'tiny-cpuid.elf'), balloon=False,
+                    guest='kernel', kernel=os.path.join(GUEST, 'tiny-cpuid.elf'), balloon=False,
                     args=['-debugcon', 'file:' + out]) as vm:
                 def line():
                     if os.path.exists(out):
@@ -116,8 +116,8 @@ class KvmPvTest(unittest.TestCase):
         kernel: this KVM emulates every instruction).  Read, then stop."""
         for machine, enabled in [('pc', True), ('pc,kvm-pv=off', False)]:
             with VM(smp=2, memory=512, accel='kvm', cpu='qemu64', machine=machine,
-                    kernel=os.path.join(GUEST, 'vmlinux'), balloon=False,
-                    args=['-append', 'console=ttyS0 earlyprintk=ttyS0 loglevel=7']) as vm:
+                    guest='kernel', kernel=os.path.join(GUEST, 'vmlinux'), balloon=False,
+                    append='console=ttyS0 earlyprintk=ttyS0 loglevel=7') as vm:
                 vm.console_wait(r'kvm-guest: PV spinlocks (enabled|disabled)', 120)
                 log = vm.console_log()
                 vm.qmp('stop')

@@ -21,7 +21,7 @@ import time
 import unittest
 import uuid
 
-from ocvm import BINARY, GUEST, wait_until
+from ocvm import BINARY, GUEST, VMTestCase, wait_until
 
 try:
     import libvirt
@@ -87,7 +87,7 @@ def domain_xml(name):
                 'emulator': os.path.realpath(BINARY)}
 
 
-class LibvirtTest(unittest.TestCase):
+class LibvirtTest(VMTestCase):
 
     @classmethod
     def setUpClass(cls):

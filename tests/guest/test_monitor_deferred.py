@@ -13,7 +13,7 @@ import tempfile
 import time
 import unittest
 
-from ocvm import VM, LineSocket, VMError, wait_until
+from ocvm import VM, LineSocket, VMError, VMTestCase, wait_until
 
 RECONNECT_CYCLES = 300
 
@@ -55,7 +55,7 @@ def hmp_until_prompt(sock, timeout=5):
     return data.decode(errors='replace')
 
 
-class DeferredMonitorTest(unittest.TestCase):
+class DeferredMonitorTest(VMTestCase):
 
     def test_many_monitors_at_once(self):
         with VM(extra_qmp=8, hmp_monitor=True) as vm:

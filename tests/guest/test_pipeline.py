@@ -6,12 +6,12 @@ statistics arrive through upstream's QOM guest-stats polling."""
 import os
 import unittest
 
-from ocvm import GUEST, VM, wait_until
+from ocvm import GUEST, VM, VMTestCase, wait_until
 
 BALLOON = '/machine/peripheral/balloon0'
 
 
-class PipelineTest(unittest.TestCase):
+class PipelineTest(VMTestCase):
 
     def test_identity_and_upstream_guest_stats(self):
         with VM(smp=2, memory=512) as vm:

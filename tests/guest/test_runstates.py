@@ -10,7 +10,7 @@ import subprocess
 import time
 import unittest
 
-from ocvm import GUEST, VM, QMPError, wait_until
+from ocvm import GUEST, VM, QMPError, VMTestCase, wait_until
 
 VM_STATES = ['full-run', 'full-contention', 'concurrency-hazard', 'blocked',
              'partial-run', 'partial-contention']
@@ -65,7 +65,7 @@ def hotpluggable_paths(vm):
             for c in vm.qmp('query-hotpluggable-cpus')}
 
 
-class RunstatesTest(unittest.TestCase):
+class RunstatesTest(VMTestCase):
 
     def check_counters(self, r):
         for v in r['vcpus']:
@@ -287,7 +287,7 @@ class RunstatesTest(unittest.TestCase):
             self.assertEqual(vm.qmp('query-status')['status'], 'running')
 
     def test_qtest_accelerator(self):
-        with VM(smp=2, accel='qtest', balloon=False) as vm:
+        with VM(smp=2, accel='qtest', guest='none', balloon=False) as vm:
             r = vm.qmp('query-vcpu-runstates')
             self.assertEqual(r['method'], 'none')
             self.assertEqual(r['samples'], 0)
@@ -297,7 +297,8 @@ class RunstatesTest(unittest.TestCase):
 
     def kvm_guest(self, name):
         out = os.path.join(GUEST, 'debugcon-%s-%d.txt' % (name, os.getpid()))
-        vm = VM(smp=1, memory=64, accel='kvm', kernel=os.path.join(GUEST, 'tiny-%s.elf' % name),
+        vm = VM(smp=1, memory=64, accel='kvm', guest='kernel',
+                kernel=os.path.join(GUEST, 'tiny-%s.elf' % name),
                 balloon=False, cpu='qemu64', args=['-debugcon', 'file:' + out])
         return vm, out
 

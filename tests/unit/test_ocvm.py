@@ -1,9 +1,13 @@
 #!/usr/bin/python3
 """Unit tests of the test library's QMP client and guest-shell protocol,
-against fake peers on socket pairs (no QEMU needed)."""
+against fake peers on socket pairs (no QEMU needed); its wait helper, VM
+arguments and VMTestCase."""
 
+import contextlib
+import io
 import json
 import socket
+import sys
 import threading
 import time
 import unittest
@@ -157,6 +161,146 @@ class WaitUntilTest(unittest.TestCase):
     def test_times_out(self):
         with self.assertRaises(ocvm.VMError):
             ocvm.wait_until(lambda: False, 0.2, 0.05)
+
+    def test_message_and_quiet(self):
+        with self.assertRaisesRegex(ocvm.VMError, '^nothing came$'):
+            ocvm.wait_until(lambda: False, 0, message='nothing came')
+        with self.assertRaisesRegex(ocvm.VMError, '^the thing not met within 0.0 s$'):
+            ocvm.wait_until(lambda: False, 0, what='the thing')
+        self.assertIsNone(ocvm.wait_until(lambda: False, 0.1, 0.01, quiet=True))
+
+    def test_blocking_gets_the_time_left(self):
+        lefts = []
+
+        def pred(left):
+            lefts.append(left)
+            time.sleep(min(left, 0.05))
+            return False
+        self.assertIsNone(ocvm.wait_until(pred, 0.2, interval=0, blocking=True,
+                                          quiet=True))
+        self.assertGreater(len(lefts), 1)
+        self.assertLessEqual(lefts[0], 0.2)
+        self.assertEqual(lefts, sorted(lefts, reverse=True))
+        self.assertTrue(all(left >= 0 for left in lefts))
+
+    def test_called_once_even_without_time(self):
+        self.assertEqual(ocvm.wait_until(lambda left: left == 0 and 'now', 0,
+                                         blocking=True), 'now')
+
+
+class LineSocketTest(unittest.TestCase):
+
+    def setUp(self):
+        self.a, self.b = socket.socketpair()
+        self.conn = ocvm.LineSocket(self.a)
+
+    def tearDown(self):
+        self.a.close()
+        self.b.close()
+
+    def test_lines_and_timeout(self):
+        self.b.sendall(b'one\r\ntw')
+        self.assertEqual(self.conn.readline(1), 'one')
+        self.assertIsNone(self.conn.readline(0.1))
+        self.b.sendall(b'o\n\nthree\n')
+        self.assertEqual(self.conn.readline(1), 'two')
+        self.assertEqual(self.conn.readline(0), '')      # already read
+        self.assertEqual(self.conn.readline(0), 'three')
+        self.assertIsNone(self.conn.readline(0))
+
+    def test_closed(self):
+        self.b.close()
+        with self.assertRaisesRegex(ocvm.VMError, 'connection closed'):
+            self.conn.readline(1)
+
+
+class VMArgumentsTest(unittest.TestCase):
+    """Each argument means one thing; the command line follows."""
+
+    def cmd(self, **kw):
+        vm = ocvm.VM(**kw)
+        vm.dir = '/d'
+        return vm.command_line()
+
+    def test_debian_guest(self):
+        cmd = self.cmd(append='x=1')
+        self.assertIn('-initrd', cmd)
+        self.assertEqual(cmd[cmd.index('-append') + 1], 'console=ttyS0 panic=-1 quiet x=1')
+
+    def test_own_kernel(self):
+        cmd = self.cmd(guest='kernel', kernel='/k.elf')
+        self.assertEqual(cmd[cmd.index('-kernel') + 1], '/k.elf')
+        self.assertNotIn('-initrd', cmd)
+        self.assertNotIn('-append', cmd)
+        cmd = self.cmd(guest='kernel', kernel='/k', append='console=ttyS0')
+        self.assertEqual(cmd[cmd.index('-append') + 1], 'console=ttyS0')
+
+    def test_no_guest(self):
+        for kw in [dict(guest='none'), dict(guest='none', accel='qtest')]:
+            cmd = self.cmd(**kw)
+            self.assertNotIn('-kernel', cmd)
+            self.assertNotIn('-initrd', cmd)
+
+    def test_contradictions_refused(self):
+        for kw in [dict(guest='bogus'), dict(kernel='/k'), dict(guest='kernel'),
+                   dict(guest='none', kernel='/k'), dict(accel='qtest'),
+                   dict(guest='none', append='x')]:
+            with self.subTest(**kw), self.assertRaises(ValueError):
+                ocvm.VM(**kw)
+
+
+class FakeVM:
+    """What VMTestCase needs of a VM."""
+
+    def __init__(self, name, running):
+        self.dir = name
+        self.proc = object() if running else None
+        self.tails_printed = False
+
+    def print_tails(self):
+        sys.stderr.write('tails of %s\n' % self.dir)
+        self.tails_printed = True
+
+
+class VMTestCaseTest(unittest.TestCase):
+
+    def run_case(self, body):
+        class Case(ocvm.VMTestCase):
+            def test(self):
+                body()
+        result = unittest.TestResult()
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            Case('test').run(result)
+        return result, err.getvalue()
+
+    def tearDown(self):
+        ocvm._started.clear()
+
+    def test_failure_prints_its_vms(self):
+        ocvm._started.append(FakeVM('class-vm', running=True))
+
+        def body():
+            ocvm._started.append(FakeVM('stopped', running=False))
+            printed = FakeVM('printed', running=False)
+            printed.tails_printed = True
+            ocvm._started.append(printed)
+            raise AssertionError('boom')
+        result, err = self.run_case(body)
+        self.assertEqual(len(result.failures), 1)
+        self.assertIn('tails of class-vm', err)
+        self.assertIn('tails of stopped', err)
+        self.assertNotIn('tails of printed', err)
+        # the VMs that shut down are forgotten, the running one stays
+        self.assertEqual([vm.dir for vm in ocvm._started], ['class-vm'])
+
+    def test_success_prints_nothing(self):
+        def body():
+            ocvm._started.append(FakeVM('stopped', running=False))
+        result, err = self.run_case(body)
+        self.assertTrue(result.wasSuccessful())
+        self.assertEqual(err, '')
+        self.assertEqual(ocvm._started, [])
 
 
 if __name__ == '__main__':

@@ -35,26 +35,67 @@ const char *const balloon_stats_names[BALLOON_STATS_NR] = {
     "async-scans", "direct-scans", "async-reclaims", "direct-reclaims",
 };
 
-/* Where each tag lands in the QAPI struct */
-#define STAT_FIELD(field) \
-    { offsetof(BalloonGuestStats, has_##field), \
-      offsetof(BalloonGuestStats, field) }
+/*
+ * Where tag @tag (Linux's numbering, as in balloon_stats_names) lands in
+ * the QAPI struct: its value, and its has_ flag in @has.
+ */
+static uint64_t *stat_field(BalloonGuestStats *gs, unsigned int tag,
+                            bool **has)
+{
+    switch (tag) {
+    case 0:
+        *has = &gs->has_swap_in;
+        return &gs->swap_in;
+    case 1:
+        *has = &gs->has_swap_out;
+        return &gs->swap_out;
+    case 2:
+        *has = &gs->has_major_faults;
+        return &gs->major_faults;
+    case 3:
+        *has = &gs->has_minor_faults;
+        return &gs->minor_faults;
+    case 4:
+        *has = &gs->has_free_memory;
+        return &gs->free_memory;
+    case 5:
+        *has = &gs->has_total_memory;
+        return &gs->total_memory;
+    case 6:
+        *has = &gs->has_available_memory;
+        return &gs->available_memory;
+    case 7:
+        *has = &gs->has_disk_caches;
+        return &gs->disk_caches;
+    case 8:
+        *has = &gs->has_hugetlb_allocations;
+        return &gs->hugetlb_allocations;
+    case 9:
+        *has = &gs->has_hugetlb_failures;
+        return &gs->hugetlb_failures;
+    case 10:
+        *has = &gs->has_oom_kills;
+        return &gs->oom_kills;
+    case 11:
+        *has = &gs->has_alloc_stalls;
+        return &gs->alloc_stalls;
+    case 12:
+        *has = &gs->has_async_scans;
+        return &gs->async_scans;
+    case 13:
+        *has = &gs->has_direct_scans;
+        return &gs->direct_scans;
+    case 14:
+        *has = &gs->has_async_reclaims;
+        return &gs->async_reclaims;
+    case 15:
+        *has = &gs->has_direct_reclaims;
+        return &gs->direct_reclaims;
+    }
+    g_assert_not_reached();
+}
 
-static const struct {
-    size_t has;
-    size_t val;
-} stat_fields[] = {
-    STAT_FIELD(swap_in), STAT_FIELD(swap_out),
-    STAT_FIELD(major_faults), STAT_FIELD(minor_faults),
-    STAT_FIELD(free_memory), STAT_FIELD(total_memory),
-    STAT_FIELD(available_memory), STAT_FIELD(disk_caches),
-    STAT_FIELD(hugetlb_allocations), STAT_FIELD(hugetlb_failures),
-    STAT_FIELD(oom_kills), STAT_FIELD(alloc_stalls),
-    STAT_FIELD(async_scans), STAT_FIELD(direct_scans),
-    STAT_FIELD(async_reclaims), STAT_FIELD(direct_reclaims),
-};
-
-QEMU_BUILD_BUG_ON(ARRAY_SIZE(stat_fields) != BALLOON_STATS_NR);
+QEMU_BUILD_BUG_ON(BALLOON_STATS_NR != 16);  /* the tags stat_field knows */
 QEMU_BUILD_BUG_ON(ARRAY_SIZE(balloon_stats_names) != BALLOON_STATS_NR);
 QEMU_BUILD_BUG_ON(BALLOON_STATS_NR > 32);   /* the reported bitmap */
 
@@ -130,12 +171,15 @@ void balloon_stats_register(const BalloonStatsOps *ops, void *opaque)
 static BalloonGuestStats *guest_stats_from(const BalloonStatsSnapshot *snap)
 {
     BalloonGuestStats *gs = g_new0(BalloonGuestStats, 1);
-    int i;
+    bool *has;
+    uint64_t *val;
+    unsigned int i;
 
     for (i = 0; i < BALLOON_STATS_NR; i++) {
         if (snap->reported & (1u << i)) {
-            *(bool *)((char *)gs + stat_fields[i].has) = true;
-            *(uint64_t *)((char *)gs + stat_fields[i].val) = snap->val[i];
+            val = stat_field(gs, i, &has);
+            *has = true;
+            *val = snap->val[i];
         }
     }
     return gs;
@@ -190,16 +234,17 @@ static BalloonInfo *current_info(bool fresh, BalloonStatsStale why,
 static char *hmp_format(const BalloonInfo *info)
 {
     GString *s = g_string_new(NULL);
-    const char *gs = (const char *)info->stats;
-    int i;
+    const uint64_t *val;
+    bool *has;
+    unsigned int i;
 
     g_string_append_printf(s, "balloon: actual=%" PRId64, info->actual >> 20);
     if (info->has_stats) {
         for (i = 0; i < BALLOON_STATS_NR; i++) {
-            if (*(const bool *)(gs + stat_fields[i].has)) {
+            val = stat_field(info->stats, i, &has);
+            if (*has) {
                 g_string_append_printf(s, " %s=%" PRIu64,
-                                       balloon_stats_names[i],
-                                       *(const uint64_t *)(gs + stat_fields[i].val));
+                                       balloon_stats_names[i], *val);
             }
         }
         if (!info->fresh) {

@@ -46,12 +46,15 @@ static uint64_t vm_ns(const VmRunstateInfo *vm, int state)
         return vm->blocked_ns;
     case VM_RUNSTATE_PARTIAL_RUN:
         return vm->partial_run_ns;
-    default:
+    case VM_RUNSTATE_PARTIAL_CONTENTION:
         return vm->partial_contention_ns;
+    default:
+        g_assert_not_reached();
     }
 }
 
-static void vcpu_ns(const VcpuRunstateInfo *v, uint64_t out[4])
+static void vcpu_ns(const VcpuRunstateInfo *v,
+                    uint64_t out[VCPU_RUNSTATE__MAX])
 {
     out[VCPU_RUNSTATE_RUNNING] = v->running_ns;
     out[VCPU_RUNSTATE_RUNNABLE] = v->runnable_ns;
@@ -112,23 +115,24 @@ void hmp_info_runstates(Monitor *mon, const QDict *qdict)
     for (l = rs->vcpus; l; l = l->next) {
         const VcpuRunstateInfo *v = l->value;
         const VcpuRunstateInfo *p = find_vcpu(prev, v->cpu_index);
-        uint64_t now[4], before[4] = { 0 }, tot = 0, last = 0;
+        uint64_t now[VCPU_RUNSTATE__MAX], before[VCPU_RUNSTATE__MAX] = { 0 };
+        uint64_t tot = 0, last = 0;
 
         vcpu_ns(v, now);
         if (p) {
             vcpu_ns(p, before);
         }
-        for (i = 0; i < 4; i++) {
+        for (i = 0; i < VCPU_RUNSTATE__MAX; i++) {
             tot += now[i];
             last += now[i] - before[i];
         }
         monitor_printf(mon, "%4" PRId64 " %8" PRId64 "  %-9s", v->cpu_index,
                        v->thread_id, VcpuRunstate_str(v->state));
-        for (i = 0; i < 4; i++) {
+        for (i = 0; i < VCPU_RUNSTATE__MAX; i++) {
             monitor_printf(mon, " %6.1f%%", pct(now[i] - before[i], last));
         }
         monitor_printf(mon, "        ");
-        for (i = 0; i < 4; i++) {
+        for (i = 0; i < VCPU_RUNSTATE__MAX; i++) {
             monitor_printf(mon, " %6.1f%%", pct(now[i], tot));
         }
         monitor_printf(mon, "  %" PRIu64 "\n", v->transitions);

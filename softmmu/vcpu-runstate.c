@@ -38,12 +38,15 @@
 #include "sysemu/vcpu-runstate.h"
 
 /* the arithmetic's numbering is QAPI's */
+QEMU_BUILD_BUG_ON((int)RS_VCPU__MAX != (int)VCPU_RUNSTATE__MAX);
+QEMU_BUILD_BUG_ON((int)RS_VM__MAX != (int)VM_RUNSTATE__MAX);
 QEMU_BUILD_BUG_ON((int)RS_VCPU_RUNNING != (int)VCPU_RUNSTATE_RUNNING ||
                   (int)RS_VCPU_RUNNABLE != (int)VCPU_RUNSTATE_RUNNABLE ||
                   (int)RS_VCPU_BLOCKED != (int)VCPU_RUNSTATE_BLOCKED ||
                   (int)RS_VCPU_OFFLINE != (int)VCPU_RUNSTATE_OFFLINE);
 QEMU_BUILD_BUG_ON((int)RS_VM_FULL_RUN != (int)VM_RUNSTATE_FULL_RUN ||
-                  (int)RS_VM_FULL_CONTENTION != (int)VM_RUNSTATE_FULL_CONTENTION ||
+                  (int)RS_VM_FULL_CONTENTION !=
+                  (int)VM_RUNSTATE_FULL_CONTENTION ||
                   (int)RS_VM_CONCURRENCY_HAZARD !=
                   (int)VM_RUNSTATE_CONCURRENCY_HAZARD ||
                   (int)RS_VM_BLOCKED != (int)VM_RUNSTATE_BLOCKED ||
@@ -74,8 +77,11 @@ typedef struct VcpuRs {
     int64_t last_t;
     uint64_t last_oncpu, last_blocked, last_offline, last_halt;
     bool last_blocking;     /* KVM: halted at the previous sample */
-    uint64_t precredited;   /* KVM: blocked time credited to the ongoing
-                               halt, before halt_wait_ns counts it */
+    /*
+     * KVM: blocked time credited to the ongoing halt, before halt_wait_ns
+     * counts it
+     */
+    uint64_t precredited;
     uint64_t acc[RS_VCPU__MAX];
     int cur;
     uint64_t transitions;

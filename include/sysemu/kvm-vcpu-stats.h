@@ -29,8 +29,8 @@ typedef struct KvmVcpuStats KvmVcpuStats;
 struct KvmVcpuStats {
     int fd;
     uint32_t data_offset;   /* where the values start in the file */
-    uint32_t data_size;     /* bytes of values (read whole: some KVMs
-                               do not serve reads starting mid-block) */
+    /* bytes of values, read whole (some KVMs fail reads starting mid-block) */
+    uint32_t data_size;
     /* offset of each statistic in the values, or -1 if KVM lacks it */
     int64_t offset[KVM_VCPU_STAT__MAX];
 };

@@ -126,6 +126,7 @@ int main(int argc, char **argv)
     if (argc == 3 && !strcmp(argv[1], "hold")) {
         return do_hold(atol(argv[2]));
     }
-    fprintf(stderr, "usage: oc-load spin N SECONDS | hold MIB | starve SECONDS\n");
+    fprintf(stderr,
+            "usage: oc-load spin N SECONDS | hold MIB | starve SECONDS\n");
     return 2;
 }

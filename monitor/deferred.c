@@ -85,11 +85,6 @@ static bool suspended_for_request(MonitorQMP *mon)
     return !mon->capab[QMP_CAPABILITY_OOB];
 }
 
-bool monitor_deferred_is_hmp(const MonitorDeferred *d)
-{
-    return d->kind != DEFERRED_QMP;
-}
-
 static MonitorDeferred *deferred_new(MonitorDeferredKind kind, Monitor *mon,
                                      QObject *id, bool resume)
 {

@@ -1,7 +1,7 @@
 #!/bin/bash
 # Build the libFuzzer target of the balloon statistics code
-# (tests/fuzz/fuzz-balloon-stats.c with balloon/stats-buffer.c and
-# balloon/stats-requests.c, ASan + UBSan, outside the QEMU build) into
+# (tests/fuzz/fuzz-balloon-memstats.c with balloon/memstats-buffer.c and
+# balloon/memstats-requests.c, ASan + UBSan, outside the QEMU build) into
 # build/fuzz and run it.  See tests/fuzz/README.md.
 #
 # usage: fuzz.sh [RUNS]      fuzz RUNS executions (default 1000000) from
@@ -13,12 +13,12 @@
 set -uo pipefail
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 F=$TOP/build/fuzz
-BIN=$F/fuzz-balloon-stats
-SRCS=(tests/fuzz/fuzz-balloon-stats.c balloon/stats-buffer.c
-      balloon/stats-requests.c)
+BIN=$F/fuzz-balloon-memstats
+SRCS=(tests/fuzz/fuzz-balloon-memstats.c balloon/memstats-buffer.c
+      balloon/memstats-requests.c)
 DEPS=("${SRCS[@]}" tests/fuzz/shim/qemu/osdep.h
-      include/sysemu/balloon-stats-buffer.h
-      include/sysemu/balloon-stats-requests.h scripts/fuzz.sh)
+      include/balloon/memstats-buffer.h
+      include/balloon/memstats-requests.h scripts/fuzz.sh)
 SEEDS=$TOP/tests/fuzz/corpus
 REGRESSIONS=$TOP/tests/fuzz/regressions
 

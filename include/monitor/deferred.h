@@ -39,9 +39,6 @@ typedef struct MonitorDeferred MonitorDeferred;
  */
 MonitorDeferred *monitor_defer(void);
 
-/* True if the reply is HMP text (monitor_deferred_complete_hmp). */
-bool monitor_deferred_is_hmp(const MonitorDeferred *d);
-
 /*
  * Complete a QMP deferral: reply @ret (reference taken) or, if @err is
  * set, the error (taken).  Frees @d.

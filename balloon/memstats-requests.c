@@ -1,7 +1,7 @@
 /*
  * Balloon statistics: the bookkeeping of requests for fresh statistics
  *
- * See include/sysemu/balloon-stats-requests.h.  No QEMU dependency
+ * See include/balloon/memstats-requests.h.  No QEMU dependency
  * beyond qemu/osdep.h's standard headers and GLib: the fuzzer compiles
  * this file on its own.
  *
@@ -11,7 +11,7 @@
  */
 
 #include "qemu/osdep.h"
-#include "sysemu/balloon-stats-requests.h"
+#include "balloon/memstats-requests.h"
 
 typedef struct Waiter {
     void *token;
@@ -19,8 +19,8 @@ typedef struct Waiter {
     uint64_t seq;               /* started before waiters of higher seq */
 } Waiter;
 
-void balloon_stats_requests_init(BalloonStatsRequests *r,
-                                 BalloonStatsDoneFn *done, void *opaque)
+void memstats_requests_init(MemStatsRequests *r,
+                                 MemStatsDoneFn *done, void *opaque)
 {
     memset(r, 0, sizeof(*r));
     r->done = done;
@@ -29,7 +29,7 @@ void balloon_stats_requests_init(BalloonStatsRequests *r,
 }
 
 /* The first waiter of @device (any if NULL) that started before @end */
-static Waiter *take_waiter(BalloonStatsRequests *r, void *device,
+static Waiter *take_waiter(MemStatsRequests *r, void *device,
                            uint64_t end)
 {
     GList *l;
@@ -55,8 +55,8 @@ static Waiter *take_waiter(BalloonStatsRequests *r, void *device,
  * are not completed twice), even register another device (its answer
  * completes none of these).
  */
-static void complete_all(BalloonStatsRequests *r, void *device, bool fresh,
-                         BalloonStatsWhy why)
+static void complete_all(MemStatsRequests *r, void *device, bool fresh,
+                         MemStatsWhy why)
 {
     uint64_t end = r->next_seq;
     Waiter *w;
@@ -69,18 +69,18 @@ static void complete_all(BalloonStatsRequests *r, void *device, bool fresh,
     }
 }
 
-void balloon_stats_requests_register(BalloonStatsRequests *r, void *device,
-                                     BalloonStatsAskFn *ask)
+void memstats_requests_register(MemStatsRequests *r, void *device,
+                                     MemStatsAskFn *ask)
 {
     /* (a done callback may register yet another one) */
     while (r->device && r->device != device) {
-        balloon_stats_requests_unregister(r, r->device);
+        memstats_requests_unregister(r, r->device);
     }
     r->device = device;
     r->ask = ask;
 }
 
-bool balloon_stats_requests_unregister(BalloonStatsRequests *r, void *device)
+bool memstats_requests_unregister(MemStatsRequests *r, void *device)
 {
     if (!device || device != r->device) {
         return false;
@@ -92,25 +92,25 @@ bool balloon_stats_requests_unregister(BalloonStatsRequests *r, void *device)
      * A done callback that asks from here finds no device: the waiters
      * all complete, and none can start on the device that goes.
      */
-    complete_all(r, device, false, BALLOON_STATS_WHY_RESET);
+    complete_all(r, device, false, MEMSTATS_WHY_RESET);
     return true;
 }
 
-bool balloon_stats_requests_ask(BalloonStatsRequests *r, BalloonStatsWhy *why)
+bool memstats_requests_ask(MemStatsRequests *r, MemStatsWhy *why)
 {
     if (!r->device) {
-        *why = BALLOON_STATS_WHY_UNSUPPORTED;
+        *why = MEMSTATS_WHY_UNSUPPORTED;
         return false;
     }
     return r->ask(r->device, why);
 }
 
-void balloon_stats_requests_wait(BalloonStatsRequests *r, void *token)
+void memstats_requests_wait(MemStatsRequests *r, void *token)
 {
     Waiter *w;
 
     if (!r->device) {
-        r->done(r->opaque, token, false, BALLOON_STATS_WHY_UNSUPPORTED);
+        r->done(r->opaque, token, false, MEMSTATS_WHY_UNSUPPORTED);
         return;
     }
     w = g_new0(Waiter, 1);
@@ -120,7 +120,7 @@ void balloon_stats_requests_wait(BalloonStatsRequests *r, void *token)
     g_queue_push_tail(&r->waiters, w);
 }
 
-void balloon_stats_requests_want_event(BalloonStatsRequests *r)
+void memstats_requests_want_event(MemStatsRequests *r)
 {
     r->event_wanted = true;
 }
@@ -130,7 +130,7 @@ static gint waiter_is(gconstpointer w, gconstpointer token)
     return ((const Waiter *)w)->token != token;
 }
 
-bool balloon_stats_requests_timeout(BalloonStatsRequests *r, void *token)
+bool memstats_requests_timeout(MemStatsRequests *r, void *token)
 {
     GList *l = g_queue_find_custom(&r->waiters, token, waiter_is);
 
@@ -139,11 +139,11 @@ bool balloon_stats_requests_timeout(BalloonStatsRequests *r, void *token)
     }
     g_free(l->data);
     g_queue_delete_link(&r->waiters, l);
-    r->done(r->opaque, token, false, BALLOON_STATS_WHY_TIMEOUT);
+    r->done(r->opaque, token, false, MEMSTATS_WHY_TIMEOUT);
     return true;
 }
 
-bool balloon_stats_requests_answered(BalloonStatsRequests *r, void *device)
+bool memstats_requests_answered(MemStatsRequests *r, void *device)
 {
     bool event;
 
@@ -157,12 +157,12 @@ bool balloon_stats_requests_answered(BalloonStatsRequests *r, void *device)
      */
     event = r->event_wanted;
     r->event_wanted = false;
-    complete_all(r, device, true, BALLOON_STATS_WHY_NOT_REQUESTED);
+    complete_all(r, device, true, MEMSTATS_WHY_NOT_REQUESTED);
     return event;
 }
 
-void balloon_stats_requests_lost(BalloonStatsRequests *r, void *device,
-                                 BalloonStatsWhy why)
+void memstats_requests_lost(MemStatsRequests *r, void *device,
+                                 MemStatsWhy why)
 {
     if (!device || device != r->device) {
         return;
@@ -171,12 +171,12 @@ void balloon_stats_requests_lost(BalloonStatsRequests *r, void *device,
     complete_all(r, device, false, why);
 }
 
-void balloon_stats_requests_stopped(BalloonStatsRequests *r)
+void memstats_requests_stopped(MemStatsRequests *r)
 {
-    complete_all(r, NULL, false, BALLOON_STATS_WHY_STOPPED);
+    complete_all(r, NULL, false, MEMSTATS_WHY_STOPPED);
 }
 
-unsigned int balloon_stats_requests_waiting(const BalloonStatsRequests *r)
+unsigned int memstats_requests_waiting(const MemStatsRequests *r)
 {
     return g_queue_get_length((GQueue *)&r->waiters);
 }

@@ -10,6 +10,9 @@
  *
  * Buffers come from the guest and are checked before use: a malformed
  * one is returned at once, empty, and traced; the device keeps working.
+ * A good one is parsed once, here (balloon/memstats-buffer.c), into the
+ * device's one MemStats; upstream's s->stats[] and stats_last_update,
+ * which its guest-stats property shows, are copied from it.
  *
  * Copyright (c) 2026 qemu-oc developers
  *
@@ -22,16 +25,16 @@
 #include "hw/virtio/virtio.h"
 #include "hw/virtio/virtio-access.h"
 #include "hw/virtio/virtio-balloon.h"
-#include "hw/virtio/virtio-balloon-stats.h"
+#include "hw/virtio/virtio-balloon-memstats.h"
 #include "migration/vmstate.h"
 #include "sysemu/runstate.h"
 #include "trace.h"
 
-QEMU_BUILD_BUG_ON(sizeof(VirtIOBalloonStat) != BALLOON_STATS_ENTRY_SIZE);
+QEMU_BUILD_BUG_ON(sizeof(VirtIOBalloonStat) != MEMSTATS_ENTRY_SIZE);
 
-static VirtIOBalloonStatsState *st(VirtIOBalloon *s)
+static VirtIOBalloonMemStats *st(VirtIOBalloon *s)
 {
-    return &s->oc_stats;
+    return &s->memstats;
 }
 
 static void stats_return(VirtIOBalloon *s, VirtQueueElement *elem)
@@ -41,58 +44,68 @@ static void stats_return(VirtIOBalloon *s, VirtQueueElement *elem)
     g_free(elem);
 }
 
-bool virtio_balloon_stats_accept(VirtIOBalloon *s, VirtQueueElement *elem)
+bool virtio_balloon_memstats_accept(VirtIOBalloon *s, VirtQueueElement *elem)
 {
     VirtIODevice *vdev = VIRTIO_DEVICE(s);
-    size_t len = balloon_stats_buffer_len(elem->out_sg, elem->out_num);
+    size_t len = memstats_buffer_len(elem->out_sg, elem->out_num);
     const char *bad;
 
-    bad = balloon_stats_buffer_check(
+    bad = memstats_buffer_check(
         virtio_vdev_has_feature(vdev, VIRTIO_BALLOON_F_STATS_VQ),
         len, elem->in_num);
     if (bad) {
-        trace_virtio_balloon_stats_bad_buffer(s, bad, len, elem->in_num);
+        trace_virtio_balloon_memstats_bad_buffer(s, bad, len, elem->in_num);
         stats_return(s, elem);
         return false;
     }
     if (s->stats_vq_elem) {
         /* upstream returns the held one and keeps this one */
-        trace_virtio_balloon_stats_second_buffer(s);
+        trace_virtio_balloon_memstats_second_buffer(s);
     }
     return true;
 }
 
 static void stats_unknown_tag(void *opaque, unsigned int tag)
 {
-    trace_virtio_balloon_stats_unknown_tag(opaque, tag);
+    trace_virtio_balloon_memstats_unknown_tag(opaque, tag);
 }
 
-void virtio_balloon_stats_received(VirtIOBalloon *s)
+/* Upstream's copy, read by its guest-stats property (libvirt uses it) */
+static void legacy_view(VirtIOBalloon *s)
+{
+    const MemStats *ms = &st(s)->latest;
+    int i;
+
+    for (i = 0; i < VIRTIO_BALLOON_S_NR; i++) {
+        s->stats[i] = ms->reported & (1u << i) ? ms->val[i] : -1;
+    }
+    s->stats_last_update = ms->last_update_ms / 1000;
+}
+
+size_t virtio_balloon_memstats_received(VirtIOBalloon *s)
 {
     VirtIODevice *vdev = VIRTIO_DEVICE(s);
     VirtQueueElement *elem = s->stats_vq_elem;
-    VirtIOBalloonStatsState *ss = st(s);
-    BalloonStatsSnapshot snap;
-    int i;
+    VirtIOBalloonMemStats *ms = st(s);
+    MemStats report;
+    unsigned int n;
 
-    balloon_stats_buffer_parse(elem->out_sg, elem->out_num,
-                               virtio_access_is_big_endian(vdev), &snap,
-                               stats_unknown_tag, s);
-    for (i = 0; i < BALLOON_STATS_NR; i++) {
-        if (snap.reported & (1u << i)) {
-            ss->val[i] = snap.val[i];
-        }
-    }
-    ss->reported = snap.reported;
-    ss->posted = true;
-    if (ss->replay) {
+    n = memstats_buffer_parse(elem->out_sg, elem->out_num,
+                              virtio_access_is_big_endian(vdev), &report,
+                              stats_unknown_tag, s);
+    ms->posted = true;
+    if (ms->replay) {
         /* the buffer held before migration: not a new answer */
-        ss->replay = false;
-        return;
+        ms->replay = false;
+        legacy_view(s);
+        return n * MEMSTATS_ENTRY_SIZE;
     }
-    ss->last_update_ms = g_get_real_time() / 1000;
-    trace_virtio_balloon_stats_received(s, ss->reported);
-    balloon_stats_answered(s);
+    report.last_update_ms = g_get_real_time() / 1000;
+    ms->latest = report;
+    legacy_view(s);
+    trace_virtio_balloon_memstats_received(s, report.reported);
+    memstats_answered(s);
+    return n * MEMSTATS_ENTRY_SIZE;
 }
 
 /* A device in this state cannot answer until the driver resets it */
@@ -128,7 +141,7 @@ static bool stats_ask(void *opaque, BalloonStatsStale *why)
         VirtQueueElement *elem = s->stats_vq_elem;
 
         s->stats_vq_elem = NULL;
-        trace_virtio_balloon_stats_ask(s);
+        trace_virtio_balloon_memstats_ask(s);
         stats_return(s, elem);
         return true;
     }
@@ -139,18 +152,14 @@ static bool stats_ask(void *opaque, BalloonStatsStale *why)
     return false;
 }
 
-static void stats_get(void *opaque, BalloonStatsSnapshot *snap)
+static const MemStats *stats_latest(void *opaque)
 {
-    VirtIOBalloonStatsState *ss = st(opaque);
-
-    memcpy(snap->val, ss->val, sizeof(snap->val));
-    snap->reported = ss->last_update_ms ? ss->reported : 0;
-    snap->last_update_ms = ss->last_update_ms;
+    return &st(opaque)->latest;
 }
 
-static const BalloonStatsOps virtio_balloon_stats_ops = {
+static const MemStatsDeviceOps virtio_balloon_memstats_ops = {
     .ask = stats_ask,
-    .get = stats_get,
+    .latest = stats_latest,
 };
 
 /* The device broke (virtio_error): what waits completes now */
@@ -158,41 +167,41 @@ static void stats_broken_bh(void *opaque)
 {
     VirtIOBalloon *s = opaque;
 
-    virtio_balloon_stats_set_status(s, VIRTIO_DEVICE(s)->status);
+    virtio_balloon_memstats_set_status(s, VIRTIO_DEVICE(s)->status);
 }
 
-void virtio_balloon_stats_device_broken(VirtIODevice *vdev)
+void virtio_balloon_memstats_device_broken(VirtIODevice *vdev)
 {
     /* the error may be found outside the main thread */
     qemu_bh_schedule(st(VIRTIO_BALLOON(vdev))->broken_bh);
 }
 
-void virtio_balloon_stats_realize(VirtIOBalloon *s)
+void virtio_balloon_memstats_realize(VirtIOBalloon *s)
 {
     st(s)->broken_bh = qemu_bh_new(stats_broken_bh, s);
-    balloon_stats_register(&virtio_balloon_stats_ops, s);
+    memstats_device_register(&virtio_balloon_memstats_ops, s);
 }
 
-void virtio_balloon_stats_unrealize(VirtIOBalloon *s)
+void virtio_balloon_memstats_unrealize(VirtIOBalloon *s)
 {
-    balloon_stats_unregister(s);
+    memstats_device_unregister(s);
     qemu_bh_delete(st(s)->broken_bh);
     st(s)->broken_bh = NULL;
 }
 
-void virtio_balloon_stats_set_status(VirtIOBalloon *s, uint8_t status)
+void virtio_balloon_memstats_set_status(VirtIOBalloon *s, uint8_t status)
 {
     if (stats_broken(VIRTIO_DEVICE(s), status)) {
-        trace_virtio_balloon_stats_broken(s, status);
-        balloon_stats_lost(s, BALLOON_STATS_STALE_BROKEN);
+        trace_virtio_balloon_memstats_broken(s, status);
+        memstats_lost(s, BALLOON_STATS_STALE_BROKEN);
     }
 }
 
-void virtio_balloon_stats_reset(VirtIOBalloon *s)
+void virtio_balloon_memstats_device_reset(VirtIOBalloon *s)
 {
     st(s)->posted = false;
     st(s)->replay = false;
-    balloon_stats_reset(s);
+    memstats_lost(s, BALLOON_STATS_STALE_RESET);
 }
 
 /*
@@ -206,9 +215,9 @@ void virtio_balloon_stats_reset(VirtIOBalloon *s)
  */
 static bool stats_needed(void *opaque)
 {
-    VirtIOBalloonStatsState *ss = st(opaque);
+    VirtIOBalloonMemStats *ms = st(opaque);
 
-    return ss->migrate && (ss->posted || ss->last_update_ms);
+    return ms->migrate && (ms->posted || ms->latest.last_update_ms);
 }
 
 static int stats_pre_save(void *opaque)
@@ -225,7 +234,7 @@ static int stats_post_save(void *opaque)
     return 0;
 }
 
-const VMStateDescription vmstate_virtio_balloon_stats = {
+const VMStateDescription vmstate_virtio_balloon_memstats = {
     .name = "virtio-balloon-device/qemu-oc-stats",
     .version_id = 1,
     .minimum_version_id = 1,
@@ -233,11 +242,11 @@ const VMStateDescription vmstate_virtio_balloon_stats = {
     .pre_save = stats_pre_save,
     .post_save = stats_post_save,
     .fields = (VMStateField[]) {
-        VMSTATE_UINT64_ARRAY(oc_stats.val, VirtIOBalloon, BALLOON_STATS_NR),
-        VMSTATE_UINT32(oc_stats.reported, VirtIOBalloon),
-        VMSTATE_INT64(oc_stats.last_update_ms, VirtIOBalloon),
-        VMSTATE_BOOL(oc_stats.posted, VirtIOBalloon),
-        VMSTATE_BOOL(oc_stats.replay, VirtIOBalloon),
+        VMSTATE_UINT64_ARRAY(memstats.latest.val, VirtIOBalloon, MEMSTATS_NR),
+        VMSTATE_UINT32(memstats.latest.reported, VirtIOBalloon),
+        VMSTATE_INT64(memstats.latest.last_update_ms, VirtIOBalloon),
+        VMSTATE_BOOL(memstats.posted, VirtIOBalloon),
+        VMSTATE_BOOL(memstats.replay, VirtIOBalloon),
         VMSTATE_END_OF_LIST()
     }
 };

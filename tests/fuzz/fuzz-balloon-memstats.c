@@ -2,8 +2,8 @@
  * libFuzzer target: balloon statistics buffers and requests
  *
  * Drives the pure code behind balloon statistics on demand,
- * balloon/stats-buffer.c (check and parse of the guest's stats buffer)
- * and balloon/stats-requests.c (the request bookkeeping), with a model
+ * balloon/memstats-buffer.c (check and parse of the guest's stats buffer)
+ * and balloon/memstats-requests.c (the request bookkeeping), with a model
  * of the virtio-balloon device and of the guest around them.  The input
  * is a sequence of operations (tests/fuzz/README.md): the guest posts a
  * buffer, a monitor asks (sync with a timeout, or async), time passes
@@ -25,7 +25,7 @@
  *  - the check accepts exactly the well-formed buffers; the parse
  *    reads nothing past the buffer (each iovec element is its own
  *    allocation, for ASan), agrees with a plain reference parse, and
- *    reports only tags below BALLOON_STATS_NR;
+ *    reports only tags below MEMSTATS_NR;
  *  - no leak (LeakSanitizer), no undefined behaviour (UBSan).
  *
  * Built outside QEMU by scripts/fuzz.sh, which also replays the seeds
@@ -39,13 +39,13 @@
  */
 
 #include "qemu/osdep.h"
-#include "sysemu/balloon-stats-buffer.h"
-#include "sysemu/balloon-stats-requests.h"
+#include "balloon/memstats-buffer.h"
+#include "balloon/memstats-requests.h"
 
 #define MAX_TOKENS      64
 #define MAX_SEGMENTS    4
 #define MAX_LEN \
-    (BALLOON_STATS_MAX_ENTRIES * BALLOON_STATS_ENTRY_SIZE + 64)
+    (MEMSTATS_MAX_ENTRIES * MEMSTATS_ENTRY_SIZE + 64)
 #define MAX_DEPTH       4
 #define NDEV            4
 
@@ -92,7 +92,7 @@ typedef struct Device Device;
 
 typedef struct Context {
     int kind;
-    BalloonStatsWhy why;
+    MemStatsWhy why;
     uint64_t answer;    /* CTX_ANSWER: the answer's number */
     Device *device;     /* CTX_ANSWER, CTX_STALE: whose waiters (NULL: any) */
     void *token;        /* CTX_TIMEOUT, CTX_WAIT */
@@ -116,14 +116,14 @@ struct Device {
     bool posted;        /* the driver has posted a buffer */
     bool big_endian;
     bool pinned;        /* being (un)registered: its slot is not reused */
-    BalloonStatsSnapshot latest;
+    MemStats latest;
 };
 
 static struct {
     const uint8_t *data;
     size_t size, pos;
 
-    BalloonStatsRequests r;
+    MemStatsRequests r;
     Device dev[NDEV];   /* one registered at a time, others stale */
     Device *registered;
     Device *plugged;    /* the device the guest talks to */
@@ -142,7 +142,7 @@ static struct {
     int nesting;
 
     bool asked;         /* dev_ask was called by the bookkeeping */
-    BalloonStatsWhy ask_why;
+    MemStatsWhy ask_why;
 } H;
 
 static void run_op(void);
@@ -176,7 +176,7 @@ static uint16_t get16(void)
     return lo | (uint16_t)get8() << 8;
 }
 
-static void push(int kind, BalloonStatsWhy why, Device *device, void *token)
+static void push(int kind, MemStatsWhy why, Device *device, void *token)
 {
     CHECK(H.depth < (int)G_N_ELEMENTS(H.ctx));
     H.ctx[H.depth++] = (Context) {
@@ -205,15 +205,15 @@ static void check_waiters(void)
 {
     unsigned int i;
 
-    CHECK(balloon_stats_requests_waiting(&H.r) == H.waiting);
+    CHECK(memstats_requests_waiting(&H.r) == H.waiting);
     for (i = 0; i < H.ntokens; i++) {
         CHECK(H.tokens[i].state != TOKEN_WAITING ||
               (H.registered && H.tokens[i].device == H.registered));
     }
 }
 
-/* The completion callback: balloon/stats.c replies to a monitor here */
-static void done(void *opaque, void *token, bool fresh, BalloonStatsWhy why)
+/* The completion callback: balloon/memstats.c replies to a monitor here */
+static void done(void *opaque, void *token, bool fresh, MemStatsWhy why)
 {
     Token *t = token;
     Context *c;
@@ -234,7 +234,7 @@ static void done(void *opaque, void *token, bool fresh, BalloonStatsWhy why)
         CHECK(t->device == c->device);  /* by the device it asked */
         break;
     case CTX_TIMEOUT:
-        CHECK(!fresh && why == BALLOON_STATS_WHY_TIMEOUT);
+        CHECK(!fresh && why == MEMSTATS_WHY_TIMEOUT);
         CHECK(token == c->token);
         break;
     case CTX_STALE:
@@ -242,7 +242,7 @@ static void done(void *opaque, void *token, bool fresh, BalloonStatsWhy why)
         CHECK(!c->device || t->device == c->device);
         break;
     case CTX_WAIT:
-        CHECK(!fresh && why == BALLOON_STATS_WHY_UNSUPPORTED);
+        CHECK(!fresh && why == MEMSTATS_WHY_UNSUPPORTED);
         CHECK(token == c->token);
         break;
     default:
@@ -264,28 +264,28 @@ static void done(void *opaque, void *token, bool fresh, BalloonStatsWhy why)
     }
 }
 
-/* The device's ask, as hw/virtio/virtio-balloon-stats.c stats_ask() */
-static bool dev_ask(void *device, BalloonStatsWhy *why)
+/* The device's ask, as hw/virtio/virtio-balloon-memstats.c stats_ask() */
+static bool dev_ask(void *device, MemStatsWhy *why)
 {
     Device *d = device;
 
     CHECK(d == H.registered);
     H.asked = true;
     if (d->broken) {
-        *why = BALLOON_STATS_WHY_BROKEN;
+        *why = MEMSTATS_WHY_BROKEN;
     } else if (!d->driver_ok) {
-        *why = BALLOON_STATS_WHY_NOT_READY;
+        *why = MEMSTATS_WHY_NOT_READY;
     } else if (!d->feature) {
-        *why = BALLOON_STATS_WHY_UNSUPPORTED;
+        *why = MEMSTATS_WHY_UNSUPPORTED;
     } else if (!H.running) {
-        *why = BALLOON_STATS_WHY_STOPPED;
+        *why = MEMSTATS_WHY_STOPPED;
     } else if (d->held) {
         d->held = false;        /* handed back: the guest answers */
         return true;
     } else if (d->posted) {
         return true;            /* handed back already */
     } else {
-        *why = BALLOON_STATS_WHY_NOT_READY;
+        *why = MEMSTATS_WHY_NOT_READY;
     }
     H.ask_why = *why;
     return false;
@@ -294,12 +294,12 @@ static bool dev_ask(void *device, BalloonStatsWhy *why)
 /* The unknown tags of a buffer, in order */
 typedef struct Unknown {
     unsigned int count;
-    uint16_t tag[MAX_LEN / BALLOON_STATS_ENTRY_SIZE];
+    uint16_t tag[MAX_LEN / MEMSTATS_ENTRY_SIZE];
 } Unknown;
 
 /* Plain reference parse of a flat buffer */
 static void reference_parse(const uint8_t *buf, size_t len, bool big_endian,
-                            BalloonStatsSnapshot *snap, unsigned int *n,
+                            MemStats *snap, unsigned int *n,
                             Unknown *unknown)
 {
     size_t off;
@@ -307,8 +307,8 @@ static void reference_parse(const uint8_t *buf, size_t len, bool big_endian,
 
     memset(snap, 0, sizeof(*snap));
     *n = unknown->count = 0;
-    for (off = 0; off + BALLOON_STATS_ENTRY_SIZE <= len;
-         off += BALLOON_STATS_ENTRY_SIZE) {
+    for (off = 0; off + MEMSTATS_ENTRY_SIZE <= len;
+         off += MEMSTATS_ENTRY_SIZE) {
         unsigned int tag;
         uint64_t val = 0;
 
@@ -319,7 +319,7 @@ static void reference_parse(const uint8_t *buf, size_t len, bool big_endian,
                    << (8 * (7 - i));
         }
         (*n)++;
-        if (tag < BALLOON_STATS_NR) {
+        if (tag < MEMSTATS_NR) {
             snap->val[tag] = val;
             snap->reported |= 1u << tag;
         } else {
@@ -345,11 +345,11 @@ static void check_unknown(void *opaque, unsigned int tag)
 static bool post_buffer(uint8_t *flat, size_t len, unsigned int nseg,
                         const size_t *seg_len, unsigned int in_num,
                         bool negotiated, bool big_endian,
-                        BalloonStatsSnapshot *snap)
+                        MemStats *snap)
 {
     static Unknown unknown;
     struct iovec iov[MAX_SEGMENTS];
-    BalloonStatsSnapshot ref;
+    MemStats ref;
     unsigned int i, n, ref_n, ref_unknown;
     const char *bad;
     size_t off = 0;
@@ -362,24 +362,24 @@ static bool post_buffer(uint8_t *flat, size_t len, unsigned int nseg,
         off += seg_len[i];
     }
     CHECK(off == len);
-    CHECK(balloon_stats_buffer_len(iov, nseg) == len);
+    CHECK(memstats_buffer_len(iov, nseg) == len);
 
-    bad = balloon_stats_buffer_check(negotiated, len, in_num);
+    bad = memstats_buffer_check(negotiated, len, in_num);
     well_formed = negotiated && !in_num && len &&
-                  len % BALLOON_STATS_ENTRY_SIZE == 0 &&
-                  len / BALLOON_STATS_ENTRY_SIZE <= BALLOON_STATS_MAX_ENTRIES;
+                  len % MEMSTATS_ENTRY_SIZE == 0 &&
+                  len / MEMSTATS_ENTRY_SIZE <= MEMSTATS_MAX_ENTRIES;
     CHECK(well_formed == !bad);
 
     /* parse any shape: it must stay inside the buffer all the same */
     reference_parse(flat, len, big_endian, &ref, &ref_n, &unknown);
     ref_unknown = unknown.count;
     unknown.count = 0;
-    n = balloon_stats_buffer_parse(iov, nseg, big_endian, snap,
+    n = memstats_buffer_parse(iov, nseg, big_endian, snap,
                                    check_unknown, &unknown);
     CHECK(n == ref_n && unknown.count == ref_unknown);
-    CHECK(n == len / BALLOON_STATS_ENTRY_SIZE);
+    CHECK(n == len / MEMSTATS_ENTRY_SIZE);
     CHECK(snap->reported == ref.reported);
-    CHECK(!(snap->reported >> BALLOON_STATS_NR));
+    CHECK(!(snap->reported >> MEMSTATS_NR));
     CHECK(memcmp(snap->val, ref.val, sizeof(ref.val)) == 0);
     CHECK(snap->last_update_ms == 0);
 
@@ -401,7 +401,7 @@ static void answered(Device *d)
         H.event_wanted = false;
     }
     push(registered ? CTX_ANSWER : CTX_NONE, 0, d, NULL);
-    event = balloon_stats_requests_answered(&H.r, d);
+    event = memstats_requests_answered(&H.r, d);
     pop();
     if (!registered) {
         CHECK(!event);      /* and completed none (CTX_NONE) */
@@ -414,7 +414,7 @@ static void op_post(void)
 {
     static uint8_t flat[MAX_LEN];
     Device *d = H.plugged;
-    BalloonStatsSnapshot snap;
+    MemStats snap;
     size_t seg_len[MAX_SEGMENTS];
     uint8_t flags = get8();
     unsigned int nseg = 1 + (flags & 3);
@@ -425,7 +425,7 @@ static void op_post(void)
     if (flags & 0x80) {
         len = get16() % (MAX_LEN + 1);
     } else {
-        len = get8() * BALLOON_STATS_ENTRY_SIZE;
+        len = get8() * MEMSTATS_ENTRY_SIZE;
     }
     for (i = 0; i < len; i++) {
         flat[i] = get8();
@@ -471,19 +471,19 @@ static void op_ask(bool sync)
 {
     uint16_t timeout = get16() % 60000 + 1;
     bool can_defer = sync && !(get8() & 0x80);
-    BalloonStatsWhy why = BALLOON_STATS_WHY__MAX;
+    MemStatsWhy why = MEMSTATS_WHY__MAX;
     Token *t;
 
     H.asked = false;
-    if (!balloon_stats_requests_ask(&H.r, &why)) {
+    if (!memstats_requests_ask(&H.r, &why)) {
         /* the reply now says why: no device, or the device's reason */
         if (!H.registered) {
-            CHECK(!H.asked && why == BALLOON_STATS_WHY_UNSUPPORTED);
+            CHECK(!H.asked && why == MEMSTATS_WHY_UNSUPPORTED);
             /* waiting anyway: completes at once */
             t = can_defer && (timeout & 1) ? new_token(timeout) : NULL;
             if (t) {
                 push(CTX_WAIT, 0, NULL, t);
-                balloon_stats_requests_wait(&H.r, t);
+                memstats_requests_wait(&H.r, t);
                 pop();
                 CHECK(t->state == TOKEN_DONE);
             }
@@ -496,12 +496,12 @@ static void op_ask(bool sync)
     t = can_defer ? new_token(timeout) : NULL;
     if (t) {
         push(CTX_WAIT, 0, NULL, t);
-        balloon_stats_requests_wait(&H.r, t);
+        memstats_requests_wait(&H.r, t);
         pop();
     } else {
         /* async, or a monitor that cannot wait: the event follows */
         H.event_wanted = true;
-        balloon_stats_requests_want_event(&H.r);
+        memstats_requests_want_event(&H.r);
     }
 }
 
@@ -510,7 +510,7 @@ static void fire(Token *t)
     bool was_waiting = t->state == TOKEN_WAITING;
 
     push(CTX_TIMEOUT, 0, NULL, t);
-    CHECK(balloon_stats_requests_timeout(&H.r, t) == was_waiting);
+    CHECK(memstats_requests_timeout(&H.r, t) == was_waiting);
     pop();
     CHECK(t->state != TOKEN_WAITING);
 }
@@ -541,7 +541,7 @@ static void op_advance(void)
     H.now = until;
 }
 
-static void lost(Device *d, BalloonStatsWhy why)
+static void lost(Device *d, MemStatsWhy why)
 {
     bool registered = d == H.registered;
 
@@ -549,7 +549,7 @@ static void lost(Device *d, BalloonStatsWhy why)
         H.event_wanted = false;
     }
     push(registered ? CTX_STALE : CTX_NONE, why, d, NULL);
-    balloon_stats_requests_lost(&H.r, d, why);
+    memstats_requests_lost(&H.r, d, why);
     pop();
 }
 
@@ -559,19 +559,19 @@ static void unplug(void)
 
     if (!d) {
         /* nothing registered: unregistering any device does nothing */
-        CHECK(!balloon_stats_requests_unregister(&H.r, &H.dev[0]));
+        CHECK(!memstats_requests_unregister(&H.r, &H.dev[0]));
         return;
     }
     H.registered = NULL;        /* a done callback sees it gone */
     H.event_wanted = false;
     d->pinned = true;
-    push(CTX_STALE, BALLOON_STATS_WHY_RESET, d, NULL);
-    CHECK(balloon_stats_requests_unregister(&H.r, d));
+    push(CTX_STALE, MEMSTATS_WHY_RESET, d, NULL);
+    CHECK(memstats_requests_unregister(&H.r, d));
     pop();
     d->pinned = false;
     /* nothing waits on it any more: nothing will complete later */
     check_gone(d);
-    CHECK(!balloon_stats_requests_unregister(&H.r, d));
+    CHECK(!memstats_requests_unregister(&H.r, d));
 }
 
 /* A new device, in a slot no device in use has */
@@ -611,8 +611,8 @@ static void plug(bool replace)
         old->pinned = true;
     }
     /* (and any registered from a completion meanwhile) */
-    push(CTX_STALE, BALLOON_STATS_WHY_RESET, NULL, NULL);
-    balloon_stats_requests_register(&H.r, d, dev_ask);
+    push(CTX_STALE, MEMSTATS_WHY_RESET, NULL, NULL);
+    memstats_requests_register(&H.r, d, dev_ask);
     pop();
     d->pinned = false;
     if (old) {
@@ -668,7 +668,7 @@ static void run_op(void)
     }
     case OP_RESET:
         d->held = d->posted = d->broken = d->driver_ok = false;
-        lost(d, BALLOON_STATS_WHY_RESET);
+        lost(d, MEMSTATS_WHY_RESET);
         break;
     case OP_DRIVER_OK:
         d->driver_ok = true;
@@ -676,7 +676,7 @@ static void run_op(void)
         break;
     case OP_BROKEN:
         d->broken = true;
-        lost(d, BALLOON_STATS_WHY_BROKEN);
+        lost(d, MEMSTATS_WHY_BROKEN);
         break;
     case OP_UNPLUG:
         unplug();
@@ -688,8 +688,8 @@ static void run_op(void)
         unsigned int n = H.ntokens;
 
         H.running = false;
-        push(CTX_STALE, BALLOON_STATS_WHY_STOPPED, NULL, NULL);
-        balloon_stats_requests_stopped(&H.r);
+        push(CTX_STALE, MEMSTATS_WHY_STOPPED, NULL, NULL);
+        memstats_requests_stopped(&H.r);
         pop();
         /* (from a completion, others may still be completing) */
         for (i = 0; i < n && !H.nesting; i++) {
@@ -709,7 +709,7 @@ static void run_op(void)
     case OP_LOST: {
         uint8_t b = get8();
 
-        lost(b & 0x80 ? other_device(b) : d, b % BALLOON_STATS_WHY__MAX);
+        lost(b & 0x80 ? other_device(b) : d, b % MEMSTATS_WHY__MAX);
         break;
     }
     case OP_NEST:
@@ -735,7 +735,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     H.data = data;
     H.size = size;
     H.running = true;
-    balloon_stats_requests_init(&H.r, done, &H);
+    memstats_requests_init(&H.r, done, &H);
     plug(false);
 
     while (H.pos < H.size) {

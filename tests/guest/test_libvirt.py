@@ -17,7 +17,6 @@ import json
 import os
 import subprocess
 import threading
-import time
 import unittest
 import uuid
 
@@ -111,23 +110,29 @@ class LibvirtTest(VMTestCase):
                 if cls.daemon.poll() is not None else 'no socket'
             cls.stop_daemon()
             raise unittest.SkipTest('libvirtd cannot start here: %s' % err)
-        libvirt.virEventRegisterDefaultImpl()
-        cls.loop_stop = False
-        cls.loop = threading.Thread(target=cls.event_loop, daemon=True)
-        cls.loop.start()
-        cls.conn = libvirt.open('qemu:///system')
-        cls.name = 'qemu-oc-test-%d' % os.getpid()
-        cls.dom = cls.conn.defineXML(domain_xml(cls.name))
-        cls.balloon_events = []
-        cls.qmp_events = []
-        cls.cb_balloon = cls.conn.domainEventRegisterAny(
-            cls.dom, libvirt.VIR_DOMAIN_EVENT_ID_BALLOON_CHANGE,
-            lambda conn, dom, actual, opaque: cls.balloon_events.append(actual), None)
-        cls.cb_qmp = libvirt_qemu.qemuMonitorEventRegister(
-            cls.conn, cls.dom, 'BALLOON_STATS',
-            lambda conn, dom, event, secs, usecs, details, opaque:
-            cls.qmp_events.append((event, details)), None, 0)
-        cls.dom.create()
+        cls.dom = cls.conn = cls.cb_balloon = cls.cb_qmp = None
+        try:
+            libvirt.virEventRegisterDefaultImpl()
+            cls.loop_stop = False
+            cls.loop = threading.Thread(target=cls.event_loop, daemon=True)
+            cls.loop.start()
+            cls.conn = libvirt.open('qemu:///system')
+            cls.name = 'qemu-oc-test-%d' % os.getpid()
+            cls.dom = cls.conn.defineXML(domain_xml(cls.name))
+            cls.balloon_events = []
+            cls.qmp_events = []
+            cls.cb_balloon = cls.conn.domainEventRegisterAny(
+                cls.dom, libvirt.VIR_DOMAIN_EVENT_ID_BALLOON_CHANGE,
+                lambda conn, dom, actual, opaque: cls.balloon_events.append(actual), None)
+            cls.cb_qmp = libvirt_qemu.qemuMonitorEventRegister(
+                cls.conn, cls.dom, 'BALLOON_STATS',
+                lambda conn, dom, event, secs, usecs, details, opaque:
+                cls.qmp_events.append((event, details)), None, 0)
+            cls.dom.create()
+        except BaseException:
+            # no tearDownClass after a failed setUpClass: clean up here
+            cls.cleanup()
+            raise
 
     @classmethod
     def event_loop(cls):
@@ -147,17 +152,26 @@ class LibvirtTest(VMTestCase):
             cls.daemon.stderr.close()
 
     @classmethod
-    def tearDownClass(cls):
+    def cleanup(cls):
+        """Undo what setUpClass got to, even if it failed half-way."""
         try:
-            if cls.dom.isActive():
-                cls.dom.destroy()
-            cls.dom.undefine()
-            cls.conn.domainEventDeregisterAny(cls.cb_balloon)
-            libvirt_qemu.qemuMonitorEventDeregister(cls.conn, cls.cb_qmp)
-            cls.conn.close()
+            if cls.dom is not None:
+                if cls.dom.isActive():
+                    cls.dom.destroy()
+                cls.dom.undefine()
+            if cls.cb_balloon is not None:
+                cls.conn.domainEventDeregisterAny(cls.cb_balloon)
+            if cls.cb_qmp is not None:
+                libvirt_qemu.qemuMonitorEventDeregister(cls.conn, cls.cb_qmp)
+            if cls.conn is not None:
+                cls.conn.close()
         finally:
             cls.loop_stop = True
             cls.stop_daemon()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.cleanup()
 
     def qmp(self, cmd, **args):
         msg = {'execute': cmd}

@@ -18,7 +18,7 @@ SRC=${2:?usage: prepare-src.sh PRISTINE SRC}
 PATCHES=${QEMU_OC_PATCHES:-$TOP/patches}
 
 # Directories of ours that mirror QEMU's tree and are laid over it.
-OVERLAY_DIRS="accel balloon hw include monitor qapi softmmu target tests/qtest"
+OVERLAY_DIRS="accel balloon hw include monitor qapi target tests/qtest vcpu-runstates"
 
 git_src() {
     git -C "$SRC" -c user.name=qemu-oc -c user.email=qemu-oc@localhost \

@@ -1,7 +1,7 @@
 /*
  * A vCPU's KVM binary statistics: stub for builds without KVM (qemu-oc)
  *
- * softmmu/vcpu-runstate.c is built for every accelerator and opens the
+ * vcpu-runstates/accounting.c is built for every accelerator and opens the
  * statistics only when KVM is in use, which a build without KVM never is.
  *
  * Copyright (c) 2026 qemu-oc developers

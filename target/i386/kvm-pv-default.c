@@ -29,7 +29,7 @@
 #include "hw/boards.h"
 #include "hw/i386/x86.h"
 #include "sysemu/kvm.h"
-#include "sysemu/vcpu-runstate.h"
+#include "vcpu-runstates/vcpu-runstates.h"
 #include "qemu/module.h"
 #include "standard-headers/asm-x86/kvm_para.h"
 #include "kvm-pv-default.h"

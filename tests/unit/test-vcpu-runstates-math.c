@@ -1,5 +1,5 @@
 /*
- * Unit tests of the runstate arithmetic (softmmu/runstate-math.c)
+ * Unit tests of the runstate arithmetic (vcpu-runstates/math.c)
  *
  * Copyright (c) 2026 qemu-oc developers
  *
@@ -7,7 +7,7 @@
  */
 
 #include "qemu/osdep.h"
-#include "sysemu/runstate-math.h"
+#include "vcpu-runstates/math.h"
 
 #define EPS (1.0 / 1000000000)
 
@@ -134,9 +134,9 @@ static void test_shares_mixed(void)
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
-    g_test_add_func("/runstate-math/split", test_split);
-    g_test_add_func("/runstate-math/state", test_state);
-    g_test_add_func("/runstate-math/shares-pure", test_shares_pure);
-    g_test_add_func("/runstate-math/shares-mixed", test_shares_mixed);
+    g_test_add_func("/vcpu-runstates-math/split", test_split);
+    g_test_add_func("/vcpu-runstates-math/state", test_state);
+    g_test_add_func("/vcpu-runstates-math/shares-pure", test_shares_pure);
+    g_test_add_func("/vcpu-runstates-math/shares-mixed", test_shares_mixed);
     return g_test_run();
 }

@@ -1,5 +1,16 @@
 /*
- * vCPU and VM runstates (qemu-oc)
+ * vCPU and VM runstates (qemu-oc): the accounting
+ *
+ * Two sources.  The exact one (vcpu-runstates/timeline.c) follows every
+ * transition: QEMU's own halt and stop changes, queued by the vCPU
+ * thread, and the vCPU thread's context switches from Linux
+ * (vcpu-runstates/switch-records.c), both drained by the sampler thread
+ * every RS_DRAIN_MS and merged in time order.  Where Linux refuses the
+ * switch records (perf_event_paranoid 3, seccomp, locked-memory limits)
+ * or the machine property vcpu-runstates-exact is off, the sampled
+ * source below serves, and the reason is reported.  The sampled part is
+ * kept up to date in both cases, so that a fallback in mid-run
+ * continues the counters.
  *
  * Per vCPU, two parts with one writer each:
  *  - the exact part, written only by the vCPU thread (hooks in
@@ -34,8 +45,21 @@
 #include "sysemu/kvm.h"
 #include "sysemu/tcg.h"
 #include "sysemu/kvm-vcpu-stats.h"
-#include "sysemu/runstate-math.h"
-#include "sysemu/vcpu-runstate.h"
+#include "qapi/error.h"
+#include "qapi/visitor.h"
+#include "qom/object.h"
+#include "vcpu-runstates/math.h"
+#include "vcpu-runstates/switch-records.h"
+#include "vcpu-runstates/timeline.h"
+#include "vcpu-runstates/vcpu-runstates.h"
+
+/* The exact source drains its queues this often (and at each period) */
+#define RS_DRAIN_MS 20
+/* Switch record ring per vCPU, in pages: tried first, and the least */
+#define RS_RING_PAGES_DEFAULT 32
+#define RS_RING_PAGES_MIN 4
+/* QEMU's view changes queued by a vCPU thread between two drains */
+#define RS_QUEUE_LEN 512
 
 /* the arithmetic's numbering is QAPI's */
 QEMU_BUILD_BUG_ON((int)RS_VCPU__MAX != (int)VCPU_RUNSTATE__MAX);
@@ -63,8 +87,27 @@ typedef struct VcpuExact {
     uint64_t transitions;
 } VcpuExact;
 
+/* A change of QEMU's view, queued by the vCPU thread for the sampler */
+typedef struct RsQueued {
+    int64_t t;
+    int state;              /* RS_VCPU_RUNNING (= awake), _BLOCKED, _OFFLINE */
+} RsQueued;
+
+/* The exact source's inputs from one vCPU thread */
+typedef struct RsExactInput {
+    RsSwitchRing ring;      /* opened by the thread, drained by the sampler */
+    int64_t opened;         /* the thread was on a CPU then */
+    RsQueued queue[RS_QUEUE_LEN];   /* single producer, single consumer */
+    uint32_t head;          /* written by the vCPU thread */
+    uint32_t tail;          /* written by the sampler */
+    uint64_t dropped;       /* the queue was full: written by the vCPU */
+    uint64_t dropped_seen;  /* sampler only */
+} RsExactInput;
+
 typedef struct VcpuRs {
     VcpuExact ex;
+    /* exact source: the current thread's inputs, published by it */
+    RsExactInput *in;
     int64_t tid;            /* the vCPU thread's; a re-plugged vCPU sets it */
     int64_t created;
     KvmVcpuStats kvm;
@@ -88,6 +131,11 @@ typedef struct VcpuRs {
     uint64_t ex_seen;       /* exact transitions already counted */
     uint64_t kvm_vals[KVM_VCPU_STAT__MAX];  /* latest KVM statistics */
     bool kvm_valid;
+
+    /* the exact source, sampler only */
+    RsExactInput *in_used;  /* the inputs the timeline follows */
+    uint64_t tl_seen[RS_VCPU__MAX];     /* timeline totals published */
+    uint64_t tl_trans_seen;
 } VcpuRs;
 
 static VcpuRs **rs_vcpus;       /* [rs_max], entries published once */
@@ -105,6 +153,18 @@ static int64_t rs_start, rs_last;
 static QemuThread rs_thread;
 static VcpuRunstatesKvmPvFn *rs_kvm_pv_reader;
 
+/* Which source is in use: exact until it cannot be (then for good) */
+static int rs_source = RUNSTATE_SOURCE_EXACT;
+static char *rs_source_reason;  /* why not exact; set once, then read */
+/* machine properties vcpu-runstates-exact, x-vcpu-runstates-ring-pages */
+static bool rs_exact_wanted = true;
+static uint32_t rs_ring_pages = RS_RING_PAGES_DEFAULT;
+
+/* The exact source's state, sampler only */
+static RsTimeline rs_tl;
+static uint64_t rs_tl_vm_seen[RS_VM__MAX];
+static uint64_t rs_exact_missed;    /* lost records and dropped changes */
+
 /* The sampler sleeps on rs_wake, so that a new period takes effect now */
 static QemuMutex rs_wake_lock;
 static QemuCond rs_wake;
@@ -113,6 +173,82 @@ static bool rs_period_changed;  /* under rs_wake_lock */
 /* -- the vCPU side ------------------------------------------------------ */
 
 static void *rs_sampler(void *opaque);
+
+static bool rs_exact(void)
+{
+    return qatomic_load_acquire(&rs_source) == RUNSTATE_SOURCE_EXACT;
+}
+
+/*
+ * The exact source cannot serve: the sampled one takes over, for good.
+ * Under the BQL (rs_init, a vCPU thread starting).
+ */
+static void rs_fall_back(char *reason)
+{
+    if (!rs_exact()) {
+        g_free(reason);
+        return;
+    }
+    rs_source_reason = reason;
+    qatomic_store_release(&rs_source, RUNSTATE_SOURCE_SAMPLED);
+}
+
+/* Why Linux refused the switch records of vCPU @index */
+static char *rs_refusal(int index, const char *what, int err)
+{
+    g_autofree char *paranoid = NULL;
+
+    if ((err == EACCES || err == EPERM) &&
+        g_file_get_contents("/proc/sys/kernel/perf_event_paranoid",
+                            &paranoid, NULL, NULL)) {
+        g_strstrip(paranoid);
+        return g_strdup_printf("vCPU %d: %s: %s (kernel.perf_event_paranoid "
+                               "is %s)", index, what, strerror(err),
+                               paranoid);
+    }
+    return g_strdup_printf("vCPU %d: %s: %s", index, what, strerror(err));
+}
+
+/* In the vCPU thread: trace its context switches for the exact source */
+static void rs_exact_open(VcpuRs *e, int index)
+{
+    RsExactInput *in;
+    const char *what;
+    int err;
+
+    if (!rs_exact()) {
+        return;
+    }
+    in = g_new0(RsExactInput, 1);
+    err = rs_switch_open(&in->ring, rs_ring_pages,
+                         MIN(rs_ring_pages, RS_RING_PAGES_MIN), &what);
+    if (err) {
+        rs_fall_back(rs_refusal(index, what, -err));
+        g_free(in);
+        return;
+    }
+    in->opened = get_clock();   /* this thread is on a CPU */
+    qatomic_store_release(&e->in, in);
+}
+
+/* In the vCPU thread: queue QEMU's view for the exact source */
+static void rs_exact_queue(VcpuRs *e, int64_t t, int state)
+{
+    RsExactInput *in = e->in;   /* this thread published it */
+    uint32_t head;
+
+    if (!in) {
+        return;
+    }
+    head = in->head;
+    if (head - qatomic_load_acquire(&in->tail) >= RS_QUEUE_LEN) {
+        /* the sampler is late: the next change resynchronises */
+        qatomic_set(&in->dropped, in->dropped + 1);
+        return;
+    }
+    in->queue[head % RS_QUEUE_LEN] = (RsQueued) { .t = t, .state = state };
+    qatomic_store_release(&in->head, head + 1);
+}
 
 /* First call, from the first vCPU thread, under the BQL */
 static void rs_init(void)
@@ -128,6 +264,14 @@ static void rs_init(void)
     } else if (kvm_enabled()) {
         rs_method = RUNSTATE_METHOD_KVM;
     }
+    if (rs_method == RUNSTATE_METHOD_NONE) {
+        rs_fall_back(g_strdup("no guest code runs (qtest accelerator)"));
+    } else if (!rs_exact_wanted) {
+        rs_fall_back(g_strdup("the machine property vcpu-runstates-exact "
+                              "is off"));
+    }
+    rs_timeline_init(&rs_tl, rs_max, rs_method == RUNSTATE_METHOD_KVM,
+                     rs_start);
     qatomic_store_release(&rs_vcpus, g_new0(VcpuRs *, rs_max));
     if (rs_method != RUNSTATE_METHOD_NONE) {
         qemu_thread_create(&rs_thread, "vcpu-runstates", rs_sampler, NULL,
@@ -158,6 +302,7 @@ static VcpuRs *rs_get(CPUState *cpu)
         if (rs_method == RUNSTATE_METHOD_KVM) {
             e->has_kvm = kvm_vcpu_stats_open(cpu, &e->kvm);
         }
+        rs_exact_open(e, cpu->cpu_index);
         qatomic_store_release(&rs_vcpus[cpu->cpu_index], e);
     } else if (e->tid != cpu->thread_id) {
         /*
@@ -165,6 +310,7 @@ static VcpuRs *rs_get(CPUState *cpu)
          * counters go on, and the sampler follows the new thread.
          */
         qatomic_set(&e->tid, cpu->thread_id);
+        rs_exact_open(e, cpu->cpu_index);
     }
     return e;
 }
@@ -183,6 +329,7 @@ static void rs_set(VcpuRs *e, int state)
     e->ex.since = now;
     e->ex.transitions++;
     seqlock_write_end(&e->ex.seq);
+    rs_exact_queue(e, now, state);
 }
 
 void vcpu_runstate_idle(CPUState *cpu)
@@ -347,6 +494,116 @@ static int rs_sample_vcpu(VcpuRs *e, int64_t now, uint64_t parts[RS_VCPU__MAX],
     return state;
 }
 
+/* -- the exact source (sampler thread) ---------------------------------- */
+
+static void rs_exact_switch(void *opaque, int64_t t, RsSchedView view)
+{
+    rs_timeline_push(&rs_tl, GPOINTER_TO_UINT(opaque), RS_SOURCE_SCHED, t,
+                     view);
+}
+
+static RsQemuView rs_qemu_view(int state)
+{
+    switch (state) {
+    case RS_VCPU_BLOCKED:
+        return RS_QEMU_BLOCKED;
+    case RS_VCPU_OFFLINE:
+        return RS_QEMU_OFFLINE;
+    default:
+        return RS_QEMU_AWAKE;
+    }
+}
+
+/* Queue for the timeline what vCPU @i's thread gave since the last drain */
+static void rs_exact_take(RsExactInput *in, unsigned i)
+{
+    uint32_t head = qatomic_load_acquire(&in->head);
+    uint32_t tail = in->tail;
+    uint64_t dropped;
+    bool corrupt;
+
+    for (; tail != head; tail++) {
+        RsQueued *q = &in->queue[tail % RS_QUEUE_LEN];
+
+        rs_timeline_push(&rs_tl, i, RS_SOURCE_QEMU, q->t,
+                         rs_qemu_view(q->state));
+    }
+    qatomic_store_release(&in->tail, tail);
+    rs_exact_missed += rs_switch_drain(&in->ring, rs_exact_switch,
+                                       GUINT_TO_POINTER(i), &corrupt);
+    dropped = qatomic_read(&in->dropped);
+    rs_exact_missed += dropped - in->dropped_seen;
+    in->dropped_seen = dropped;
+}
+
+/* Feed the timeline from every vCPU and move it to @now */
+static void rs_exact_drain(int64_t now)
+{
+    unsigned i;
+
+    for (i = 0; i < rs_max; i++) {
+        VcpuRs *e = qatomic_load_acquire(&rs_vcpus[i]);
+        RsExactInput *in = e ? qatomic_load_acquire(&e->in) : NULL;
+
+        if (!e) {
+            continue;
+        }
+        if (e->in_used && e->in_used != in) {
+            /* a new thread took the slot: the last of the old one */
+            rs_exact_take(e->in_used, i);
+            rs_switch_close(&e->in_used->ring);
+            g_free(e->in_used);
+            e->in_used = NULL;
+        }
+        if (in && !e->in_used) {
+            e->in_used = in;
+            rs_timeline_vcpu_start(&rs_tl, i, in->opened, RS_QEMU_OFFLINE,
+                                   RS_SCHED_ONCPU);
+        }
+        if (e->in_used) {
+            rs_exact_take(e->in_used, i);
+        }
+    }
+    rs_timeline_advance(&rs_tl, now);
+}
+
+/*
+ * Publish the timeline's counters (under rs_lock).  Each publication
+ * adds what the timeline accumulated since the previous one, so a
+ * fallback to sampling in mid-run continues the counters.
+ */
+static void rs_exact_publish(int64_t now)
+{
+    unsigned i, j;
+
+    for (i = 0; i < rs_max; i++) {
+        VcpuRs *e = rs_vcpus[i];
+        RsTimelineVcpu *v = &rs_tl.vcpu[i];
+
+        if (!e) {
+            continue;
+        }
+        for (j = 0; j < RS_VCPU__MAX; j++) {
+            e->acc[j] += v->acc[j] - e->tl_seen[j];
+            e->tl_seen[j] = v->acc[j];
+        }
+        e->transitions += v->transitions - e->tl_trans_seen;
+        e->tl_trans_seen = v->transitions;
+        e->cur = v->state;
+    }
+    for (j = 0; j < RS_VM__MAX; j++) {
+        rs_vm[j] += rs_tl.vm_acc[j] - rs_tl_vm_seen[j];
+        rs_tl_vm_seen[j] = rs_tl.vm_acc[j];
+    }
+    if (rs_tl.vm_state != rs_vm_cur) {
+        rs_vm_cur = rs_tl.vm_state;
+    }
+    rs_vm_entered = g_get_real_time() / 1000 -
+                    (now - MIN(now, rs_tl.vm_entered)) / SCALE_MS;
+    rs_missed += rs_exact_missed;
+    rs_exact_missed = 0;
+}
+
 /* One vCPU's measurement of the last interval */
 typedef struct RsMeasure {
     uint64_t parts[RS_VCPU__MAX];
@@ -368,8 +625,12 @@ static void rs_sample(int64_t period)
     unsigned counts[RS_VCPU__MAX] = { 0 };
     double shares[RS_VM__MAX];
     unsigned n = 0, i, j;
+    bool exact = rs_exact();
     int vm;
 
+    if (exact) {
+        rs_exact_drain(now);
+    }
     /* the /proc and KVM reads, without the readers' lock */
     for (i = 0; i < rs_max; i++) {
         VcpuRs *e = qatomic_load_acquire(&rs_vcpus[i]);
@@ -380,6 +641,9 @@ static void rs_sample(int64_t period)
         m[i].valid = true;
         m[i].state = rs_sample_vcpu(e, now, m[i].parts, &m[i].d_transitions,
                                     m[i].kvm, &m[i].kvm_ok);
+        if (exact && e->gone && rs_tl.vcpu[i].present) {
+            rs_timeline_vcpu_gone(&rs_tl, i, now);
+        }
         if (!e->gone) {
             for (j = 0; j < RS_VCPU__MAX; j++) {
                 vm_parts[n][j] = m[i].parts[j];
@@ -400,25 +664,32 @@ static void rs_sample(int64_t period)
         if (!m[i].valid) {
             continue;
         }
+        if (m[i].kvm_ok) {
+            memcpy(e->kvm_vals, m[i].kvm, sizeof(e->kvm_vals));
+            e->kvm_valid = true;
+        }
+        if (exact) {
+            continue;
+        }
         for (j = 0; j < RS_VCPU__MAX; j++) {
             e->acc[j] += m[i].parts[j];
         }
         e->cur = m[i].state;
         e->transitions += m[i].d_transitions;
-        if (m[i].kvm_ok) {
-            memcpy(e->kvm_vals, m[i].kvm, sizeof(e->kvm_vals));
-            e->kvm_valid = true;
+    }
+    if (exact) {
+        rs_exact_publish(now);
+    } else {
+        for (i = 0; i < RS_VM__MAX; i++) {
+            rs_vm[i] += llround(shares[i] * wall);
         }
-    }
-    for (i = 0; i < RS_VM__MAX; i++) {
-        rs_vm[i] += llround(shares[i] * wall);
-    }
-    if (vm != rs_vm_cur) {
-        rs_vm_cur = vm;
-        rs_vm_entered = g_get_real_time() / 1000;
-    }
-    if (rs_samples && wall > 2 * period) {
-        rs_missed++;
+        if (vm != rs_vm_cur) {
+            rs_vm_cur = vm;
+            rs_vm_entered = g_get_real_time() / 1000;
+        }
+        if (rs_samples && wall > 2 * period) {
+            rs_missed++;
+        }
     }
     rs_samples++;
     rs_elapsed += wall;
@@ -441,8 +712,17 @@ static void *rs_sampler(void *opaque)
         int64_t left;
 
         while (!rs_period_changed && (left = deadline - get_clock()) > 0) {
+            /* the exact source drains its queues in between */
+            bool exact = rs_exact();
+            int64_t nap = exact ? MIN(left, RS_DRAIN_MS * SCALE_MS) : left;
+
             qemu_cond_timedwait(&rs_wake, &rs_wake_lock,
-                                DIV_ROUND_UP(left, SCALE_MS));
+                                DIV_ROUND_UP(nap, SCALE_MS));
+            if (exact && !rs_period_changed && deadline > get_clock()) {
+                qemu_mutex_unlock(&rs_wake_lock);
+                rs_exact_drain(get_clock());
+                qemu_mutex_lock(&rs_wake_lock);
+            }
         }
         rs_period_changed = false;
         qemu_mutex_unlock(&rs_wake_lock);
@@ -465,6 +745,12 @@ VcpuRunstates *vcpu_runstates_snapshot(void)
     rs->vm = vm;
     rs->method = rs_method;
     rs->period_ms = qatomic_read(&rs_period_ms);
+    rs->source = vcpus ? qatomic_load_acquire(&rs_source) :
+                 RUNSTATE_SOURCE_SAMPLED;
+    if (rs->source != RUNSTATE_SOURCE_EXACT) {
+        rs->source_reason = g_strdup(vcpus ? rs_source_reason :
+                                     "no vCPU has started");
+    }
     vm->state = VM_RUNSTATE_BLOCKED;
     if (vcpus) {
         qemu_mutex_lock(&rs_lock);
@@ -536,4 +822,52 @@ void vcpu_runstates_set_period(int64_t period_ms)
         qemu_cond_signal(&rs_wake);
         qemu_mutex_unlock(&rs_wake_lock);
     }
+}
+
+/* -- machine properties ------------------------------------------------- */
+
+static bool rs_prop_get_exact(Object *obj, Error **errp)
+{
+    return rs_exact_wanted;
+}
+
+static void rs_prop_set_exact(Object *obj, bool value, Error **errp)
+{
+    rs_exact_wanted = value;
+}
+
+static void rs_prop_get_ring(Object *obj, Visitor *v, const char *name,
+                             void *opaque, Error **errp)
+{
+    uint32_t pages = rs_ring_pages;
+
+    visit_type_uint32(v, name, &pages, errp);
+}
+
+static void rs_prop_set_ring(Object *obj, Visitor *v, const char *name,
+                             void *opaque, Error **errp)
+{
+    uint32_t pages;
+
+    if (!visit_type_uint32(v, name, &pages, errp)) {
+        return;
+    }
+    if (!pages || pages > 1024 || !is_power_of_2(pages)) {
+        error_setg(errp, "'%s' must be a power of 2 from 1 to 1024", name);
+        return;
+    }
+    rs_ring_pages = pages;
+}
+
+void vcpu_runstates_machine_class_init(ObjectClass *oc)
+{
+    object_class_property_add_bool(oc, "vcpu-runstates-exact",
+                                   rs_prop_get_exact, rs_prop_set_exact);
+    object_class_property_set_description(oc, "vcpu-runstates-exact",
+        "Follow each vCPU thread's context switches for exact runstates "
+        "(off: sample the host scheduler's counters)");
+    object_class_property_add(oc, "x-vcpu-runstates-ring-pages", "uint32",
+                              rs_prop_get_ring, rs_prop_set_ring, NULL, NULL);
+    object_class_property_set_description(oc, "x-vcpu-runstates-ring-pages",
+        "Pages of each vCPU's context switch record ring (for tests)");
 }

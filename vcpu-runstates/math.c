@@ -7,7 +7,7 @@
  */
 
 #include "qemu/osdep.h"
-#include "sysemu/runstate-math.h"
+#include "vcpu-runstates/math.h"
 
 void rs_vcpu_split(uint64_t wall_ns, uint64_t offline_ns, uint64_t blocked_ns,
                    uint64_t oncpu_ns, uint64_t out[RS_VCPU__MAX])

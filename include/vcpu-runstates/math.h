@@ -1,15 +1,15 @@
 /*
  * vCPU and VM runstates: the arithmetic
  *
- * Pure functions, shared by softmmu/vcpu-runstate.c and its unit test.
+ * Pure functions, shared by vcpu-runstates/accounting.c and its unit test.
  *
  * Copyright (c) 2026 qemu-oc developers
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 
-#ifndef SYSEMU_RUNSTATE_MATH_H
-#define SYSEMU_RUNSTATE_MATH_H
+#ifndef VCPU_RUNSTATES_MATH_H
+#define VCPU_RUNSTATES_MATH_H
 
 /* vCPU states, in the order of QAPI VcpuRunstate */
 enum {

@@ -1,6 +1,5 @@
 /*
- * vCPU and VM runstates: QMP query-vcpu-runstates, set-vcpu-runstates-period
- * and HMP info runstates (qemu-oc)
+ * vCPU and VM runstates: HMP info runstates (qemu-oc)
  *
  * Copyright (c) 2026 qemu-oc developers
  *
@@ -8,27 +7,10 @@
  */
 
 #include "qemu/osdep.h"
-#include "qapi/error.h"
-#include "qapi/qapi-commands-vcpu-runstates.h"
+#include "qapi/qapi-types-vcpu-runstates.h"
 #include "monitor/hmp.h"
 #include "monitor/monitor.h"
-#include "sysemu/vcpu-runstate.h"
-
-VcpuRunstates *qmp_query_vcpu_runstates(Error **errp)
-{
-    return vcpu_runstates_snapshot();
-}
-
-void qmp_set_vcpu_runstates_period(int64_t period_ms, Error **errp)
-{
-    if (period_ms < VCPU_RUNSTATE_PERIOD_MIN_MS ||
-        period_ms > VCPU_RUNSTATE_PERIOD_MAX_MS) {
-        error_setg(errp, "'period-ms' must be between %d and %d",
-                   VCPU_RUNSTATE_PERIOD_MIN_MS, VCPU_RUNSTATE_PERIOD_MAX_MS);
-        return;
-    }
-    vcpu_runstates_set_period(period_ms);
-}
+#include "vcpu-runstates/vcpu-runstates.h"
 
 /* The previous info runstates, for the "last interval" columns */
 static VcpuRunstates *hmp_prev;
@@ -87,10 +69,14 @@ void hmp_info_runstates(Monitor *mon, const QDict *qdict)
     VcpuRunstateInfoList *l;
     int i;
 
-    monitor_printf(mon, "method %s, period %" PRId64 " ms, %" PRIu64
-                   " samples, missed changes %" PRIu64 "\n",
-                   RunstateMethod_str(rs->method), rs->period_ms,
+    monitor_printf(mon, "method %s, source %s, period %" PRId64 " ms, %"
+                   PRIu64 " samples, missed changes %" PRIu64 "\n",
+                   RunstateMethod_str(rs->method),
+                   RunstateSource_str(rs->source), rs->period_ms,
                    rs->samples, rs->vm->missed_changes);
+    if (rs->source_reason) {
+        monitor_printf(mon, "not exact: %s\n", rs->source_reason);
+    }
     if (rs->kvm_pv) {
         monitor_printf(mon, "KVM PV: pv-unhalt %s, pv-sched-yield %s, "
                        "steal-time %s, dedicated-hint %s\n",

@@ -14,8 +14,8 @@
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 
-#ifndef SYSEMU_VCPU_RUNSTATE_H
-#define SYSEMU_VCPU_RUNSTATE_H
+#ifndef VCPU_RUNSTATES_H
+#define VCPU_RUNSTATES_H
 
 #include "qapi/qapi-types-vcpu-runstates.h"
 
@@ -32,6 +32,9 @@ void vcpu_runstates_set_period(int64_t period_ms);
 
 /* A consistent snapshot; the caller frees it */
 VcpuRunstates *vcpu_runstates_snapshot(void);
+
+/* The machine properties vcpu-runstates-exact and x-...-ring-pages */
+void vcpu_runstates_machine_class_init(ObjectClass *oc);
 
 /* The target reports the KVM PV features the guest sees (under BQL) */
 typedef void VcpuRunstatesKvmPvFn(KvmPvFeatures *pv);

@@ -5,7 +5,9 @@
  * transition: QEMU's own halt and stop changes, queued by the vCPU
  * thread, and the vCPU thread's context switches from Linux
  * (vcpu-runstates/switch-records.c), both drained by the sampler thread
- * every RS_DRAIN_MS and merged in time order.  Where Linux refuses the
+ * and merged in time order: at each period, and in between when a
+ * switch record ring is half full or a vCPU's queue is (the sampler
+ * polls the rings, and a vCPU thread kicks it).  Where Linux refuses the
  * switch records (perf_event_paranoid 3, seccomp, locked-memory limits)
  * or the machine property vcpu-runstates-exact is off, the sampled
  * source below serves, and the reason is reported.  The sampled part is
@@ -35,7 +37,9 @@
 
 #include "qemu/osdep.h"
 #include <math.h>
+#include <poll.h>
 #include "qemu/atomic.h"
+#include "qemu/event_notifier.h"
 #include "qemu/seqlock.h"
 #include "qemu/thread.h"
 #include "qemu/timer.h"
@@ -53,13 +57,11 @@
 #include "vcpu-runstates/timeline.h"
 #include "vcpu-runstates/vcpu-runstates.h"
 
-/* The exact source drains its queues this often (and at each period) */
-#define RS_DRAIN_MS 20
 /* Switch record ring per vCPU, in pages: tried first, and the least */
 #define RS_RING_PAGES_DEFAULT 32
 #define RS_RING_PAGES_MIN 4
 /* QEMU's view changes queued by a vCPU thread between two drains */
-#define RS_QUEUE_LEN 512
+#define RS_QUEUE_LEN 4096
 
 /* the arithmetic's numbering is QAPI's */
 QEMU_BUILD_BUG_ON((int)RS_VCPU__MAX != (int)VCPU_RUNSTATE__MAX);
@@ -101,7 +103,9 @@ typedef struct RsExactInput {
     uint32_t head;          /* written by the vCPU thread */
     uint32_t tail;          /* written by the sampler */
     uint64_t dropped;       /* the queue was full: written by the vCPU */
+    uint32_t kicked_at;     /* vCPU only: head when it last kicked */
     uint64_t dropped_seen;  /* sampler only */
+    bool hup;               /* sampler only: the thread exited */
 } RsExactInput;
 
 typedef struct VcpuRs {
@@ -165,10 +169,13 @@ static RsTimeline rs_tl;
 static uint64_t rs_tl_vm_seen[RS_VM__MAX];
 static uint64_t rs_exact_missed;    /* lost records and dropped changes */
 
-/* The sampler sleeps on rs_wake, so that a new period takes effect now */
-static QemuMutex rs_wake_lock;
-static QemuCond rs_wake;
-static bool rs_period_changed;  /* under rs_wake_lock */
+/*
+ * The sampler sleeps in poll(): on rs_kick (a new period takes effect
+ * now; a vCPU's queue is half full; a vCPU thread started) and on the
+ * switch record rings (half full)
+ */
+static EventNotifier rs_kick;
+static bool rs_period_changed;
 
 /* -- the vCPU side ------------------------------------------------------ */
 
@@ -229,6 +236,9 @@ static void rs_exact_open(VcpuRs *e, int index)
     }
     in->opened = get_clock();   /* this thread is on a CPU */
     qatomic_store_release(&e->in, in);
+    if (rs_vcpus) {
+        event_notifier_set(&rs_kick);   /* poll this ring from now */
+    }
 }
 
 /* In the vCPU thread: queue QEMU's view for the exact source */
@@ -248,6 +258,11 @@ static void rs_exact_queue(VcpuRs *e, int64_t t, int state)
     }
     in->queue[head % RS_QUEUE_LEN] = (RsQueued) { .t = t, .state = state };
     qatomic_store_release(&in->head, head + 1);
+    if (head + 1 - in->kicked_at >= RS_QUEUE_LEN / 2) {
+        /* half full: have it drained before the period ends */
+        in->kicked_at = head + 1;
+        event_notifier_set(&rs_kick);
+    }
 }
 
 /* First call, from the first vCPU thread, under the BQL */
@@ -255,8 +270,7 @@ static void rs_init(void)
 {
     rs_max = current_machine->smp.max_cpus;
     qemu_mutex_init(&rs_lock);
-    qemu_mutex_init(&rs_wake_lock);
-    qemu_cond_init(&rs_wake);
+    event_notifier_init(&rs_kick, false);
     rs_start = rs_last = get_clock();
     rs_vm_entered = g_get_real_time() / 1000;
     if (tcg_enabled()) {
@@ -703,31 +717,64 @@ static void rs_sample(int64_t period)
  * was slept for, so it is never a missed change), and the next sleep
  * uses the new period.
  */
+/*
+ * Sleep at most @ns, until kicked or until a switch record ring is half
+ * full.  Returns true if the period changed.
+ */
+static bool rs_wait(int64_t ns)
+{
+    g_autofree struct pollfd *fds = g_new(struct pollfd, rs_max + 1);
+    g_autofree RsExactInput **ins = g_new(RsExactInput *, rs_max + 1);
+    unsigned n = 0, i;
+
+    fds[n++] = (struct pollfd) {
+        .fd = event_notifier_get_fd(&rs_kick), .events = POLLIN
+    };
+    for (i = 0; rs_exact() && i < rs_max; i++) {
+        VcpuRs *e = qatomic_load_acquire(&rs_vcpus[i]);
+
+        if (e && e->in_used && !e->in_used->hup) {
+            ins[n] = e->in_used;
+            fds[n++] = (struct pollfd) {
+                .fd = e->in_used->ring.fd, .events = POLLIN
+            };
+        }
+    }
+    if (poll(fds, n, DIV_ROUND_UP(ns, SCALE_MS)) > 0) {
+        for (i = 1; i < n; i++) {
+            /* an exited thread's ring stays readable, never to fill */
+            ins[i]->hup |= !!(fds[i].revents & (POLLHUP | POLLERR));
+        }
+        if (fds[0].revents) {
+            event_notifier_test_and_clear(&rs_kick);
+        }
+    }
+    return qatomic_xchg(&rs_period_changed, false);
+}
+
+/*
+ * Sample every period.  A new period ends the current sleep: the
+ * interval so far is closed at once (it is shorter than the period it
+ * was slept for, so it is never a missed change), and the next sleep
+ * uses the new period.  In between, the exact source drains what is
+ * half full.
+ */
 static void *rs_sampler(void *opaque)
 {
-    qemu_mutex_lock(&rs_wake_lock);
     for (;;) {
         int64_t period = (int64_t)qatomic_read(&rs_period_ms) * SCALE_MS;
         int64_t deadline = get_clock() + period;
         int64_t left;
 
-        while (!rs_period_changed && (left = deadline - get_clock()) > 0) {
-            /* the exact source drains its queues in between */
-            bool exact = rs_exact();
-            int64_t nap = exact ? MIN(left, RS_DRAIN_MS * SCALE_MS) : left;
-
-            qemu_cond_timedwait(&rs_wake, &rs_wake_lock,
-                                DIV_ROUND_UP(nap, SCALE_MS));
-            if (exact && !rs_period_changed && deadline > get_clock()) {
-                qemu_mutex_unlock(&rs_wake_lock);
+        while ((left = deadline - get_clock()) > 0) {
+            if (rs_wait(left)) {
+                break;
+            }
+            if (rs_exact() && deadline > get_clock()) {
                 rs_exact_drain(get_clock());
-                qemu_mutex_lock(&rs_wake_lock);
             }
         }
-        rs_period_changed = false;
-        qemu_mutex_unlock(&rs_wake_lock);
         rs_sample(period);
-        qemu_mutex_lock(&rs_wake_lock);
     }
     return NULL;
 }
@@ -748,6 +795,7 @@ VcpuRunstates *vcpu_runstates_snapshot(void)
     rs->source = vcpus ? qatomic_load_acquire(&rs_source) :
                  RUNSTATE_SOURCE_SAMPLED;
     if (rs->source != RUNSTATE_SOURCE_EXACT) {
+        rs->has_source_reason = true;
         rs->source_reason = g_strdup(vcpus ? rs_source_reason :
                                      "no vCPU has started");
     }
@@ -815,12 +863,10 @@ void vcpu_runstates_set_kvm_pv_reader(VcpuRunstatesKvmPvFn *fn)
 void vcpu_runstates_set_period(int64_t period_ms)
 {
     qatomic_set(&rs_period_ms, period_ms);
-    /* under the BQL, as rs_init(): the lock exists once rs_vcpus does */
+    /* under the BQL, as rs_init(): rs_kick exists once rs_vcpus does */
     if (qatomic_read(&rs_vcpus)) {
-        qemu_mutex_lock(&rs_wake_lock);
-        rs_period_changed = true;
-        qemu_cond_signal(&rs_wake);
-        qemu_mutex_unlock(&rs_wake_lock);
+        qatomic_set(&rs_period_changed, true);
+        event_notifier_set(&rs_kick);
     }
 }
 

@@ -19,10 +19,12 @@
 #define PERF_RECORD_MISC_SWITCH_OUT_PREEMPT (1 << 14)   /* Linux 4.17 */
 #endif
 
-/* PERF_RECORD_SWITCH with sample_id_all, sample_type TID | TIME */
+/*
+ * PERF_RECORD_SWITCH with sample_id_all, sample_type TIME: 16 bytes (the
+ * event follows one thread, so no TID is needed)
+ */
 typedef struct RsSwitchRecord {
     struct perf_event_header hdr;
-    uint32_t pid, tid;
     uint64_t time;
 } RsSwitchRecord;
 
@@ -31,11 +33,10 @@ typedef struct RsLostRecord {
     struct perf_event_header hdr;
     uint64_t id;
     uint64_t lost;
-    uint32_t pid, tid;
     uint64_t time;
 } RsLostRecord;
 
-static int open_event(void)
+static int open_event(size_t data_size)
 {
     struct perf_event_attr attr = {
         .size = sizeof(attr),
@@ -45,9 +46,12 @@ static int open_event(void)
         .exclude_kernel = 1,        /* required unprivileged */
         .context_switch = 1,
         .sample_id_all = 1,
-        .sample_type = PERF_SAMPLE_TID | PERF_SAMPLE_TIME,
+        .sample_type = PERF_SAMPLE_TIME,
         .use_clockid = 1,
         .clockid = CLOCK_MONOTONIC,
+        /* poll() says POLLIN when the ring is half full */
+        .watermark = 1,
+        .wakeup_watermark = data_size / 2,
     };
 
     /* this thread (0), on any CPU (-1) */
@@ -63,13 +67,14 @@ int rs_switch_open(RsSwitchRing *r, unsigned data_pages, unsigned min_pages,
     int err;
 
     memset(r, 0, sizeof(*r));
-    r->fd = open_event();
-    if (r->fd < 0) {
-        *why = "perf_event_open";
-        return -errno;
-    }
     err = EINVAL;
     for (pages = data_pages; pages >= MAX(min_pages, 1); pages /= 2) {
+        /* the watermark is the ring's: each size has its own event */
+        r->fd = open_event(pages * page);
+        if (r->fd < 0) {
+            *why = "perf_event_open";
+            return -errno;
+        }
         r->map_size = (pages + 1) * page;
         r->map = mmap(NULL, r->map_size, PROT_READ | PROT_WRITE, MAP_SHARED,
                       r->fd, 0);
@@ -78,11 +83,11 @@ int rs_switch_open(RsSwitchRing *r, unsigned data_pages, unsigned min_pages,
         }
         err = errno;        /* EPERM: over the locked-memory budget */
         r->map = NULL;
+        close(r->fd);
+        r->fd = -1;
     }
     if (!r->map) {
         *why = "mmap of the switch record ring";
-        close(r->fd);
-        r->fd = -1;
         return -err;
     }
     r->data = (uint8_t *)r->map + page;

@@ -36,7 +36,7 @@ int rs_timeline_vcpu_state(RsQemuView qemu, RsSchedView sched,
 void rs_timeline_init(RsTimeline *tl, unsigned n, bool sleep_is_blocked,
                       int64_t start)
 {
-    unsigned i, s;
+    unsigned i;
 
     memset(tl, 0, sizeof(*tl));
     tl->n = n;
@@ -45,9 +45,7 @@ void rs_timeline_init(RsTimeline *tl, unsigned n, bool sleep_is_blocked,
     tl->now = tl->vm_entered = start;
     tl->vm_state = RS_VM_BLOCKED;
     for (i = 0; i < n; i++) {
-        for (s = 0; s < RS_SOURCE__MAX; s++) {
-            tl->vcpu[i].queue[s] = g_array_new(false, false, sizeof(RsChange));
-        }
+        tl->vcpu[i].since = start;
         tl->vcpu[i].qemu = RS_QEMU_OFFLINE;
         tl->vcpu[i].sched = RS_SCHED_SLEEPING;
         tl->vcpu[i].state = RS_VCPU_OFFLINE;
@@ -60,7 +58,7 @@ void rs_timeline_destroy(RsTimeline *tl)
 
     for (i = 0; i < tl->n; i++) {
         for (s = 0; s < RS_SOURCE__MAX; s++) {
-            g_array_free(tl->vcpu[i].queue[s], true);
+            g_free(tl->vcpu[i].queue[s].c);
         }
     }
     g_free(tl->vcpu);
@@ -68,21 +66,25 @@ void rs_timeline_destroy(RsTimeline *tl)
     tl->n = 0;
 }
 
-/* Account the time from tl->now to @t to the current states */
+/*
+ * Move the timeline to @t: the VM's time since tl->now goes to its
+ * state.  A vCPU's time is accounted when its state changes (and at the
+ * end of rs_timeline_advance), so that a change costs the same whatever
+ * the number of vCPUs.
+ */
 static void account_to(RsTimeline *tl, int64_t t)
 {
-    uint64_t d;
-    unsigned i;
+    if (t > tl->now) {
+        tl->vm_acc[tl->vm_state] += t - tl->now;
+        tl->now = t;
+    }
+}
 
-    if (t <= tl->now) {
-        return;
-    }
-    d = t - tl->now;
-    for (i = 0; i < tl->n; i++) {
-        tl->vcpu[i].acc[tl->vcpu[i].state] += d;
-    }
-    tl->vm_acc[tl->vm_state] += d;
-    tl->now = t;
+/* vCPU @v's time up to tl->now goes to its state */
+static void account_vcpu(RsTimeline *tl, RsTimelineVcpu *v)
+{
+    v->acc[v->state] += tl->now - v->since;
+    v->since = tl->now;
 }
 
 /* The VM's state may have changed at tl->now */
@@ -112,6 +114,7 @@ static void update_vcpu(RsTimeline *tl, RsTimelineVcpu *v)
     if (state == v->state) {
         return;
     }
+    account_vcpu(tl, v);
     if (v->present) {
         tl->count[v->state]--;
         tl->count[state]++;
@@ -156,6 +159,7 @@ void rs_timeline_vcpu_gone(RsTimeline *tl, unsigned i, int64_t t)
     rs_timeline_advance(tl, t);
     move_to(tl, t);
     if (v->present) {
+        account_vcpu(tl, v);
         tl->count[v->state]--;
         v->present = false;
         v->state = RS_VCPU_OFFLINE;
@@ -163,54 +167,42 @@ void rs_timeline_vcpu_gone(RsTimeline *tl, unsigned i, int64_t t)
     }
 }
 
-void rs_timeline_push(RsTimeline *tl, unsigned i, RsSource src, int64_t t,
-                      int value)
+void rs_queue_grow(RsQueue *q)
 {
-    RsChange c = { .t = t, .value = value };
-
-    g_assert(i < tl->n && src < RS_SOURCE__MAX);
-    g_array_append_val(tl->vcpu[i].queue[src], c);
-}
-
-/* The earliest queued change at or before @horizon, or NULL */
-static RsChange *next_change(RsTimeline *tl, int64_t horizon,
-                             unsigned *vcpu, RsSource *src)
-{
-    RsChange *best = NULL;
-    unsigned i, s;
-
-    for (i = 0; i < tl->n; i++) {
-        RsTimelineVcpu *v = &tl->vcpu[i];
-
-        for (s = 0; s < RS_SOURCE__MAX; s++) {
-            RsChange *c;
-
-            if (v->head[s] >= v->queue[s]->len) {
-                continue;
-            }
-            c = &g_array_index(v->queue[s], RsChange, v->head[s]);
-            if (c->t <= horizon && (!best || c->t < best->t)) {
-                best = c;
-                *vcpu = i;
-                *src = s;
-            }
-        }
+    if (q->head) {
+        /* drop what was applied first */
+        memmove(q->c, q->c + q->head, (q->len - q->head) * sizeof(*q->c));
+        q->len -= q->head;
+        q->head = 0;
     }
-    return best;
+    if (q->len == q->size) {
+        q->size = MAX(64, q->size * 2);
+        q->c = g_renew(RsChange, q->c, q->size);
+    }
 }
 
-/* Drop the applied changes from the queues */
+/* The time of queue @s of @v's next change, if at or before @horizon */
+static int64_t next_time(RsTimelineVcpu *v, unsigned s, int64_t horizon)
+{
+    RsQueue *q = &v->queue[s];
+
+    if (q->head >= q->len || q->c[q->head].t > horizon) {
+        return INT64_MAX;
+    }
+    return q->c[q->head].t;
+}
+
+/* Empty queues start again at their beginning */
 static void compact(RsTimeline *tl)
 {
     unsigned i, s;
 
     for (i = 0; i < tl->n; i++) {
-        RsTimelineVcpu *v = &tl->vcpu[i];
-
         for (s = 0; s < RS_SOURCE__MAX; s++) {
-            if (v->head[s]) {
-                g_array_remove_range(v->queue[s], 0, v->head[s]);
-                v->head[s] = 0;
+            RsQueue *q = &tl->vcpu[i].queue[s];
+
+            if (q->head == q->len) {
+                q->head = q->len = 0;
             }
         }
     }
@@ -218,22 +210,44 @@ static void compact(RsTimeline *tl)
 
 void rs_timeline_advance(RsTimeline *tl, int64_t horizon)
 {
-    RsChange *c;
-    unsigned i;
-    RsSource src;
+    unsigned nq = tl->n * RS_SOURCE__MAX;
+    g_autofree int64_t *next = g_new(int64_t, nq);
+    unsigned q, best, i;
 
-    while ((c = next_change(tl, horizon, &i, &src))) {
-        RsTimelineVcpu *v = &tl->vcpu[i];
+    /* next[q]: the time of queue q's next change (INT64_MAX: none) */
+    for (q = 0; q < nq; q++) {
+        next[q] = next_time(&tl->vcpu[q / RS_SOURCE__MAX], q % RS_SOURCE__MAX,
+                            horizon);
+    }
+    for (;;) {
+        RsTimelineVcpu *v;
+        RsChange *c;
+        unsigned s;
 
+        for (best = 0, q = 1; q < nq; q++) {
+            if (next[q] < next[best]) {
+                best = q;
+            }
+        }
+        if (!nq || next[best] == INT64_MAX) {
+            break;
+        }
+        v = &tl->vcpu[best / RS_SOURCE__MAX];
+        s = best % RS_SOURCE__MAX;
+        c = &v->queue[s].c[v->queue[s].head];
         move_to(tl, c->t);
-        if (src == RS_SOURCE_QEMU) {
+        if (s == RS_SOURCE_QEMU) {
             v->qemu = c->value;
         } else {
             v->sched = c->value;
         }
-        v->head[src]++;
+        v->queue[s].head++;
+        next[best] = next_time(v, s, horizon);
         update_vcpu(tl, v);
     }
     compact(tl);
     account_to(tl, horizon);
+    for (i = 0; i < tl->n; i++) {
+        account_vcpu(tl, &tl->vcpu[i]);
+    }
 }

@@ -55,13 +55,19 @@ typedef struct RsChange {
     int value;
 } RsChange;
 
+/* Changes of one source, in time order; [head, len) not yet applied */
+typedef struct RsQueue {
+    RsChange *c;
+    unsigned head, len, size;
+} RsQueue;
+
 typedef struct RsTimelineVcpu {
-    GArray *queue[RS_SOURCE__MAX];      /* of RsChange, in time order */
-    guint head[RS_SOURCE__MAX];         /* first not yet applied */
+    RsQueue queue[RS_SOURCE__MAX];
     bool present;       /* counted in the VM's state (not unplugged) */
     RsQemuView qemu;
     RsSchedView sched;
     int state;          /* RS_VCPU_* */
+    int64_t since;      /* accounted up to then */
     uint64_t acc[RS_VCPU__MAX];
     uint64_t transitions;
 } RsTimelineVcpu;
@@ -70,7 +76,7 @@ typedef struct RsTimeline {
     unsigned n;
     RsTimelineVcpu *vcpu;
     bool sleep_is_blocked;      /* KVM */
-    int64_t now;                /* everything before is accounted */
+    int64_t now;                /* the VM's time is accounted up to now */
     unsigned count[RS_VCPU__MAX];   /* present vCPUs per state */
     int vm_state;               /* RS_VM_* */
     int64_t vm_entered;         /* when vm_state began (monotonic ns) */
@@ -94,9 +100,19 @@ void rs_timeline_vcpu_start(RsTimeline *tl, unsigned i, int64_t t,
 /* vCPU @i's thread is gone (unplugged) by @t: no longer counted */
 void rs_timeline_vcpu_gone(RsTimeline *tl, unsigned i, int64_t t);
 
+void rs_queue_grow(RsQueue *q);
+
 /* Queue a change of vCPU @i from @src; each source in time order */
-void rs_timeline_push(RsTimeline *tl, unsigned i, RsSource src, int64_t t,
-                      int value);
+static inline void rs_timeline_push(RsTimeline *tl, unsigned i, RsSource src,
+                                    int64_t t, int value)
+{
+    RsQueue *q = &tl->vcpu[i].queue[src];
+
+    if (q->len == q->size) {
+        rs_queue_grow(q);
+    }
+    q->c[q->len++] = (RsChange) { .t = t, .value = value };
+}
 
 /* Apply every queued change up to @horizon, in time order; account to it */
 void rs_timeline_advance(RsTimeline *tl, int64_t horizon);

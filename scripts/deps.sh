@@ -22,6 +22,9 @@ PKGS=(
     clang-14 libclang-rt-14-dev
     # libvirt integration tests (libvirtd is started by hand: no systemd)
     libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients python3-libvirt
+    # host tools (tools/): QMP on json-c, libvirt's C API, the terminal
+    # view, the metrics endpoint; Prometheus to check and scrape metrics
+    libjson-c-dev libvirt-dev libncurses-dev libmicrohttpd-dev prometheus
 )
 
 missing=()

@@ -271,6 +271,7 @@ class RunstatesTest(VMTestCase):
                     self.assertGreaterEqual(b[s + '-ns'], a[s + '-ns'])
                 self.assertGreater(b['transitions'], a['transitions'])
             self.assertNotEqual([v['state'] for v in after['vcpus']], ['offline'] * 2)
+            self.check_counters(after)
 
     def test_period_and_bad_input(self):
         with VM(smp=1, memory=256) as vm:
@@ -341,6 +342,7 @@ class RunstatesTest(VMTestCase):
             b = vm.qmp('query-vcpu-runstates')['vcpus'][1]
             self.assertEqual(b['state'], 'offline')
             self.assertGreater(b['offline-ns'] - a['offline-ns'], 300000000)
+            self.check_counters(vm.qmp('query-vcpu-runstates'))
             self.assertEqual(vm.shell('echo alive'), 'alive')
 
     def test_vcpu_plug_unplug_cycles(self):

@@ -70,4 +70,6 @@ ninja -C "$QBUILD" qemu-system-x86_64 "$@"
 "$TOP/scripts/link-firmware.sh" "$QBUILD/qemu-bundle/usr/local/share/qemu"
 if [ "$QBUILD" = "$B/qemu" ]; then
     ln -sfn qemu/qemu-system-x86_64 "$B/qemu-system-x86_64"
+    # the host tools (vmtop, ...) at build/tools/
+    "$TOP/scripts/build-tools.sh"
 fi

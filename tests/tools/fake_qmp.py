@@ -1,0 +1,330 @@
+#!/usr/bin/python3
+#
+# qemu-oc host tools tests: a fake QMP server, good or misbehaving
+#
+# fake_qmp.py SOCKET_PATH BEHAVIOUR [--delay SECONDS] [--lifetime SECONDS]
+#
+# Listens on SOCKET_PATH (bound under a temporary name, then renamed: once
+# the path exists, connect() succeeds) and serves every connection in its
+# own thread.  Behaviours:
+#
+#   good             greets like qemu-oc 7.2, answers qmp_capabilities,
+#                    query-balloon (refresh async: a stale reply, then a
+#                    BALLOON_STATS event ~50 ms later), query-vcpu-runstates,
+#                    query-version; anything else is CommandNotFound
+#   no-greeting      accepts and says nothing
+#   silent           greets and never answers
+#   slow             answers qmp_capabilities at once, anything else after
+#                    --delay seconds (default 3)
+#   invalid-json     answers every command after qmp_capabilities with
+#                    invalid JSON
+#   huge-line        after the greeting streams a 100 MB line without '\n'
+#   deep-nesting     answers every command with a value nested 100000 deep
+#   wrong-types      values of the wrong type for the vm-snapshot parsers
+#                    (query-balloon returns 5, ...), and malformed messages
+#                    for the client: x-bad-error, x-bad-event,
+#                    x-bad-timestamp, x-far-timestamp, x-no-return,
+#                    x-wrong-id, x-not-object
+#   error-always     every command but qmp_capabilities gets GenericError
+#   event-flood      answers like good and sends events (X-FLOOD, data
+#                    {"n": 0, 1, ...}) as fast as it can
+#   close-mid-reply  sends half of its first reply after qmp_capabilities
+#                    and closes
+#
+# The server exits after --lifetime seconds (default 120) in case the test
+# that started it died.  Python 3 standard library only.
+#
+# Copyright (c) 2026 qemu-oc developers
+#
+# SPDX-License-Identifier: GPL-2.0-or-later
+
+import argparse
+import json
+import os
+import socket
+import threading
+import time
+
+PACKAGE = 'qemu-oc 0.1 (Debian 1:7.2+dfsg-7+deb12u18)'
+VERSION = {'qemu': {'major': 7, 'minor': 2, 'micro': 22}, 'package': PACKAGE}
+GREETING = {'QMP': {'version': VERSION, 'capabilities': ['oob']}}
+START = time.monotonic()
+MIB = 1024 * 1024
+
+
+def timestamp():
+    now = time.time()
+    return {'seconds': int(now), 'microseconds': int(now * 1e6) % 1000000}
+
+
+class Conn:
+    """One client connection: line I/O, replies, events."""
+
+    def __init__(self, sock, args):
+        self.sock = sock
+        self.args = args
+        self.lock = threading.Lock()
+        self.reader = sock.makefile('rb')
+
+    def send_raw(self, data):
+        with self.lock:
+            self.sock.sendall(data)
+
+    def send(self, obj):
+        self.send_raw(json.dumps(obj).encode() + b'\r\n')
+
+    def reply(self, cmd, value):
+        self.send({'return': value, 'id': cmd.get('id')})
+
+    def error(self, cmd, cls, desc):
+        self.send({'error': {'class': cls, 'desc': desc}, 'id': cmd.get('id')})
+
+    def event(self, name, data):
+        self.send({'event': name, 'data': data, 'timestamp': timestamp()})
+
+    def commands(self):
+        """The client's commands (dicts) until it closes."""
+        for line in self.reader:
+            if line.strip():
+                yield json.loads(line)
+
+    def negotiate(self):
+        """Greet and answer qmp_capabilities; False if the client left."""
+        self.send(GREETING)
+        for cmd in self.commands():
+            if cmd.get('execute') == 'qmp_capabilities':
+                self.reply(cmd, {})
+                return True
+            self.error(cmd, 'CommandNotFound', "Expecting capabilities "
+                       "negotiation with 'qmp_capabilities'")
+        return False
+
+
+# Answers of a good qemu-oc
+
+def balloon_stats():
+    up = time.monotonic() - START
+    return {'free-memory': 464293888 - int(up * 4096),
+            'total-memory': 492597248, 'available-memory': 464093184,
+            'disk-caches': 3141632, 'major-faults': int(up * 3),
+            'minor-faults': 968 + int(up * 100), 'swap-in': 0,
+            'swap-out': 0, 'hugetlb-allocations': 0, 'hugetlb-failures': 0}
+
+
+def query_balloon(conn, cmd):
+    refresh = cmd.get('arguments', {}).get('refresh', 'none')
+    now_ms = int(time.time() * 1000)
+    ret = {'actual': 536870912, 'stats': balloon_stats(),
+           'last-update': now_ms - 1000}
+    if refresh == 'sync':
+        ret.update({'fresh': True, 'age': 0, 'last-update': now_ms})
+    else:
+        ret.update({'fresh': False, 'age': 1000, 'stale-reason':
+                    'pending' if refresh == 'async' else 'not-requested'})
+    conn.reply(cmd, ret)
+    if refresh == 'async':
+        def later():
+            time.sleep(0.05)
+            conn.event('BALLOON_STATS', {
+                'actual': 536870912, 'stats': balloon_stats(),
+                'last-update': int(time.time() * 1000)})
+        threading.Thread(target=guard, args=(later,), daemon=True).start()
+
+
+def split(total, shares):
+    """@total split by @shares (fractions); the last part is the rest."""
+    parts = [int(total * s) for s in shares[:-1]]
+    return parts + [total - sum(parts)]
+
+
+def query_vcpu_runstates(conn, cmd):
+    elapsed = int((time.monotonic() - START) * 1e9)
+    names = ['full-run', 'full-contention', 'concurrency-hazard',
+             'blocked', 'partial-run', 'partial-contention']
+    vm = dict(zip([n + '-ns' for n in names],
+                  split(elapsed, [0.5, 0.02, 0.01, 0.25, 0.2, None])))
+    vm.update({'state': 'full-run', 'entered': int(time.time() * 1000),
+               'missed-changes': 0})
+    vcpus = []
+    for i in range(2):
+        ns = split(elapsed, [0.6 - 0.1 * i, 0.05, 0.0, None])
+        vcpus.append({'cpu-index': i, 'thread-id': 4711 + i,
+                      'state': 'running', 'running-ns': ns[0],
+                      'runnable-ns': ns[1], 'offline-ns': ns[2],
+                      'blocked-ns': ns[3], 'transitions': elapsed // 10**7})
+    conn.reply(cmd, {'method': 'tcg', 'source': 'exact', 'period-ms': 100,
+                     'samples': elapsed // (100 * 10**6),
+                     'elapsed-ns': elapsed, 'vm': vm, 'vcpus': vcpus})
+
+
+GOOD = {
+    'query-balloon': query_balloon,
+    'query-vcpu-runstates': query_vcpu_runstates,
+    'query-version': lambda conn, cmd: conn.reply(cmd, VERSION),
+}
+
+
+def answer_good(conn, cmd):
+    handler = GOOD.get(cmd.get('execute'))
+    if handler:
+        handler(conn, cmd)
+    else:
+        conn.error(cmd, 'CommandNotFound', 'The command %s has not been found'
+                   % cmd.get('execute'))
+
+
+# Behaviours: each serves one connection
+
+def serve_good(conn):
+    if conn.negotiate():
+        for cmd in conn.commands():
+            answer_good(conn, cmd)
+
+
+def serve_no_greeting(conn):
+    for _ in conn.commands():
+        pass
+
+
+def serve_silent(conn):
+    conn.send(GREETING)
+    serve_no_greeting(conn)
+
+
+def serve_slow(conn):
+    if conn.negotiate():
+        for cmd in conn.commands():
+            time.sleep(conn.args.delay)
+            answer_good(conn, cmd)
+
+
+def serve_invalid_json(conn):
+    if conn.negotiate():
+        for cmd in conn.commands():
+            conn.send_raw(b'{"return": {"actual": 1,, }, "id": %d}\n'
+                          % cmd.get('id', 0))
+
+
+def serve_huge_line(conn):
+    conn.send(GREETING)
+    chunk = b'x' * (64 * 1024)
+    conn.send_raw(b'{"return": "')
+    for _ in range(100 * MIB // len(chunk)):
+        conn.send_raw(chunk)
+
+
+def serve_deep_nesting(conn):
+    if conn.negotiate():
+        for cmd in conn.commands():
+            depth = 100000
+            conn.send_raw(b'{"return": ' + b'[' * depth + b']' * depth +
+                          b', "id": %d}\n' % cmd.get('id', 0))
+
+
+WRONG = {
+    'query-balloon': lambda conn, cmd: conn.reply(cmd, 5),
+    'query-vcpu-runstates': lambda conn, cmd: conn.reply(cmd, {
+        'elapsed-ns': 'long', 'vm': [], 'vcpus': {'0': 1}}),
+    'query-version': lambda conn, cmd: conn.reply(cmd, {'qemu': '7.2'}),
+    'x-bad-error': lambda conn, cmd: conn.send({'error': 'oops',
+                                                'id': cmd.get('id')}),
+    'x-bad-event': lambda conn, cmd: conn.send({
+        'event': 5, 'timestamp': timestamp()}),
+    'x-bad-timestamp': lambda conn, cmd: conn.send({
+        'event': 'STOP', 'timestamp': 'now'}),
+    'x-far-timestamp': lambda conn, cmd: conn.send({
+        'event': 'STOP', 'timestamp': {'seconds': 2**62, 'microseconds': 0}}),
+    'x-no-return': lambda conn, cmd: conn.send({'id': cmd.get('id')}),
+    'x-wrong-id': lambda conn, cmd: conn.send({'return': {},
+                                               'id': 'someone else'}),
+    'x-not-object': lambda conn, cmd: conn.send([1, 2, 3]),
+}
+
+
+def serve_wrong_types(conn):
+    if conn.negotiate():
+        for cmd in conn.commands():
+            name = cmd.get('execute')
+            WRONG.get(name, answer_good)(conn, cmd)
+            if name == 'query-balloon':
+                conn.event('BALLOON_STATS', {'actual': '512M',
+                                             'stats': [1, 2],
+                                             'last-update': None})
+
+
+def serve_error_always(conn):
+    if conn.negotiate():
+        for cmd in conn.commands():
+            conn.error(cmd, 'GenericError', 'fake_qmp always fails %s'
+                       % cmd.get('execute'))
+
+
+def serve_event_flood(conn):
+    if not conn.negotiate():
+        return
+
+    def flood():
+        n = 0
+        while True:
+            conn.event('X-FLOOD', {'n': n})
+            n += 1
+    threading.Thread(target=guard, args=(flood,), daemon=True).start()
+    for cmd in conn.commands():
+        answer_good(conn, cmd)
+
+
+def serve_close_mid_reply(conn):
+    if conn.negotiate():
+        for cmd in conn.commands():
+            line = json.dumps({'return': VERSION, 'id': cmd.get('id')})
+            conn.send_raw(line[:len(line) // 2].encode())
+            return
+
+
+BEHAVIOURS = {name[len('serve_'):].replace('_', '-'): fn
+              for name, fn in globals().items() if name.startswith('serve_')}
+
+
+def guard(fn, *args):
+    """Run @fn; a client that goes away is no error of the server."""
+    try:
+        fn(*args)
+    except (OSError, ValueError):
+        pass
+
+
+def serve(sock, args):
+    conn = Conn(sock, args)
+    try:
+        guard(BEHAVIOURS[args.behaviour], conn)
+    finally:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        sock.close()
+
+
+def main():
+    parser = argparse.ArgumentParser(description='a fake QMP server')
+    parser.add_argument('path')
+    parser.add_argument('behaviour', choices=sorted(BEHAVIOURS))
+    parser.add_argument('--delay', type=float, default=3.0)
+    parser.add_argument('--lifetime', type=float, default=120.0)
+    args = parser.parse_args()
+
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    tmp = args.path + '.tmp'
+    if os.path.exists(tmp):
+        os.unlink(tmp)
+    listener.bind(tmp)
+    listener.listen(8)
+    os.rename(tmp, args.path)
+    threading.Timer(args.lifetime, os._exit, args=(0,)).start()
+    while True:
+        sock, _ = listener.accept()
+        threading.Thread(target=serve, args=(sock, args), daemon=True).start()
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,192 @@
+#!/usr/bin/python3
+"""vmtop against fake misbehaving QMP peers and real TCG guests, side by
+side in one run: a frame never waits for a slow VM (the VM is shown
+unresponsive, with why), every misbehaviour is contained to its own VM,
+memory stays bounded, and a QEMU stopped with SIGSTOP recovers after
+SIGCONT while the other VMs' data keeps flowing."""
+
+import json
+import os
+import resource
+import signal
+import subprocess
+import tempfile
+import time
+import unittest
+
+from ocvm import VM, VMTestCase, wait_until
+
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+VMTOP = os.environ.get('QEMU_OC_VMTOP', os.path.join(TOP, 'build', 'tools', 'vmtop'))
+FAKE = os.path.join(TOP, 'tests', 'tools', 'fake_qmp.py')
+
+# fake peer behaviour -> (responsive, words the error must contain)
+MISBEHAVING = {
+    'no-greeting': (False, 'greeting'),
+    'silent': (False, 'qmp_capabilities'),
+    'slow': (False, 'query-balloon'),
+    'invalid-json': (False, 'JSON'),
+    'huge-line': (False, 'longer than'),
+    'deep-nesting': (False, 'nested'),
+    'close-mid-reply': (False, 'closed'),
+    'wrong-types': (True, 'unexpected answer'),
+    'error-always': (True, 'GenericError'),
+}
+
+
+class Peers:
+    """Fake QMP peers, each a process serving one socket in a directory."""
+
+    def __init__(self, directory):
+        self.dir = directory
+        self.procs = []
+
+    def start(self, name, behaviour, *args):
+        path = os.path.join(self.dir, name)
+        p = subprocess.Popen(['/usr/bin/python3', FAKE, path, behaviour] + list(args))
+        self.procs.append(p)
+        wait_until(lambda: os.path.exists(path), 10, 0.02, 'fake peer %s' % name)
+        return p
+
+    def stop(self):
+        for p in self.procs:
+            p.kill()
+            p.wait()
+
+
+def frames(out):
+    """The JSON documents vmtop printed, one per line."""
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+def by_name(frame):
+    return {vm['name']: vm for vm in frame['vms']}
+
+
+class VmtopTest(VMTestCase):
+
+    def setUp(self):
+        super().setUp()
+        if not os.access(VMTOP, os.X_OK):
+            self.fail('%s is not built (make build)' % VMTOP)
+        self.tmp = tempfile.TemporaryDirectory(prefix='vmtop-')
+        self.dir = os.path.join(self.tmp.name, 'qmp')
+        os.mkdir(self.dir)
+        self.peers = Peers(self.dir)
+
+    def tearDown(self):
+        self.peers.stop()
+        self.tmp.cleanup()
+        super().tearDown()
+
+    def guest(self, name, smp=2):
+        path = os.path.join(self.dir, name)
+        return VM(smp=smp, memory=256,
+                  args=['-qmp', 'unix:%s,server=on,wait=off' % path])
+
+    def vmtop(self, *args, timeout=60):
+        t = time.monotonic()
+        p = subprocess.run([VMTOP, '--qmp-dir', self.dir] + list(args),
+                           capture_output=True, text=True, timeout=timeout)
+        return p, time.monotonic() - t
+
+    def test_misbehaving_peers_beside_real_guests(self):
+        for behaviour in MISBEHAVING:
+            self.peers.start(behaviour, behaviour)
+        self.peers.start('good-1', 'good')
+        self.peers.start('flood', 'event-flood')
+        with self.guest('guest-1') as vm:
+            pid = vm.spin(1)
+            p, took = self.vmtop('--once', '--json', '--interval', '1.5',
+                                 '--timeout', '500')
+            vm.kill(pid)
+            self.assertEqual(p.returncode, 0, p.stderr[-2000:])
+            # the frame does not wait for the slow and silent peers beyond
+            # the interval and their deadlines (bound for liveness only)
+            self.assertLess(took, 15)
+            vms = by_name(frames(p.stdout)[-1])
+            self.assertEqual(set(vms), set(MISBEHAVING) | {'good-1', 'flood', 'guest-1'})
+            for name, (responsive, words) in MISBEHAVING.items():
+                self.assertEqual(vms[name]['responsive'], responsive, vms[name])
+                self.assertIn(words, vms[name].get('error', ''), vms[name])
+                if not responsive:
+                    self.assertIn('unresponsive-since-ms', vms[name])
+            for name in ('good-1', 'flood', 'guest-1'):
+                self.assertTrue(vms[name]['responsive'], vms[name])
+                self.assertIn('balloon-actual', vms[name])
+                shares = vms[name]['runstates']['shares']
+                self.assertAlmostEqual(sum(shares.values()), 1, delta=0.02)
+            g = vms['guest-1']
+            self.assertEqual(g['balloon-actual'], 256 << 20)
+            self.assertGreater(g['stats']['total-memory'], 100 << 20)
+            self.assertLess(g['stats-age-ms'], 5000)
+            self.assertEqual(len(g['runstates']['vcpus']), 2)
+            self.assertGreater(g['runstates']['shares']['partial-run'], 0.5)
+            # the 100 MB line and the flood did not make vmtop grow
+            maxrss_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+            self.assertLess(maxrss_kib, 200 * 1024)
+
+    def test_stopped_qemu_recovers_and_others_flow(self):
+        self.peers.start('good-1', 'good')
+        with self.guest('guest-1') as vm:
+            proc = subprocess.Popen([VMTOP, '--qmp-dir', self.dir, '--batch',
+                                     '--iterations', '14', '--interval', '1',
+                                     '--timeout', '500', '--json'],
+                                    stdout=subprocess.PIPE, text=True)
+            seen = []
+            try:
+                for line in proc.stdout:
+                    if not line.strip():
+                        continue
+                    seen.append((time.monotonic(), by_name(json.loads(line))))
+                    if len(seen) == 3:
+                        vm.proc.send_signal(signal.SIGSTOP)
+                    if len(seen) == 9:
+                        vm.proc.send_signal(signal.SIGCONT)
+            finally:
+                vm.proc.send_signal(signal.SIGCONT)
+                proc.wait(30)
+            self.assertEqual(len(seen), 14)
+            states = [f['guest-1']['responsive'] for _, f in seen]
+            print('  guest-1 responsive per frame: %s' % ''.join('yn'[not s] for s in states))
+            self.assertTrue(states[2])
+            self.assertIn(False, states[3:9])
+            self.assertTrue(states[-1])
+            # the other VM answered in every frame, and frames kept coming
+            self.assertTrue(all(f['good-1']['responsive'] for _, f in seen[1:]))
+            gaps = [b[0] - a[0] for a, b in zip(seen, seen[1:])]
+            self.assertLess(max(gaps), 3)
+
+    def test_vms_come_and_go(self):
+        proc = subprocess.Popen([VMTOP, '--qmp-dir', self.dir, '--batch',
+                                 '--iterations', '8', '--interval', '0.5',
+                                 '--json'], stdout=subprocess.PIPE, text=True)
+        names = []
+        try:
+            for i, line in enumerate(proc.stdout):
+                names.append(sorted(by_name(json.loads(line))))
+                if i == 1:
+                    a = self.peers.start('a', 'good')
+                if i == 4:
+                    a.kill()
+                    a.wait()
+                    os.unlink(os.path.join(self.dir, 'a'))
+        finally:
+            proc.wait(30)
+        self.assertEqual(names[0], [])
+        self.assertIn(['a'], names[2:5])
+        self.assertEqual(names[-1], [])
+
+    def test_bad_options(self):
+        for args in (['--interval', '0'], ['--interval', 'x'], ['--nope']):
+            p = subprocess.run([VMTOP] + args, capture_output=True, text=True, timeout=30)
+            self.assertEqual(p.returncode, 2, args)
+            self.assertTrue(p.stderr.strip(), args)
+        p = subprocess.run([VMTOP, '--qmp-dir', '/nonexistent/qmp', '--once'],
+                           capture_output=True, text=True, timeout=30)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn('/nonexistent/qmp', p.stderr)
+
+
+if __name__ == '__main__':
+    unittest.main()

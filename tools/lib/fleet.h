@@ -1,0 +1,32 @@
+/*
+ * qemu-oc host tools: the VMs of a host (or of several), one worker each
+ *
+ * Discovery adds and removes VMs; the fleet starts and stops their
+ * workers.  A reader lists the latest snapshots without waiting for any
+ * worker.
+ *
+ * Copyright (c) 2026 qemu-oc developers
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#ifndef TOOLS_FLEET_H
+#define TOOLS_FLEET_H
+
+#include "discovery.h"
+#include "vm-worker.h"
+
+typedef struct Fleet Fleet;
+
+Fleet *fleet_new(const VmWorkerConfig *cfg, const QmpLimits *lim,
+                 VmWorkerNotifyFn *notify, void *opaque);
+/* The discovery that feeds the fleet: add sources, then fleet_start() */
+Discovery *fleet_discovery(Fleet *f);
+void fleet_start(Fleet *f);
+
+/* The latest snapshot of every VM, sorted by name (unref each, free) */
+GPtrArray *fleet_snapshots(Fleet *f);
+
+void fleet_free(Fleet *f);
+
+#endif

@@ -1,0 +1,430 @@
+/*
+ * qemu-oc host tools: a VmLink over a libvirt domain
+ *
+ * execute: the QMP command is built with json-c and sent with
+ * virDomainQemuMonitorCommand(); its reply is parsed within the limits
+ * (QmpLimits): {"return": ...} is the result, {"error": ...} a
+ * QMP_CLIENT_ERROR_COMMAND, anything else a _PROTOCOL error.  A libvirt
+ * failure is _CLOSED when the connection is dead or the domain no longer
+ * runs, _TIMEOUT when libvirt gave up waiting for the domain's job lock,
+ * _CONNECT otherwise, with libvirt's message.
+ *
+ * Note: libvirt calls have no timeout of their own, so the timeout_ms
+ * arguments are not used.  While QEMU does not answer,
+ * virDomainQemuMonitorCommand() blocks the calling worker thread
+ * (libvirt's other calls on that domain wait behind it for its job lock
+ * and give up after 30 s); open() asks libvirtd whether the domain runs.
+ * That is accepted: there is one worker per VM and vm_worker_stop()
+ * never waits for it.  A dead remote peer is detected by libvirt's
+ * keepalive (discovery.c turns it on), which fails the pending call.
+ *
+ * Events: open() registers a BALLOON_STATS callback for the domain; it
+ * runs in libvirt's event-loop thread (vm_link_libvirt_init()) and pushes
+ * a copy into the link's queue (bounded: beyond LV_QUEUE_MAX pending
+ * events, new ones are dropped); wait_events() pops them with its
+ * timeout and hands them to l->event_fn in the worker thread.
+ *
+ * Copyright (c) 2026 qemu-oc developers
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include <string.h>
+
+#include <libvirt/libvirt-qemu.h>
+#include <libvirt/virterror.h>
+
+#include "vm-link-libvirt.h"
+
+/* Pending events per link; beyond that the worker is not keeping up */
+#define LV_QUEUE_MAX 4096
+/* wait_events() checks the connection at least this often */
+#define LV_ALIVE_CHECK_US (500 * 1000)
+
+/* What the event callback shares with the link (reference counted) */
+typedef struct LvSink {
+    GAsyncQueue *queue;     /* LvEvent */
+} LvSink;
+
+typedef struct LvEvent {
+    char *event;
+    char *details;          /* JSON of the event's data; may be NULL */
+    int64_t timestamp_us;
+} LvEvent;
+
+typedef struct VmLinkLibvirt {
+    VmLink link;
+    virConnectPtr conn;
+    virDomainPtr dom;
+    QmpLimits lim;
+    LvSink *sink;
+    int event_id;           /* monitor event callback, -1 if none */
+} VmLinkLibvirt;
+
+static bool lv_init_ok;
+static char *lv_init_error;
+
+static void lv_quiet_error(void *opaque, virErrorPtr error)
+{
+    (void)opaque;
+    (void)error;
+}
+
+static gpointer lv_event_loop(gpointer opaque)
+{
+    (void)opaque;
+    for (;;) {
+        if (virEventRunDefaultImpl() < 0) {
+            g_usleep(100 * 1000);
+        }
+    }
+    return NULL;
+}
+
+static void lv_init_once(void)
+{
+    if (virInitialize() < 0 || virEventRegisterDefaultImpl() < 0) {
+        virErrorPtr e = virGetLastError();
+
+        lv_init_error = g_strdup(e && e->message ? e->message :
+                                 "cannot initialize libvirt");
+        return;
+    }
+    virSetErrorFunc(NULL, lv_quiet_error);
+    g_thread_unref(g_thread_new("libvirt-events", lv_event_loop, NULL));
+    lv_init_ok = true;
+}
+
+bool vm_link_libvirt_init(GError **err)
+{
+    static gsize done;
+
+    if (g_once_init_enter(&done)) {
+        lv_init_once();
+        g_once_init_leave(&done, 1);
+    }
+    if (!lv_init_ok) {
+        g_set_error(err, QMP_CLIENT_ERROR, QMP_CLIENT_ERROR_CONNECT,
+                    "libvirt: %s", lv_init_error);
+    }
+    return lv_init_ok;
+}
+
+static VmLinkLibvirt *lv_of(VmLink *l)
+{
+    return (VmLinkLibvirt *)l;      /* link is the first member */
+}
+
+static void lv_event_free(gpointer p)
+{
+    LvEvent *e = p;
+
+    g_free(e->event);
+    g_free(e->details);
+    g_free(e);
+}
+
+static void lv_sink_clear(gpointer p)
+{
+    LvSink *s = p;
+
+    g_async_queue_unref(s->queue);
+}
+
+static void lv_sink_release(void *opaque)
+{
+    g_atomic_rc_box_release_full(opaque, lv_sink_clear);
+}
+
+static void lv_flush(LvSink *s)
+{
+    LvEvent *e;
+
+    while ((e = g_async_queue_try_pop(s->queue))) {
+        lv_event_free(e);
+    }
+}
+
+/* In libvirt's event-loop thread */
+static void lv_on_event(virConnectPtr conn, virDomainPtr dom,
+                        const char *event, long long seconds,
+                        unsigned int micros, const char *details,
+                        void *opaque)
+{
+    LvSink *s = opaque;
+    LvEvent *e;
+
+    (void)conn;
+    (void)dom;
+    if (g_async_queue_length(s->queue) >= LV_QUEUE_MAX) {
+        return;
+    }
+    e = g_new0(LvEvent, 1);
+    e->event = g_strdup(event);
+    e->details = g_strdup(details);
+    e->timestamp_us = seconds < 0 ? g_get_real_time() :
+                      seconds * G_USEC_PER_SEC + micros;
+    g_async_queue_push(s->queue, e);
+}
+
+/*
+ * Set @err from libvirt's last error, after a failed call about @what.
+ * The code says whether the domain (or the connection) is gone.
+ */
+static void lv_set_error(VmLinkLibvirt *v, GError **err, const char *what)
+{
+    virErrorPtr e = virGetLastError();
+    g_autofree char *msg = g_strdup(e && e->message ? e->message :
+                                    "unknown libvirt error");
+    int vcode = e ? e->code : VIR_ERR_OK;
+    int code = QMP_CLIENT_ERROR_CONNECT;
+
+    if (vcode == VIR_ERR_OPERATION_TIMEOUT) {
+        code = QMP_CLIENT_ERROR_TIMEOUT;
+    } else if (virConnectIsAlive(v->conn) != 1 ||
+               virDomainIsActive(v->dom) != 1) {
+        code = QMP_CLIENT_ERROR_CLOSED;
+    }
+    g_set_error(err, QMP_CLIENT_ERROR, code, "%s: %s", what, msg);
+}
+
+/* Parse @text of @len bytes within the limits: an object, or NULL */
+static json_object *lv_parse(VmLinkLibvirt *v, const char *text,
+                             size_t len, const char **why)
+{
+    json_tokener *tok;
+    json_object *obj;
+    size_t end;
+
+    if (len > v->lim.max_line) {
+        *why = "oversized";
+        return NULL;
+    }
+    tok = json_tokener_new_ex(v->lim.max_depth);
+    if (!tok) {
+        *why = "out of memory";
+        return NULL;
+    }
+    /* The terminating NUL ends a top-level value */
+    obj = json_tokener_parse_ex(tok, text, (int)len + 1);
+    if (json_tokener_get_error(tok) != json_tokener_success) {
+        *why = json_tokener_error_desc(json_tokener_get_error(tok));
+        json_object_put(obj);
+        json_tokener_free(tok);
+        return NULL;
+    }
+    end = json_tokener_get_parse_end(tok);
+    json_tokener_free(tok);
+    for (; end < len; end++) {
+        if (!g_ascii_isspace(text[end])) {
+            *why = "trailing data";
+            json_object_put(obj);
+            return NULL;
+        }
+    }
+    if (!json_object_is_type(obj, json_type_object)) {
+        *why = "not an object";
+        json_object_put(obj);
+        return NULL;
+    }
+    return obj;
+}
+
+static json_object *lv_reply(VmLinkLibvirt *v, const char *command,
+                             const char *text, GError **err)
+{
+    const char *why = NULL;
+    json_object *obj = lv_parse(v, text, strlen(text), &why);
+    json_object *ret, *error, *desc;
+
+    if (!obj) {
+        g_set_error(err, QMP_CLIENT_ERROR, QMP_CLIENT_ERROR_PROTOCOL,
+                    "%s: invalid reply: %s", command, why);
+        return NULL;
+    }
+    if (json_object_object_get_ex(obj, "return", &ret) && ret) {
+        json_object_get(ret);
+        json_object_put(obj);
+        return ret;
+    }
+    if (json_object_object_get_ex(obj, "error", &error) &&
+        json_object_is_type(error, json_type_object)) {
+        if (!json_object_object_get_ex(error, "desc", &desc) &&
+            !json_object_object_get_ex(error, "class", &desc)) {
+            desc = NULL;
+        }
+        g_set_error(err, QMP_CLIENT_ERROR, QMP_CLIENT_ERROR_COMMAND,
+                    "%s: %s", command,
+                    desc ? json_object_get_string(desc) : "error");
+        json_object_put(obj);
+        return NULL;
+    }
+    json_object_put(obj);
+    g_set_error(err, QMP_CLIENT_ERROR, QMP_CLIENT_ERROR_PROTOCOL,
+                "%s: reply without return or error", command);
+    return NULL;
+}
+
+static json_object *lv_execute(VmLink *l, const char *command,
+                               json_object *args, int timeout_ms,
+                               GError **err)
+{
+    VmLinkLibvirt *v = lv_of(l);
+    json_object *msg = json_object_new_object();
+    char *reply = NULL;
+    json_object *ret;
+    const char *text;
+
+    (void)timeout_ms;       /* libvirt has none: see the top comment */
+    json_object_object_add(msg, "execute", json_object_new_string(command));
+    if (args) {
+        json_object_object_add(msg, "arguments", args);
+    }
+    text = json_object_to_json_string_ext(msg, JSON_C_TO_STRING_PLAIN);
+    if (virDomainQemuMonitorCommand(v->dom, text, &reply, 0) < 0) {
+        lv_set_error(v, err, command);
+        json_object_put(msg);
+        return NULL;
+    }
+    json_object_put(msg);
+    ret = lv_reply(v, command, reply, err);
+    free(reply);
+    return ret;
+}
+
+static void lv_close(VmLink *l)
+{
+    VmLinkLibvirt *v = lv_of(l);
+
+    if (v->event_id >= 0) {
+        /* May fail on a dead connection: the callback is gone anyway */
+        virConnectDomainQemuMonitorEventDeregister(v->conn, v->event_id);
+        v->event_id = -1;
+    }
+    lv_flush(v->sink);
+}
+
+static bool lv_open(VmLink *l, int timeout_ms, GError **err)
+{
+    VmLinkLibvirt *v = lv_of(l);
+    int active;
+
+    (void)timeout_ms;
+    lv_close(l);
+    active = virDomainIsActive(v->dom);
+    if (active < 0) {
+        lv_set_error(v, err, virDomainGetName(v->dom));
+        return false;
+    }
+    if (!active) {
+        g_set_error(err, QMP_CLIENT_ERROR, QMP_CLIENT_ERROR_CONNECT,
+                    "domain %s is not running", virDomainGetName(v->dom));
+        return false;
+    }
+    v->event_id = virConnectDomainQemuMonitorEventRegister(
+        v->conn, v->dom, "BALLOON_STATS", lv_on_event,
+        g_atomic_rc_box_acquire(v->sink), lv_sink_release, 0);
+    if (v->event_id < 0) {
+        lv_set_error(v, err, "BALLOON_STATS");
+        /* libvirt did not take the reference on failure */
+        lv_sink_release(v->sink);
+        return false;
+    }
+    return true;
+}
+
+static bool lv_dispatch(VmLinkLibvirt *v, LvEvent *e, GError **err)
+{
+    json_object *data = NULL;
+    const char *why = NULL;
+
+    if (e->details) {
+        data = lv_parse(v, e->details, strlen(e->details), &why);
+        if (!data) {
+            g_set_error(err, QMP_CLIENT_ERROR, QMP_CLIENT_ERROR_PROTOCOL,
+                        "%s: invalid event data: %s", e->event, why);
+            return false;
+        }
+    }
+    if (v->link.event_fn) {
+        v->link.event_fn(v->link.event_opaque, e->event, data,
+                         e->timestamp_us);
+    }
+    json_object_put(data);
+    return true;
+}
+
+static bool lv_wait_events(VmLink *l, int timeout_ms, GError **err)
+{
+    VmLinkLibvirt *v = lv_of(l);
+    gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+    unsigned n = 0;
+
+    for (;;) {
+        gint64 left = deadline - g_get_monotonic_time();
+        LvEvent *e;
+        bool ok;
+
+        if (virConnectIsAlive(v->conn) != 1) {
+            g_set_error(err, QMP_CLIENT_ERROR, QMP_CLIENT_ERROR_CLOSED,
+                        "libvirt connection closed");
+            return false;
+        }
+        if (left <= 0) {
+            e = g_async_queue_try_pop(v->sink->queue);
+        } else {
+            e = g_async_queue_timeout_pop(v->sink->queue,
+                                          MIN(left, LV_ALIVE_CHECK_US));
+        }
+        if (!e) {
+            if (left <= 0) {
+                return true;
+            }
+            continue;
+        }
+        ok = lv_dispatch(v, e, err);
+        lv_event_free(e);
+        if (!ok) {
+            return false;
+        }
+        if (++n >= v->lim.max_events) {
+            return true;
+        }
+    }
+}
+
+static void lv_free(VmLink *l)
+{
+    VmLinkLibvirt *v = lv_of(l);
+
+    lv_close(l);
+    lv_sink_release(v->sink);
+    virDomainFree(v->dom);
+    virConnectClose(v->conn);
+    g_free(v);
+}
+
+static const VmLinkOps lv_ops = {
+    .open = lv_open,
+    .execute = lv_execute,
+    .wait_events = lv_wait_events,
+    .close = lv_close,
+    .free = lv_free,
+};
+
+VmLink *vm_link_libvirt_new(virConnectPtr conn, virDomainPtr dom,
+                            const QmpLimits *lim)
+{
+    VmLinkLibvirt *v = g_new0(VmLinkLibvirt, 1);
+
+    v->link.ops = &lv_ops;
+    v->conn = conn;
+    virConnectRef(conn);
+    v->dom = dom;
+    virDomainRef(dom);
+    v->lim = lim ? *lim : qmp_default_limits;
+    v->sink = g_atomic_rc_box_new0(LvSink);
+    v->sink->queue = g_async_queue_new_full(lv_event_free);
+    v->event_id = -1;
+    return &v->link;
+}

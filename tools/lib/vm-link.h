@@ -1,0 +1,74 @@
+/*
+ * qemu-oc host tools: how a worker reaches its VM
+ *
+ * Two kinds: a QMP socket (vm-link-qmp.c, on qmp-client.c) and a libvirt
+ * domain (vm-link-libvirt.c: virDomainQemuMonitorCommand for commands,
+ * virConnectDomainQemuMonitorEventRegister for events), so that a fleet
+ * is reached through libvirt's own transport.  A link is used by one
+ * worker thread; every call is bounded by its timeout.
+ *
+ * Copyright (c) 2026 qemu-oc developers
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#ifndef TOOLS_VM_LINK_H
+#define TOOLS_VM_LINK_H
+
+#include "qmp-client.h"
+
+typedef struct VmLink VmLink;
+
+typedef struct VmLinkOps {
+    /* (Re)connect, within @timeout_ms; false with @err set */
+    bool (*open)(VmLink *l, int timeout_ms, GError **err);
+    /* As qmp_client_execute(); @args taken */
+    json_object *(*execute)(VmLink *l, const char *command,
+                            json_object *args, int timeout_ms, GError **err);
+    /* Dispatch events to l->event_fn for at most @timeout_ms */
+    bool (*wait_events)(VmLink *l, int timeout_ms, GError **err);
+    /* Drop the connection (open may follow) */
+    void (*close)(VmLink *l);
+    void (*free)(VmLink *l);
+} VmLinkOps;
+
+struct VmLink {
+    const VmLinkOps *ops;
+    QmpEventFn *event_fn;       /* set by the worker before open */
+    void *event_opaque;
+};
+
+/* A QMP server socket */
+VmLink *vm_link_qmp_new(const char *path, const QmpLimits *lim);
+
+static inline bool vm_link_open(VmLink *l, int timeout_ms, GError **err)
+{
+    return l->ops->open(l, timeout_ms, err);
+}
+
+static inline json_object *vm_link_execute(VmLink *l, const char *command,
+                                           json_object *args, int timeout_ms,
+                                           GError **err)
+{
+    return l->ops->execute(l, command, args, timeout_ms, err);
+}
+
+static inline bool vm_link_wait_events(VmLink *l, int timeout_ms,
+                                       GError **err)
+{
+    return l->ops->wait_events(l, timeout_ms, err);
+}
+
+static inline void vm_link_close(VmLink *l)
+{
+    l->ops->close(l);
+}
+
+static inline void vm_link_free(VmLink *l)
+{
+    if (l) {
+        l->ops->free(l);
+    }
+}
+
+#endif

@@ -1,0 +1,419 @@
+/*
+ * qemu-oc host tools: what a worker knows of its VM, at one moment
+ *
+ * See vm-snapshot.h.  The QMP answers are checked member by member:
+ * anything of the wrong type is left out (and the function says so),
+ * never trusted.
+ *
+ * Copyright (c) 2026 qemu-oc developers
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include <string.h>
+#include "vm-snapshot.h"
+
+const char *const vm_stat_names[VM_STATS_NR] = {
+    "swap-in", "swap-out", "major-faults", "minor-faults",
+    "free-memory", "total-memory", "available-memory", "disk-caches",
+    "hugetlb-allocations", "hugetlb-failures", "oom-kills", "alloc-stalls",
+    "async-scans", "direct-scans", "async-reclaims", "direct-reclaims",
+};
+
+const char *const vm_state_names[VM_STATES_NR] = {
+    "full-run", "full-contention", "concurrency-hazard", "blocked",
+    "partial-run", "partial-contention",
+};
+
+const char *const vcpu_state_names[VCPU_STATES_NR] = {
+    "running", "runnable", "blocked", "offline",
+};
+
+/* The largest vCPU count we accept from a peer */
+#define VM_SNAPSHOT_MAX_VCPUS 4096
+
+VmSnapshot *vm_snapshot_new(const char *name, const char *where)
+{
+    VmSnapshot *s = g_new0(VmSnapshot, 1);
+
+    s->ref = 1;
+    s->name = g_strdup(name);
+    s->where = g_strdup(where);
+    s->cur.vm_state = s->prev.vm_state = -1;
+    return s;
+}
+
+VmSnapshot *vm_snapshot_ref(VmSnapshot *s)
+{
+    g_atomic_int_inc(&s->ref);
+    return s;
+}
+
+static void sample_clear(VmRunstatesSample *r)
+{
+    g_free(r->vcpu);
+    g_free(r->method);
+    g_free(r->source);
+    g_free(r->source_reason);
+    g_free(r->kvm_pv);
+    memset(r, 0, sizeof(*r));
+    r->vm_state = -1;
+}
+
+static void sample_copy(VmRunstatesSample *dst, const VmRunstatesSample *src)
+{
+    *dst = *src;
+    dst->vcpu = g_memdup2(src->vcpu, sizeof(*src->vcpu) * src->n_vcpus);
+    dst->method = g_strdup(src->method);
+    dst->source = g_strdup(src->source);
+    dst->source_reason = g_strdup(src->source_reason);
+    dst->kvm_pv = g_strdup(src->kvm_pv);
+}
+
+void vm_snapshot_unref(VmSnapshot *s)
+{
+    if (!s || !g_atomic_int_dec_and_test(&s->ref)) {
+        return;
+    }
+    g_free(s->name);
+    g_free(s->where);
+    g_free(s->error);
+    sample_clear(&s->cur);
+    sample_clear(&s->prev);
+    g_free(s);
+}
+
+VmSnapshot *vm_snapshot_copy(const VmSnapshot *s)
+{
+    VmSnapshot *c = g_new(VmSnapshot, 1);
+
+    *c = *s;
+    c->ref = 1;
+    c->name = g_strdup(s->name);
+    c->where = g_strdup(s->where);
+    c->error = g_strdup(s->error);
+    sample_copy(&c->cur, &s->cur);
+    sample_copy(&c->prev, &s->prev);
+    return c;
+}
+
+/* Member @key of @o if it has type @type, else NULL */
+static json_object *member(json_object *o, const char *key, json_type type)
+{
+    json_object *v;
+
+    if (!o || !json_object_is_type(o, json_type_object) ||
+        !json_object_object_get_ex(o, key, &v) ||
+        !json_object_is_type(v, type)) {
+        return NULL;
+    }
+    return v;
+}
+
+static bool get_int(json_object *o, const char *key, int64_t *out)
+{
+    json_object *v = member(o, key, json_type_int);
+
+    if (v) {
+        *out = json_object_get_int64(v);
+    }
+    return v != NULL;
+}
+
+static bool get_uint(json_object *o, const char *key, uint64_t *out)
+{
+    json_object *v = member(o, key, json_type_int);
+
+    if (v) {
+        *out = json_object_get_uint64(v);
+    }
+    return v != NULL;
+}
+
+static int name_index(const char *const *names, unsigned n, const char *s)
+{
+    unsigned i;
+
+    for (i = 0; s && i < n; i++) {
+        if (!strcmp(names[i], s)) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+bool vm_snapshot_set_balloon(VmSnapshot *s, json_object *info)
+{
+    json_object *stats = member(info, "stats", json_type_object);
+    int64_t actual, update = 0;
+    uint64_t val[VM_STATS_NR];
+    uint32_t mask = 0;
+    unsigned i;
+
+    if (!get_int(info, "actual", &actual)) {
+        return false;
+    }
+    s->has_balloon = true;
+    s->actual = actual;
+    if (!stats || !get_int(info, "last-update", &update) || update <= 0) {
+        return stats == NULL;   /* no statistics yet is not an error */
+    }
+    for (i = 0; i < VM_STATS_NR; i++) {
+        if (get_uint(stats, vm_stat_names[i], &val[i])) {
+            mask |= 1u << i;
+        }
+    }
+    if (update != s->stats_update_ms) {
+        if (s->has_stats) {
+            memcpy(s->prev_stats, s->stats, sizeof(s->stats));
+            s->prev_update_ms = s->stats_update_ms;
+        }
+        memcpy(s->stats, val, sizeof(val));
+        s->stats_mask = mask;
+        s->stats_update_ms = update;
+        s->has_stats = true;
+    }
+    return true;
+}
+
+static char *pv_string(json_object *pv)
+{
+    static const char *const names[] = {
+        "pv-unhalt", "pv-sched-yield", "steal-time", "dedicated-hint",
+    };
+    GString *str = g_string_new(NULL);
+    json_object *v;
+    unsigned i;
+
+    for (i = 0; i < G_N_ELEMENTS(names); i++) {
+        v = member(pv, names[i], json_type_boolean);
+        if (v && json_object_get_boolean(v)) {
+            g_string_append_printf(str, "%s%s", str->len ? " " : "",
+                                   names[i]);
+        }
+    }
+    return g_string_free(str, false);
+}
+
+bool vm_snapshot_set_runstates(VmSnapshot *s, json_object *rs,
+                               int64_t now_us)
+{
+    json_object *vm = member(rs, "vm", json_type_object);
+    json_object *vcpus = member(rs, "vcpus", json_type_array);
+    json_object *str;
+    VmRunstatesSample r = { .taken_us = now_us, .vm_state = -1 };
+    size_t n, i, j;
+    char key[64];
+
+    if (!vm || !vcpus || !get_uint(rs, "elapsed-ns", &r.elapsed_ns)) {
+        return false;
+    }
+    n = json_object_array_length(vcpus);
+    if (n > VM_SNAPSHOT_MAX_VCPUS) {
+        return false;
+    }
+    for (j = 0; j < VM_STATES_NR; j++) {
+        g_snprintf(key, sizeof(key), "%s-ns", vm_state_names[j]);
+        if (!get_uint(vm, key, &r.vm_ns[j])) {
+            return false;
+        }
+    }
+    str = member(vm, "state", json_type_string);
+    r.vm_state = name_index(vm_state_names, VM_STATES_NR,
+                            str ? json_object_get_string(str) : NULL);
+    get_uint(vm, "missed-changes", &r.missed_changes);
+    r.vcpu = g_new0(typeof(*r.vcpu), n);
+    for (i = 0; i < n; i++) {
+        json_object *v = json_object_array_get_idx(vcpus, i);
+
+        if (!get_int(v, "cpu-index", &r.vcpu[i].index)) {
+            g_free(r.vcpu);
+            return false;
+        }
+        get_int(v, "thread-id", &r.vcpu[i].thread_id);
+        get_uint(v, "transitions", &r.vcpu[i].transitions);
+        str = member(v, "state", json_type_string);
+        r.vcpu[i].state = name_index(vcpu_state_names, VCPU_STATES_NR,
+                                     str ? json_object_get_string(str)
+                                         : NULL);
+        for (j = 0; j < VCPU_STATES_NR; j++) {
+            g_snprintf(key, sizeof(key), "%s-ns", vcpu_state_names[j]);
+            get_uint(v, key, &r.vcpu[i].ns[j]);
+        }
+    }
+    r.n_vcpus = n;
+    str = member(rs, "method", json_type_string);
+    r.method = g_strdup(str ? json_object_get_string(str) : NULL);
+    str = member(rs, "source", json_type_string);
+    r.source = g_strdup(str ? json_object_get_string(str) : NULL);
+    str = member(rs, "source-reason", json_type_string);
+    r.source_reason = g_strdup(str ? json_object_get_string(str) : NULL);
+    if (member(rs, "kvm-pv", json_type_object)) {
+        r.kvm_pv = pv_string(member(rs, "kvm-pv", json_type_object));
+    }
+    sample_clear(&s->prev);
+    s->prev = s->cur;
+    s->has_prev = s->has_runstates;
+    s->cur = r;
+    s->has_runstates = true;
+    return true;
+}
+
+bool vm_snapshot_vm_shares(const VmSnapshot *s, double out[VM_STATES_NR])
+{
+    uint64_t span;
+    unsigned j;
+
+    if (!s->has_prev || s->cur.elapsed_ns <= s->prev.elapsed_ns) {
+        return false;   /* none yet, or QEMU restarted (a migration) */
+    }
+    span = s->cur.elapsed_ns - s->prev.elapsed_ns;
+    for (j = 0; j < VM_STATES_NR; j++) {
+        uint64_t a = s->prev.vm_ns[j], b = s->cur.vm_ns[j];
+
+        out[j] = b >= a ? (double)(b - a) / span : 0;
+    }
+    return true;
+}
+
+bool vm_snapshot_vcpu_shares(const VmSnapshot *s, unsigned i,
+                             double out[VCPU_STATES_NR])
+{
+    uint64_t d[VCPU_STATES_NR], total = 0;
+    unsigned j, k;
+
+    if (!s->has_prev || i >= s->cur.n_vcpus ||
+        s->cur.elapsed_ns <= s->prev.elapsed_ns) {
+        return false;
+    }
+    for (k = 0; k < s->prev.n_vcpus; k++) {
+        if (s->prev.vcpu[k].index == s->cur.vcpu[i].index) {
+            break;
+        }
+    }
+    if (k == s->prev.n_vcpus) {
+        return false;
+    }
+    for (j = 0; j < VCPU_STATES_NR; j++) {
+        uint64_t a = s->prev.vcpu[k].ns[j], b = s->cur.vcpu[i].ns[j];
+
+        d[j] = b >= a ? b - a : 0;
+        total += d[j];
+    }
+    for (j = 0; j < VCPU_STATES_NR; j++) {
+        out[j] = total ? (double)d[j] / total : 0;
+    }
+    return total > 0;
+}
+
+bool vm_snapshot_stat_rate(const VmSnapshot *s, unsigned stat, double *per_s)
+{
+    if (stat >= VM_STATS_NR || !s->has_stats || !s->prev_update_ms ||
+        !(s->stats_mask & (1u << stat)) ||
+        s->stats_update_ms <= s->prev_update_ms ||
+        s->stats[stat] < s->prev_stats[stat]) {
+        return false;
+    }
+    *per_s = (double)(s->stats[stat] - s->prev_stats[stat]) * 1000.0 /
+             (s->stats_update_ms - s->prev_update_ms);
+    return true;
+}
+
+int64_t vm_snapshot_stats_age_ms(const VmSnapshot *s, int64_t now_ms)
+{
+    return s->has_stats ? MAX(0, now_ms - s->stats_update_ms) : -1;
+}
+
+static json_object *shares_json(const double *v, const char *const *names,
+                                unsigned n)
+{
+    json_object *o = json_object_new_object();
+    unsigned i;
+
+    for (i = 0; i < n; i++) {
+        json_object_object_add(o, names[i], json_object_new_double(v[i]));
+    }
+    return o;
+}
+
+static json_object *runstates_json(const VmSnapshot *s)
+{
+    json_object *o = json_object_new_object();
+    json_object *vcpus = json_object_new_array();
+    double vm[VM_STATES_NR], v[VCPU_STATES_NR];
+    unsigned i;
+
+    if (s->cur.vm_state >= 0) {
+        json_object_object_add(o, "state", json_object_new_string(
+                                   vm_state_names[s->cur.vm_state]));
+    }
+    if (s->cur.source) {
+        json_object_object_add(o, "source",
+                               json_object_new_string(s->cur.source));
+    }
+    if (s->cur.kvm_pv) {
+        json_object_object_add(o, "kvm-pv",
+                               json_object_new_string(s->cur.kvm_pv));
+    }
+    if (vm_snapshot_vm_shares(s, vm)) {
+        json_object_object_add(o, "shares",
+                               shares_json(vm, vm_state_names, VM_STATES_NR));
+    }
+    for (i = 0; i < s->cur.n_vcpus; i++) {
+        json_object *c = json_object_new_object();
+
+        json_object_object_add(c, "cpu-index",
+                               json_object_new_int64(s->cur.vcpu[i].index));
+        if (s->cur.vcpu[i].state >= 0) {
+            json_object_object_add(c, "state", json_object_new_string(
+                vcpu_state_names[s->cur.vcpu[i].state]));
+        }
+        if (vm_snapshot_vcpu_shares(s, i, v)) {
+            json_object_object_add(c, "shares",
+                                   shares_json(v, vcpu_state_names,
+                                               VCPU_STATES_NR));
+        }
+        json_object_array_add(vcpus, c);
+    }
+    json_object_object_add(o, "vcpus", vcpus);
+    return o;
+}
+
+json_object *vm_snapshot_to_json(const VmSnapshot *s, int64_t now_ms)
+{
+    json_object *o = json_object_new_object();
+    unsigned i;
+
+    json_object_object_add(o, "name", json_object_new_string(s->name));
+    json_object_object_add(o, "where", json_object_new_string(s->where));
+    json_object_object_add(o, "responsive",
+                           json_object_new_boolean(s->responsive));
+    if (!s->responsive && s->unresponsive_since_us) {
+        json_object_object_add(o, "unresponsive-since-ms",
+            json_object_new_int64(s->unresponsive_since_us / 1000));
+    }
+    if (s->error) {
+        json_object_object_add(o, "error", json_object_new_string(s->error));
+    }
+    if (s->has_balloon) {
+        json_object_object_add(o, "balloon-actual",
+                               json_object_new_int64(s->actual));
+    }
+    if (s->has_stats) {
+        json_object *st = json_object_new_object();
+
+        for (i = 0; i < VM_STATS_NR; i++) {
+            if (s->stats_mask & (1u << i)) {
+                json_object_object_add(st, vm_stat_names[i],
+                                       json_object_new_uint64(s->stats[i]));
+            }
+        }
+        json_object_object_add(o, "stats", st);
+        json_object_object_add(o, "stats-age-ms", json_object_new_int64(
+                                   vm_snapshot_stats_age_ms(s, now_ms)));
+    }
+    if (s->has_runstates) {
+        json_object_object_add(o, "runstates", runstates_json(s));
+    }
+    return o;
+}

@@ -1,0 +1,98 @@
+/*
+ * qemu-oc host tools: what a worker knows of its VM, at one moment
+ *
+ * Immutable once published and reference counted: a reader takes a
+ * reference and reads at leisure, while the worker builds the next one.
+ *
+ * Copyright (c) 2026 qemu-oc developers
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#ifndef TOOLS_VM_SNAPSHOT_H
+#define TOOLS_VM_SNAPSHOT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <glib.h>
+#include <json-c/json.h>
+
+#define VM_STATS_NR 16      /* Linux virtio_balloon stat tags */
+#define VM_STATES_NR 6      /* full-run ... partial-contention */
+#define VCPU_STATES_NR 4    /* running, runnable, blocked, offline */
+
+extern const char *const vm_stat_names[VM_STATS_NR];    /* QAPI names */
+extern const char *const vm_state_names[VM_STATES_NR];
+extern const char *const vcpu_state_names[VCPU_STATES_NR];
+
+/* One query-vcpu-runstates answer, the counters a share is computed from */
+typedef struct VmRunstatesSample {
+    int64_t taken_us;               /* monotonic, when the answer came */
+    uint64_t elapsed_ns;
+    int vm_state;                   /* index in vm_state_names, -1 unknown */
+    uint64_t vm_ns[VM_STATES_NR];
+    uint64_t missed_changes;
+    unsigned n_vcpus;
+    struct {
+        int64_t index, thread_id;
+        int state;                  /* index in vcpu_state_names */
+        uint64_t ns[VCPU_STATES_NR];
+        uint64_t transitions;
+    } *vcpu;
+    char *method, *source, *source_reason;
+    char *kvm_pv;                   /* "pv-unhalt pv-sched-yield ..." */
+} VmRunstatesSample;
+
+typedef struct VmSnapshot {
+    gint ref;
+    char *name;                     /* the VM's name */
+    char *where;                    /* socket path, or libvirt URI */
+    int64_t taken_us;               /* monotonic */
+
+    bool responsive;                /* answered its last request in time */
+    int64_t unresponsive_since_us;  /* wall clock µs; 0 if responsive */
+    char *error;                    /* the last failure, or NULL */
+
+    bool has_balloon;
+    int64_t actual;                 /* bytes */
+    bool has_stats;
+    uint64_t stats[VM_STATS_NR];
+    uint32_t stats_mask;            /* bit n: stat n reported */
+    int64_t stats_update_ms;        /* wall clock ms of the guest's report */
+    /* the guest's previous report, for rates (prev_update_ms 0: none) */
+    uint64_t prev_stats[VM_STATS_NR];
+    int64_t prev_update_ms;
+
+    /* the two latest runstates answers; shares come from their difference */
+    bool has_runstates, has_prev;
+    VmRunstatesSample cur, prev;
+} VmSnapshot;
+
+VmSnapshot *vm_snapshot_new(const char *name, const char *where);
+VmSnapshot *vm_snapshot_ref(VmSnapshot *s);
+void vm_snapshot_unref(VmSnapshot *s);
+/* A deep copy with ref 1, for the worker to build the next one from */
+VmSnapshot *vm_snapshot_copy(const VmSnapshot *s);
+
+/* Fill @s from a query-balloon answer / a BALLOON_STATS event's data */
+bool vm_snapshot_set_balloon(VmSnapshot *s, json_object *info);
+/* Make a query-vcpu-runstates answer the current sample (old one: prev) */
+bool vm_snapshot_set_runstates(VmSnapshot *s, json_object *rs,
+                               int64_t now_us);
+
+/*
+ * Shares over the interval between prev and cur (false if there is no
+ * such interval): the VM's per state, and vCPU @i's per state
+ */
+bool vm_snapshot_vm_shares(const VmSnapshot *s, double out[VM_STATES_NR]);
+bool vm_snapshot_vcpu_shares(const VmSnapshot *s, unsigned i,
+                             double out[VCPU_STATES_NR]);
+/* A guest statistic's increase per second between its last two reports */
+bool vm_snapshot_stat_rate(const VmSnapshot *s, unsigned stat, double *per_s);
+/* Age of the statistics in ms at wall clock @now_ms, -1 if none */
+int64_t vm_snapshot_stats_age_ms(const VmSnapshot *s, int64_t now_ms);
+
+/* The snapshot as a JSON object (vmtop --json) */
+json_object *vm_snapshot_to_json(const VmSnapshot *s, int64_t now_ms);
+
+#endif

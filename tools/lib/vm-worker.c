@@ -1,0 +1,295 @@
+/*
+ * qemu-oc host tools: one worker thread per VM
+ *
+ * See vm-worker.h.  The worker thread alone touches the link and the
+ * snapshot it builds (work); publication copies it and swaps the
+ * published pointer under the lock, which readers hold only to take a
+ * reference.
+ *
+ * Copyright (c) 2026 qemu-oc developers
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "vm-worker.h"
+
+const VmWorkerConfig vm_worker_default_config = {
+    .interval_ms = 2000,
+    .timeout_ms = 1000,
+    .backoff_max_ms = 10000,
+};
+
+/* Events are waited for in slices this long, to notice a stop */
+#define EVENT_SLICE_MS 100
+#define BACKOFF_MIN_MS 200
+
+struct VmWorker {
+    char *name, *where;
+    VmLink *link;
+    VmWorkerConfig cfg;
+    VmWorkerNotifyFn *notify;
+    void *opaque;
+
+    GMutex lock;
+    GCond wake;             /* stop or kick */
+    VmSnapshot *published;  /* under lock */
+    bool stop, kick;        /* under lock */
+
+    /* the worker thread's own */
+    VmSnapshot *work;
+    bool connected;
+    int backoff_ms;
+};
+
+static void publish(VmWorker *w)
+{
+    VmSnapshot *next = vm_snapshot_copy(w->work);
+    VmWorkerNotifyFn *notify;
+    VmSnapshot *old;
+
+    next->taken_us = g_get_monotonic_time();
+    g_mutex_lock(&w->lock);
+    old = w->published;
+    w->published = next;
+    notify = w->notify;
+    g_mutex_unlock(&w->lock);
+    vm_snapshot_unref(old);
+    if (notify) {
+        notify(w->opaque, w);
+    }
+}
+
+VmSnapshot *vm_worker_snapshot(VmWorker *w)
+{
+    VmSnapshot *s;
+
+    g_mutex_lock(&w->lock);
+    s = vm_snapshot_ref(w->published);
+    g_mutex_unlock(&w->lock);
+    return s;
+}
+
+const char *vm_worker_name(VmWorker *w)
+{
+    return w->name;
+}
+
+static bool stopping(VmWorker *w)
+{
+    bool stop;
+
+    g_mutex_lock(&w->lock);
+    stop = w->stop;
+    g_mutex_unlock(&w->lock);
+    return stop;
+}
+
+/* Sleep @ms unless stopped or kicked; true if kicked or stopped */
+static bool nap(VmWorker *w, int ms)
+{
+    gint64 end = g_get_monotonic_time() + (gint64)ms * 1000;
+    bool woken;
+
+    g_mutex_lock(&w->lock);
+    while (!w->stop && !w->kick &&
+           g_cond_wait_until(&w->wake, &w->lock, end)) {
+        /* spurious wake-up: wait on */
+    }
+    woken = w->stop || w->kick;
+    w->kick = false;
+    g_mutex_unlock(&w->lock);
+    return woken;
+}
+
+void vm_worker_kick(VmWorker *w)
+{
+    g_mutex_lock(&w->lock);
+    w->kick = true;
+    g_cond_signal(&w->wake);
+    g_mutex_unlock(&w->lock);
+}
+
+/* The VM did not answer in time, or the link failed */
+static void mark_unresponsive(VmWorker *w, const char *what, GError *err)
+{
+    g_free(w->work->error);
+    w->work->error = g_strdup_printf("%s: %s", what, err->message);
+    g_message("%s: %s", w->name, w->work->error);
+    if (w->work->responsive || !w->work->unresponsive_since_us) {
+        w->work->unresponsive_since_us = g_get_real_time();
+    }
+    w->work->responsive = false;
+    g_error_free(err);
+    if (w->connected) {
+        vm_link_close(w->link);
+        w->connected = false;
+    }
+    publish(w);
+}
+
+static void mark_responsive(VmWorker *w)
+{
+    w->work->responsive = true;
+    w->work->unresponsive_since_us = 0;
+}
+
+/* An answer that is an error reply: the VM is there, the command is not */
+static bool command_failed(VmWorker *w, GError **errp)
+{
+    if (!g_error_matches(*errp, QMP_CLIENT_ERROR,
+                         QMP_CLIENT_ERROR_COMMAND)) {
+        return false;
+    }
+    g_free(w->work->error);
+    w->work->error = g_strdup((*errp)->message);   /* names the command */
+    g_clear_error(errp);
+    return true;
+}
+
+static void on_event(void *opaque, const char *event, json_object *data,
+                     int64_t timestamp_us G_GNUC_UNUSED)
+{
+    VmWorker *w = opaque;
+
+    if (!g_strcmp0(event, "BALLOON_STATS") &&
+        vm_snapshot_set_balloon(w->work, data)) {
+        publish(w);
+    }
+}
+
+/* Connect if needed; false (after marking) if it failed */
+static bool ensure_connected(VmWorker *w)
+{
+    GError *err = NULL;
+
+    if (w->connected) {
+        return true;
+    }
+    if (!vm_link_open(w->link, w->cfg.timeout_ms, &err)) {
+        mark_unresponsive(w, "connect", err);
+        return false;
+    }
+    w->connected = true;
+    w->backoff_ms = BACKOFF_MIN_MS;
+    return true;
+}
+
+/* One round of queries; false if the VM failed to answer */
+static bool query_round(VmWorker *w)
+{
+    json_object *args = json_object_new_object();
+    json_object *r;
+    GError *err = NULL;
+
+    json_object_object_add(args, "refresh", json_object_new_string("async"));
+    r = vm_link_execute(w->link, "query-balloon", args, w->cfg.timeout_ms,
+                        &err);
+    if (r) {
+        if (!vm_snapshot_set_balloon(w->work, r)) {
+            g_free(w->work->error);
+            w->work->error = g_strdup("query-balloon: unexpected answer");
+        }
+        json_object_put(r);
+    } else if (!command_failed(w, &err)) {
+        mark_unresponsive(w, "query-balloon", err);
+        return false;
+    }
+    r = vm_link_execute(w->link, "query-vcpu-runstates", NULL,
+                        w->cfg.timeout_ms, &err);
+    if (r) {
+        if (!vm_snapshot_set_runstates(w->work, r, g_get_monotonic_time())) {
+            g_free(w->work->error);
+            w->work->error = g_strdup("query-vcpu-runstates: unexpected "
+                                      "answer");
+        }
+        json_object_put(r);
+    } else if (!command_failed(w, &err)) {
+        mark_unresponsive(w, "query-vcpu-runstates", err);
+        return false;
+    }
+    mark_responsive(w);
+    publish(w);
+    return true;
+}
+
+/* Take events until @end (monotonic µs); false if the link failed */
+static bool wait_events_until(VmWorker *w, gint64 end)
+{
+    GError *err = NULL;
+    gint64 left;
+
+    while ((left = end - g_get_monotonic_time()) > 0 && !stopping(w)) {
+        if (nap(w, 0)) {
+            break;      /* kicked: query now */
+        }
+        if (!vm_link_wait_events(w->link, MIN(left / 1000 + 1,
+                                              EVENT_SLICE_MS), &err)) {
+            mark_unresponsive(w, "events", err);
+            return false;
+        }
+    }
+    return true;
+}
+
+static gpointer worker_thread(gpointer opaque)
+{
+    VmWorker *w = opaque;
+
+    while (!stopping(w)) {
+        gint64 round = g_get_monotonic_time();
+
+        if (!ensure_connected(w) || !query_round(w)) {
+            /* keep trying, less and less often */
+            nap(w, w->backoff_ms);
+            w->backoff_ms = MIN(w->backoff_ms * 2, w->cfg.backoff_max_ms);
+            continue;
+        }
+        wait_events_until(w, round + (gint64)w->cfg.interval_ms * 1000);
+    }
+    /* nobody else refers to the worker now (vm_worker_stop) */
+    if (w->connected) {
+        vm_link_close(w->link);
+    }
+    vm_link_free(w->link);
+    vm_snapshot_unref(w->work);
+    vm_snapshot_unref(w->published);
+    g_mutex_clear(&w->lock);
+    g_cond_clear(&w->wake);
+    g_free(w->name);
+    g_free(w->where);
+    g_free(w);
+    return NULL;
+}
+
+VmWorker *vm_worker_start(const char *name, const char *where, VmLink *link,
+                          const VmWorkerConfig *cfg,
+                          VmWorkerNotifyFn *notify, void *opaque)
+{
+    VmWorker *w = g_new0(VmWorker, 1);
+    g_autofree char *thread_name = g_strdup_printf("vm:%.12s", name);
+
+    w->name = g_strdup(name);
+    w->where = g_strdup(where);
+    w->link = link;
+    w->cfg = cfg ? *cfg : vm_worker_default_config;
+    w->notify = notify;
+    w->opaque = opaque;
+    w->backoff_ms = BACKOFF_MIN_MS;
+    g_mutex_init(&w->lock);
+    g_cond_init(&w->wake);
+    link->event_fn = on_event;
+    link->event_opaque = w;
+    w->work = vm_snapshot_new(name, where);
+    w->published = vm_snapshot_copy(w->work);
+    g_thread_unref(g_thread_new(thread_name, worker_thread, w));
+    return w;
+}
+
+void vm_worker_stop(VmWorker *w)
+{
+    g_mutex_lock(&w->lock);
+    w->stop = true;
+    w->notify = NULL;
+    g_cond_signal(&w->wake);
+    g_mutex_unlock(&w->lock);
+}

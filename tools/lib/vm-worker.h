@@ -1,0 +1,58 @@
+/*
+ * qemu-oc host tools: one worker thread per VM
+ *
+ * The worker owns its VM's link (connection) and loop: every interval it
+ * asks query-balloon {refresh: async} (the fresh statistics arrive later
+ * as BALLOON_STATS, never waited for) and query-vcpu-runstates, and
+ * publishes a new immutable VmSnapshot.  A request that misses its
+ * deadline marks the VM unresponsive (since when) and drops the
+ * connection; the worker reconnects with exponential backoff (capped)
+ * and keeps trying, and a VM that answers again is responsive again.
+ * A reader takes the latest snapshot without ever waiting for the
+ * worker: the pointer is swapped under a mutex held for nanoseconds.
+ *
+ * Copyright (c) 2026 qemu-oc developers
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#ifndef TOOLS_VM_WORKER_H
+#define TOOLS_VM_WORKER_H
+
+#include "vm-link.h"
+#include "vm-snapshot.h"
+
+typedef struct VmWorkerConfig {
+    int interval_ms;        /* between two rounds of queries */
+    int timeout_ms;         /* per request, and to connect */
+    int backoff_max_ms;     /* reconnect delay cap */
+} VmWorkerConfig;
+
+extern const VmWorkerConfig vm_worker_default_config;
+
+typedef struct VmWorker VmWorker;
+
+/* Called in the worker thread after each publication (may be NULL) */
+typedef void VmWorkerNotifyFn(void *opaque, VmWorker *w);
+
+/* Start a worker thread for VM @name over @link (taken) */
+VmWorker *vm_worker_start(const char *name, const char *where, VmLink *link,
+                          const VmWorkerConfig *cfg,
+                          VmWorkerNotifyFn *notify, void *opaque);
+
+/* The latest snapshot (a reference; never NULL) */
+VmSnapshot *vm_worker_snapshot(VmWorker *w);
+
+const char *vm_worker_name(VmWorker *w);
+
+/* Ask the worker to query now instead of at the end of its interval */
+void vm_worker_kick(VmWorker *w);
+
+/*
+ * Stop the worker: it leaves its loop at the next deadline at the
+ * latest; the thread is joined and freed in the background, so this
+ * never waits for a stuck VM.
+ */
+void vm_worker_stop(VmWorker *w);
+
+#endif

@@ -185,6 +185,24 @@ class LibvirtTest(VMTestCase):
         return wait_until(lambda: (lambda s: s if s.get('unused', -1) > 0 else None)(
             self.dom.memoryStats()), 60, 0.5, 'memoryStats from the guest')
 
+    def test_vmtop_through_libvirt(self):
+        """vmtop finds the domain through libvirt's lifecycle events and
+        reads it through libvirt (commands and BALLOON_STATS events)."""
+        top = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        vmtop = os.path.join(top, 'build', 'tools', 'vmtop')
+        self.wait_stats()
+        p = subprocess.run([vmtop, '--connect', 'qemu:///system', '--once',
+                            '--json', '--interval', '1.5'],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr[-2000:])
+        vms = {v['name']: v for v in json.loads(p.stdout.splitlines()[-1])['vms']}
+        v = vms[self.name]
+        self.assertTrue(v['responsive'], v)
+        self.assertEqual(v['where'], 'qemu:///system')
+        self.assertGreater(v['balloon-actual'], 256 << 20)
+        self.assertGreater(v['stats']['total-memory'], 100 << 20)
+        self.assertAlmostEqual(sum(v['runstates']['shares'].values()), 1, delta=0.02)
+
     def test_capability_probe(self):
         caps = self.conn.getDomainCapabilities(os.path.realpath(BINARY), 'x86_64',
                                                None, 'qemu')

@@ -385,7 +385,7 @@ static long vm_hwm_kib(void)
                                       NULL));
     p = strstr(status, "VmHWM:");
     g_assert_nonnull(p);
-    return strtol(p + strlen("VmHWM:"), NULL, 10);
+    return g_ascii_strtoll(p + strlen("VmHWM:"), NULL, 10);
 }
 
 static void test_huge_line(void)

@@ -64,7 +64,10 @@ enum {
     READ_MESSAGE = 1,
 };
 
-G_DEFINE_QUARK(qmp-client-error-quark, qmp_client_error)
+GQuark qmp_client_error_quark(void)
+{
+    return g_quark_from_static_string("qmp-client-error-quark");
+}
 
 /* Timing */
 

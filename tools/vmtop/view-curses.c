@@ -180,13 +180,45 @@ static void draw_line(CursesView *cv, int y, const char *text, int fixed,
     attrset(A_NORMAL);
 }
 
+/*
+ * While the screen is ours, the workers' log lines (a VM that stops
+ * answering, ...) would scribble over it: keep the latest one for the
+ * bottom line instead.
+ */
+static GMutex log_lock;
+static char *log_last;
+
+static void log_to_screen(const gchar *domain G_GNUC_UNUSED,
+                          GLogLevelFlags level G_GNUC_UNUSED,
+                          const gchar *message, gpointer opaque G_GNUC_UNUSED)
+{
+    g_mutex_lock(&log_lock);
+    g_free(log_last);
+    log_last = g_strdup(message);
+    g_mutex_unlock(&log_lock);
+}
+
+static void draw_log_line(CursesView *cv)
+{
+    g_autofree char *line = NULL;
+
+    g_mutex_lock(&log_lock);
+    if (log_last) {
+        line = g_strdup_printf("last: %s", log_last);
+    }
+    g_mutex_unlock(&log_lock);
+    if (line && LINES > 3) {
+        draw_line(cv, LINES - 2, line, -1, A_NORMAL);
+    }
+}
+
 static void draw(CursesView *cv)
 {
     g_autofree char *header = view_header(cv->frame, cv->sort, cv->reverse);
     Rows r;
     int i, n;
 
-    cv->page = MAX(LINES - 3, 1);
+    cv->page = MAX(LINES - 4, 1);     /* header, titles, log, help */
     rows_build(cv, &r);
     scroll_to_selection(cv, &r);
     erase();
@@ -210,6 +242,7 @@ static void draw(CursesView *cv)
     if (!n) {
         draw_line(cv, 2, "  (no VMs found yet)", -1, A_NORMAL);
     }
+    draw_log_line(cv);
     draw_line(cv, LINES - 1, help_line, -1, A_REVERSE);
     refresh();
     rows_free(&r);
@@ -315,6 +348,7 @@ int view_curses_run(Fleet *fleet, const ViewCursesConfig *cfg)
     bool run = true;
     int ch;
 
+    g_log_set_default_handler(log_to_screen, NULL);
     curses_setup();
     while (run) {
         now = g_get_monotonic_time();
@@ -334,6 +368,7 @@ int view_curses_run(Fleet *fleet, const ViewCursesConfig *cfg)
         }
     }
     endwin();
+    g_log_set_default_handler(g_log_default_handler, NULL);
     view_frame_free(cv.frame);
     g_hash_table_destroy(cv.expanded);
     g_free(cv.selected);

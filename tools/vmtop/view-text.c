@@ -410,6 +410,8 @@ static void format_state(char *buf, size_t len, const VmSnapshot *s,
         format_duration(dur, sizeof(dur),
                         (now_ms - s->unresponsive_since_us / 1000) / 1000);
         g_snprintf(buf, len, "UNRESP %s", dur);
+    } else if (!s->responsive && !s->error) {
+        g_snprintf(buf, len, "starting");   /* no answer asked for yet */
     } else if (!s->responsive ||
                (s->error && !s->has_runstates && !s->has_balloon)) {
         g_snprintf(buf, len, "ERROR");

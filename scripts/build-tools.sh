@@ -1,12 +1,12 @@
 #!/bin/bash
 # Build the host tools (tools/, our meson project in build/oc) and link
-# them at their stable paths: build/tools/vmtop.  Tool output goes to
+# them at their stable paths: build/tools/vmtop, build/tools/qemu-oc-balloond.  Output goes to
 # build/tools.log.
 set -euo pipefail
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 OC=$TOP/build/oc
 LOG=$TOP/build/tools.log
-TOOLS=(vmtop)
+TOOLS=(vmtop qemu-oc-balloond)
 
 mkdir -p "$TOP/build/tools"
 echo "tools: building ${TOOLS[*]} (log: build/tools.log)"

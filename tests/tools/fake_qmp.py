@@ -3,6 +3,7 @@
 # qemu-oc host tools tests: a fake QMP server, good or misbehaving
 #
 # fake_qmp.py SOCKET_PATH BEHAVIOUR [--delay SECONDS] [--lifetime SECONDS]
+#             [--memory-mib MIB] [--used-mib MIB]
 #
 # Listens on SOCKET_PATH (bound under a temporary name, then renamed: once
 # the path exists, connect() succeeds) and serves every connection in its
@@ -11,7 +12,10 @@
 #   good             greets like qemu-oc 7.2, answers qmp_capabilities,
 #                    query-balloon (refresh async: a stale reply, then a
 #                    BALLOON_STATS event ~50 ms later), query-vcpu-runstates,
-#                    query-version; anything else is CommandNotFound
+#                    query-version, query-memory-size-summary (--memory-mib,
+#                    default 1024) and balloon (the guest's size follows at
+#                    once; it uses --used-mib, default 256, of it, the rest
+#                    is available); anything else is CommandNotFound
 #   no-greeting      accepts and says nothing
 #   silent           greets and never answers
 #   slow             answers qmp_capabilities at once, anything else after
@@ -102,19 +106,34 @@ class Conn:
 
 # Answers of a good qemu-oc
 
+# the guest's memory (bytes): its size follows the balloon at once
+MEMORY = {'base': 1 << 30, 'actual': 1 << 30, 'used': 256 << 20}
+
+
 def balloon_stats():
     up = time.monotonic() - START
-    return {'free-memory': 464293888 - int(up * 4096),
-            'total-memory': 492597248, 'available-memory': 464093184,
+    total = MEMORY['actual'] - (24 << 20)       # what the kernel keeps
+    avail = max(0, total - MEMORY['used'])
+    return {'free-memory': max(0, avail - (3 << 20)),
+            'total-memory': total, 'available-memory': avail,
             'disk-caches': 3141632, 'major-faults': int(up * 3),
             'minor-faults': 968 + int(up * 100), 'swap-in': 0,
             'swap-out': 0, 'hugetlb-allocations': 0, 'hugetlb-failures': 0}
 
 
+def balloon(conn, cmd):
+    value = cmd.get('arguments', {}).get('value')
+    if not isinstance(value, int) or value <= 0:
+        conn.error(cmd, 'GenericError', "Parameter 'value' expects a size")
+        return
+    MEMORY['actual'] = min(value, MEMORY['base'])
+    conn.reply(cmd, {})
+
+
 def query_balloon(conn, cmd):
     refresh = cmd.get('arguments', {}).get('refresh', 'none')
     now_ms = int(time.time() * 1000)
-    ret = {'actual': 536870912, 'stats': balloon_stats(),
+    ret = {'actual': MEMORY['actual'], 'stats': balloon_stats(),
            'last-update': now_ms - 1000}
     if refresh == 'sync':
         ret.update({'fresh': True, 'age': 0, 'last-update': now_ms})
@@ -126,7 +145,7 @@ def query_balloon(conn, cmd):
         def later():
             time.sleep(0.05)
             conn.event('BALLOON_STATS', {
-                'actual': 536870912, 'stats': balloon_stats(),
+                'actual': MEMORY['actual'], 'stats': balloon_stats(),
                 'last-update': int(time.time() * 1000)})
         threading.Thread(target=guard, args=(later,), daemon=True).start()
 
@@ -158,6 +177,9 @@ def query_vcpu_runstates(conn, cmd):
 
 
 GOOD = {
+    'balloon': balloon,
+    'query-memory-size-summary':
+        lambda conn, cmd: conn.reply(cmd, {'base-memory': MEMORY['base']}),
     'query-balloon': query_balloon,
     'query-vcpu-runstates': query_vcpu_runstates,
     'query-version': lambda conn, cmd: conn.reply(cmd, VERSION),
@@ -311,7 +333,11 @@ def main():
     parser.add_argument('behaviour', choices=sorted(BEHAVIOURS))
     parser.add_argument('--delay', type=float, default=3.0)
     parser.add_argument('--lifetime', type=float, default=120.0)
+    parser.add_argument('--memory-mib', type=int, default=1024)
+    parser.add_argument('--used-mib', type=int, default=256)
     args = parser.parse_args()
+    MEMORY['base'] = MEMORY['actual'] = args.memory_mib << 20
+    MEMORY['used'] = args.used_mib << 20
 
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     tmp = args.path + '.tmp'

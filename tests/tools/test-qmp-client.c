@@ -245,7 +245,7 @@ static void check_balloon_async(QmpClient *c, Events *ev)
     ret = qmp_client_execute(c, "query-balloon", refresh_args("async"),
                              2000, &err);
     g_assert_no_error(err);
-    g_assert_cmpint(get_int(ret, "actual"), ==, 536870912);
+    g_assert_cmpint(get_int(ret, "actual"), ==, 1 << 30);   /* --memory-mib */
     json_object_put(ret);
 
     while (!ev->balloon_stats) {
@@ -477,14 +477,21 @@ static void test_event_flood(void)
     lim.max_events = 100;
     events_init(&ev);
     c = connect_ok(f, &lim, &ev);
-    g_assert_true(qmp_client_wait_events(c, 5000, NULL));
-    g_assert_cmpuint(ev.count, ==, 100);
+    /* each call returns after what has arrived, and never after more
+     * than max_events */
+    while (ev.count < 300) {
+        unsigned before = ev.count;
+
+        g_assert_true(qmp_client_wait_events(c, 5000, NULL));
+        g_assert_cmpuint(ev.count, >, before);
+        g_assert_cmpuint(ev.count - before, <=, 100);
+    }
     assert_alive(start);
 
     /* A request still gets its reply; events before it are dispatched */
     check_version(c);
     g_assert_true(qmp_client_wait_events(c, 5000, NULL));
-    g_assert_cmpuint(ev.count, >=, 200);
+    g_assert_cmpuint(ev.count, >, 300);
     g_assert_true(ev.flood_in_order);
     assert_alive(start);
 

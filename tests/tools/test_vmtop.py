@@ -24,7 +24,7 @@ FAKE = os.path.join(TOP, 'tests', 'tools', 'fake_qmp.py')
 MISBEHAVING = {
     'no-greeting': (False, 'greeting'),
     'silent': (False, 'qmp_capabilities'),
-    'slow': (False, 'query-balloon'),
+    'slow': (False, 'no reply'),
     'invalid-json': (False, 'JSON'),
     'huge-line': (False, 'longer than'),
     'deep-nesting': (False, 'nested'),

@@ -107,6 +107,33 @@ GPtrArray *fleet_snapshots(Fleet *f)
     return out;
 }
 
+bool fleet_set_balloon(Fleet *f, const char *name, uint64_t bytes,
+                       VmWorkerBalloonFn *done, void *opaque)
+{
+    VmWorker *w;
+
+    g_mutex_lock(&f->lock);
+    w = g_hash_table_lookup(f->workers, name);
+    if (w) {
+        vm_worker_set_balloon(w, bytes, done, opaque);
+    }
+    g_mutex_unlock(&f->lock);
+    return w != NULL;
+}
+
+void fleet_kick_all(Fleet *f)
+{
+    GHashTableIter it;
+    gpointer w;
+
+    g_mutex_lock(&f->lock);
+    g_hash_table_iter_init(&it, f->workers);
+    while (g_hash_table_iter_next(&it, NULL, &w)) {
+        vm_worker_kick(w);
+    }
+    g_mutex_unlock(&f->lock);
+}
+
 void fleet_free(Fleet *f)
 {
     GHashTableIter it;

@@ -737,6 +737,8 @@ bool qmp_client_wait_events(QmpClient *c, int timeout_ms, GError **err)
         if (g_get_monotonic_time() >= deadline) {
             break;      /* the deadline holds even in an event flood */
         }
+        /* then only what has already arrived: the caller acts on it now */
+        deadline = g_get_monotonic_time();
     }
     return true;
 }

@@ -69,8 +69,9 @@ json_object *qmp_client_execute(QmpClient *c, const char *command,
                                 GError **err);
 
 /*
- * Dispatch events for at most @timeout_ms (returns early after
- * lim->max_events).  Returns false with @err set if the connection
+ * Wait at most @timeout_ms for events and dispatch them; returns early
+ * once events were dispatched and no more have arrived, or after
+ * lim->max_events.  Returns false with @err set if the connection
  * failed.
  */
 bool qmp_client_wait_events(QmpClient *c, int timeout_ms, GError **err);

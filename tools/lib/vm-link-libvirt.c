@@ -292,6 +292,20 @@ static json_object *lv_execute(VmLink *l, const char *command,
     return ret;
 }
 
+/* libvirt's own way, so that libvirt knows the domain's new size */
+static bool lv_set_balloon(VmLink *l, uint64_t bytes, int timeout_ms,
+                           GError **err)
+{
+    VmLinkLibvirt *v = lv_of(l);
+
+    (void)timeout_ms;
+    if (virDomainSetMemory(v->dom, bytes / 1024) < 0) {
+        lv_set_error(v, err, "virDomainSetMemory");
+        return false;
+    }
+    return true;
+}
+
 static void lv_close(VmLink *l)
 {
     VmLinkLibvirt *v = lv_of(l);
@@ -390,6 +404,8 @@ static bool lv_wait_events(VmLink *l, int timeout_ms, GError **err)
         if (++n >= v->lim.max_events) {
             return true;
         }
+        /* then only what has already arrived: the caller acts on it now */
+        deadline = g_get_monotonic_time();
     }
 }
 
@@ -408,6 +424,7 @@ static const VmLinkOps lv_ops = {
     .open = lv_open,
     .execute = lv_execute,
     .wait_events = lv_wait_events,
+    .set_balloon = lv_set_balloon,
     .close = lv_close,
     .free = lv_free,
 };

@@ -27,6 +27,12 @@ typedef struct VmLinkOps {
                             json_object *args, int timeout_ms, GError **err);
     /* Dispatch events to l->event_fn for at most @timeout_ms */
     bool (*wait_events)(VmLink *l, int timeout_ms, GError **err);
+    /*
+     * Set the balloon target to @bytes (optional: NULL means QMP
+     * "balloon"; libvirt uses virDomainSetMemory)
+     */
+    bool (*set_balloon)(VmLink *l, uint64_t bytes, int timeout_ms,
+                        GError **err);
     /* Drop the connection (open may follow) */
     void (*close)(VmLink *l);
     void (*free)(VmLink *l);
@@ -57,6 +63,21 @@ static inline bool vm_link_wait_events(VmLink *l, int timeout_ms,
                                        GError **err)
 {
     return l->ops->wait_events(l, timeout_ms, err);
+}
+
+static inline bool vm_link_set_balloon(VmLink *l, uint64_t bytes,
+                                       int timeout_ms, GError **err)
+{
+    json_object *args, *r;
+
+    if (l->ops->set_balloon) {
+        return l->ops->set_balloon(l, bytes, timeout_ms, err);
+    }
+    args = json_object_new_object();
+    json_object_object_add(args, "value", json_object_new_int64(bytes));
+    r = l->ops->execute(l, "balloon", args, timeout_ms, err);
+    json_object_put(r);
+    return r != NULL;
 }
 
 static inline void vm_link_close(VmLink *l)

@@ -399,6 +399,10 @@ json_object *vm_snapshot_to_json(const VmSnapshot *s, int64_t now_ms)
         json_object_object_add(o, "balloon-actual",
                                json_object_new_int64(s->actual));
     }
+    if (s->max_memory) {
+        json_object_object_add(o, "max-memory",
+                               json_object_new_int64(s->max_memory));
+    }
     if (s->has_stats) {
         json_object *st = json_object_new_object();
 

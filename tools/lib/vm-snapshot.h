@@ -53,6 +53,7 @@ typedef struct VmSnapshot {
     int64_t unresponsive_since_us;  /* wall clock µs; 0 if responsive */
     char *error;                    /* the last failure, or NULL */
 
+    int64_t max_memory;             /* boot RAM, bytes; 0: unknown */
     bool has_balloon;
     int64_t actual;                 /* bytes */
     bool has_stats;

@@ -34,6 +34,11 @@ struct VmWorker {
     GCond wake;             /* stop or kick */
     VmSnapshot *published;  /* under lock */
     bool stop, kick;        /* under lock */
+    /* a balloon request not yet made (under lock) */
+    bool balloon_pending;
+    uint64_t balloon_bytes;
+    VmWorkerBalloonFn *balloon_done;
+    void *balloon_opaque;
 
     /* the worker thread's own */
     VmSnapshot *work;
@@ -84,14 +89,17 @@ static bool stopping(VmWorker *w)
     return stop;
 }
 
-/* Sleep @ms unless stopped or kicked; true if kicked or stopped */
+/*
+ * Sleep @ms unless stopped, kicked or given a balloon request; true if
+ * stopped or kicked (a balloon request alone does not end a round)
+ */
 static bool nap(VmWorker *w, int ms)
 {
     gint64 end = g_get_monotonic_time() + (gint64)ms * 1000;
     bool woken;
 
     g_mutex_lock(&w->lock);
-    while (!w->stop && !w->kick &&
+    while (!w->stop && !w->kick && !w->balloon_pending &&
            g_cond_wait_until(&w->wake, &w->lock, end)) {
         /* spurious wake-up: wait on */
     }
@@ -133,6 +141,50 @@ static void mark_responsive(VmWorker *w)
     w->work->unresponsive_since_us = 0;
 }
 
+void vm_worker_set_balloon(VmWorker *w, uint64_t bytes,
+                           VmWorkerBalloonFn *done, void *opaque)
+{
+    g_mutex_lock(&w->lock);
+    w->balloon_pending = true;
+    w->balloon_bytes = bytes;
+    w->balloon_done = done;
+    w->balloon_opaque = opaque;
+    g_cond_signal(&w->wake);
+    g_mutex_unlock(&w->lock);
+}
+
+/* Make the balloon request waiting, if any; false if the link failed */
+static bool do_balloon(VmWorker *w)
+{
+    VmWorkerBalloonFn *done;
+    GError *err = NULL;
+    void *opaque;
+    uint64_t bytes;
+    bool ok;
+
+    g_mutex_lock(&w->lock);
+    if (!w->balloon_pending || !w->connected) {
+        g_mutex_unlock(&w->lock);
+        return true;
+    }
+    w->balloon_pending = false;
+    bytes = w->balloon_bytes;
+    done = w->balloon_done;
+    opaque = w->balloon_opaque;
+    g_mutex_unlock(&w->lock);
+    ok = vm_link_set_balloon(w->link, bytes, w->cfg.timeout_ms, &err);
+    if (done) {
+        done(opaque, w, bytes, err);
+    }
+    if (!ok && !g_error_matches(err, QMP_CLIENT_ERROR,
+                                QMP_CLIENT_ERROR_COMMAND)) {
+        mark_unresponsive(w, "balloon", err);
+        return false;
+    }
+    g_clear_error(&err);
+    return true;
+}
+
 /* An answer that is an error reply: the VM is there, the command is not */
 static bool command_failed(VmWorker *w, GError **errp)
 {
@@ -157,6 +209,29 @@ static void on_event(void *opaque, const char *event, json_object *data,
     }
 }
 
+/*
+ * The VM's boot RAM, the most a balloon can give back (once a connect).
+ * False (after marking) if the VM failed to answer.
+ */
+static bool read_max_memory(VmWorker *w)
+{
+    GError *err = NULL;
+    json_object *r, *v;
+
+    r = vm_link_execute(w->link, "query-memory-size-summary", NULL,
+                        w->cfg.timeout_ms, &err);
+    if (!r && !command_failed(w, &err)) {
+        mark_unresponsive(w, "query-memory-size-summary", err);
+        return false;
+    }
+    if (r && json_object_object_get_ex(r, "base-memory", &v) &&
+        json_object_is_type(v, json_type_int)) {
+        w->work->max_memory = json_object_get_int64(v);
+    }
+    json_object_put(r);
+    return true;
+}
+
 /* Connect if needed; false (after marking) if it failed */
 static bool ensure_connected(VmWorker *w)
 {
@@ -171,7 +246,7 @@ static bool ensure_connected(VmWorker *w)
     }
     w->connected = true;
     w->backoff_ms = BACKOFF_MIN_MS;
-    return true;
+    return read_max_memory(w);
 }
 
 /* One round of queries; false if the VM failed to answer */
@@ -219,8 +294,13 @@ static bool wait_events_until(VmWorker *w, gint64 end)
     gint64 left;
 
     while ((left = end - g_get_monotonic_time()) > 0 && !stopping(w)) {
-        if (nap(w, 0)) {
-            break;      /* kicked: query now */
+        bool kicked = nap(w, 0);
+
+        if (!do_balloon(w)) {
+            return false;
+        }
+        if (kicked) {
+            break;      /* query now */
         }
         if (!vm_link_wait_events(w->link, MIN(left / 1000 + 1,
                                               EVENT_SLICE_MS), &err)) {

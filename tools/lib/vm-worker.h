@@ -48,6 +48,18 @@ const char *vm_worker_name(VmWorker *w);
 /* Ask the worker to query now instead of at the end of its interval */
 void vm_worker_kick(VmWorker *w);
 
+/* A balloon request ended (in the worker thread): ok, or @err */
+typedef void VmWorkerBalloonFn(void *opaque, VmWorker *w, uint64_t bytes,
+                               const GError *err);
+
+/*
+ * Set the VM's balloon target to @bytes: the worker does it in its
+ * thread at its next step (a later request replaces one not yet made),
+ * then calls @done.  Never waits.
+ */
+void vm_worker_set_balloon(VmWorker *w, uint64_t bytes,
+                           VmWorkerBalloonFn *done, void *opaque);
+
 /*
  * Stop the worker: it leaves its loop at the next deadline at the
  * latest; the thread is joined and freed in the background, so this

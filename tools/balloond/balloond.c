@@ -1,0 +1,434 @@
+/*
+ * qemu-oc-balloond: event-driven, pressure-aware ballooning of many VMs
+ *
+ * The VMs' workers (tools/lib) keep each VM's statistics fresh with
+ * query-balloon {refresh: async} and BALLOON_STATS.  Each publication
+ * with new data (a new guest report, a change of responsiveness) queues
+ * the VM for a decision; the decision thread runs the policy (policy.c)
+ * for it and, unless --dry-run, has its worker set the balloon.  A change
+ * of host pressure (host-pressure.c) asks every VM for fresh statistics
+ * at once, and each is decided as its answer arrives.  Every decision
+ * that changes something or flags a VM is logged on one line (and as a
+ * JSON line with --log-json); --metrics serves Prometheus text.
+ *
+ * Copyright (c) 2026 qemu-oc developers
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include "fleet.h"
+#include "host-pressure.h"
+#include "metrics.h"
+#include "policy.h"
+
+/* The daemon's own state of one VM (under Daemon.lock) */
+typedef struct BdVm {
+    int64_t seen_update_ms;     /* the guest report last decided on */
+    bool seen_responsive;
+    PolicyReason last_reason;
+    uint64_t target_mib;        /* last target set; 0: none */
+    uint64_t decisions[POLICY_REASON__MAX];
+} BdVm;
+
+typedef struct Daemon {
+    Fleet *fleet;
+    HostPressure *host;
+    Metrics *metrics;
+    PolicyConfig policy;
+    GHashTable *per_vm;         /* name -> PolicyVmConfig */
+    bool dry_run;
+    FILE *log_json;
+
+    GAsyncQueue *todo;          /* VM names to decide on; "" = all */
+    GMutex lock;
+    GHashTable *vms;            /* name -> BdVm */
+    bool host_pressure;         /* as last seen */
+} Daemon;
+
+static Daemon bd;
+
+static BdVm *bd_vm(const char *name)
+{
+    BdVm *v = g_hash_table_lookup(bd.vms, name);
+
+    if (!v) {
+        v = g_new0(BdVm, 1);
+        v->last_reason = POLICY_REASON__MAX;
+        g_hash_table_insert(bd.vms, g_strdup(name), v);
+    }
+    return v;
+}
+
+/* A worker published: decide if the data is new (in the worker thread) */
+static void on_publish(void *opaque G_GNUC_UNUSED, VmWorker *w)
+{
+    VmSnapshot *s = vm_worker_snapshot(w);
+    bool news;
+    BdVm *v;
+
+    g_mutex_lock(&bd.lock);
+    v = bd_vm(s->name);
+    news = s->stats_update_ms != v->seen_update_ms ||
+           s->responsive != v->seen_responsive;
+    v->seen_update_ms = s->stats_update_ms;
+    v->seen_responsive = s->responsive;
+    g_mutex_unlock(&bd.lock);
+    if (news) {
+        g_async_queue_push(bd.todo, g_strdup(s->name));
+    }
+    vm_snapshot_unref(s);
+}
+
+/* The host's pressure changed: every VM's fresh statistics, now */
+static void on_host(void *opaque G_GNUC_UNUSED, const HostMemory *host)
+{
+    bool changed;
+
+    g_mutex_lock(&bd.lock);
+    changed = host->pressure != bd.host_pressure;
+    bd.host_pressure = host->pressure;
+    g_mutex_unlock(&bd.lock);
+    if (changed) {
+        g_message("host memory pressure %s (MemAvailable %" G_GUINT64_FORMAT
+                  " of %" G_GUINT64_FORMAT " MiB, PSI some avg10 %.2f)",
+                  host->pressure ? "starts" : "ends",
+                  host->available_kib >> 10, host->total_kib >> 10,
+                  host->psi_some_avg10);
+        fleet_kick_all(bd.fleet);
+        g_async_queue_push(bd.todo, g_strdup(""));
+    }
+}
+
+static uint64_t avail_of(const VmSnapshot *s)
+{
+    return s->stats_mask & (1u << 6) ? s->stats[6] : 0;   /* available */
+}
+
+/* Where @s stands among the VMs that could give, most available first */
+static void rank_of(GPtrArray *snaps, const VmSnapshot *s, int64_t now_ms,
+                    unsigned *rank, unsigned *n)
+{
+    unsigned i;
+
+    *rank = *n = 0;
+    for (i = 0; i < snaps->len; i++) {
+        const VmSnapshot *o = g_ptr_array_index(snaps, i);
+
+        if (!o->responsive || !o->has_stats ||
+            vm_snapshot_stats_age_ms(o, now_ms) > bd.policy.stale_ms) {
+            continue;
+        }
+        (*n)++;
+        if (o != s && (avail_of(o) > avail_of(s) ||
+                       (avail_of(o) == avail_of(s) &&
+                        g_strcmp0(o->name, s->name) < 0))) {
+            (*rank)++;
+        }
+    }
+}
+
+static void balloon_done(void *opaque, VmWorker *w, uint64_t bytes,
+                         const GError *err)
+{
+    int64_t update_ms = GPOINTER_TO_SIZE(opaque);
+    int64_t now_ms = g_get_real_time() / 1000;
+
+    if (err) {
+        g_message("%s: balloon %" G_GUINT64_FORMAT " MiB failed: %s",
+                  vm_worker_name(w), bytes >> 20, err->message);
+    }
+    if (bd.log_json) {
+        json_object *o = json_object_new_object();
+
+        json_object_object_add(o, "time-ms", json_object_new_int64(now_ms));
+        json_object_object_add(o, "vm",
+                               json_object_new_string(vm_worker_name(w)));
+        json_object_object_add(o, "sent-mib",
+                               json_object_new_int64(bytes >> 20));
+        json_object_object_add(o, "ok", json_object_new_boolean(!err));
+        /* from the guest's report to the command made */
+        json_object_object_add(o, "latency-ms",
+                               json_object_new_int64(now_ms - update_ms));
+        g_mutex_lock(&bd.lock);
+        fprintf(bd.log_json, "%s\n", json_object_to_json_string_ext(
+                    o, JSON_C_TO_STRING_PLAIN));
+        fflush(bd.log_json);
+        g_mutex_unlock(&bd.lock);
+        json_object_put(o);
+    }
+}
+
+static void log_decision(const VmSnapshot *s, const PolicyDecision *d,
+                         const HostMemory *host, const char *action,
+                         int64_t now_ms)
+{
+    g_message("%s: %s %" G_GUINT64_FORMAT " -> %" G_GUINT64_FORMAT
+              " MiB (%s; guest available %.0f%%, major faults %.1f/s, "
+              "swap-in %.0f B/s, stats age %" G_GINT64_FORMAT " ms; host "
+              "available %" G_GUINT64_FORMAT " MiB, PSI %.2f%s)",
+              s->name, policy_reason_names[d->reason], d->current_mib,
+              d->target_mib, action, d->guest_avail_pct, d->majflt_per_s,
+              d->swapin_per_s, vm_snapshot_stats_age_ms(s, now_ms),
+              host->available_kib >> 10, host->psi_some_avg10,
+              host->pressure ? ", pressure" : "");
+    if (bd.log_json) {
+        json_object *o = json_object_new_object();
+
+        json_object_object_add(o, "time-ms", json_object_new_int64(now_ms));
+        json_object_object_add(o, "vm", json_object_new_string(s->name));
+        json_object_object_add(o, "reason", json_object_new_string(
+                                   policy_reason_names[d->reason]));
+        json_object_object_add(o, "current-mib",
+                               json_object_new_int64(d->current_mib));
+        json_object_object_add(o, "target-mib",
+                               json_object_new_int64(d->target_mib));
+        json_object_object_add(o, "action", json_object_new_string(action));
+        json_object_object_add(o, "guest-available-pct",
+                               json_object_new_double(d->guest_avail_pct));
+        json_object_object_add(o, "host-available-mib", json_object_new_int64(
+                                   host->available_kib >> 10));
+        json_object_object_add(o, "host-pressure",
+                               json_object_new_boolean(host->pressure));
+        fprintf(bd.log_json, "%s\n", json_object_to_json_string_ext(
+                    o, JSON_C_TO_STRING_PLAIN));
+        fflush(bd.log_json);
+        json_object_put(o);
+    }
+}
+
+/* Decide for one VM (in the decision thread) */
+static void decide(GPtrArray *snaps, const VmSnapshot *s,
+                   const HostMemory *host, int64_t now_ms)
+{
+    const PolicyVmConfig *vmc = g_hash_table_lookup(bd.per_vm, s->name);
+    PolicyDecision d;
+    const char *action = "no change";
+    unsigned rank, n;
+    bool change, log;
+    BdVm *v;
+
+    rank_of(snaps, s, now_ms, &rank, &n);
+    policy_decide(&bd.policy, vmc ? vmc : &bd.policy.defaults, s, host,
+                  rank, n, s->max_memory >> 20, now_ms, &d);
+    change = d.target_mib != d.current_mib;
+    g_mutex_lock(&bd.lock);
+    v = bd_vm(s->name);
+    v->decisions[d.reason]++;
+    log = change || d.reason != v->last_reason;
+    v->last_reason = d.reason;
+    if (change) {
+        v->target_mib = d.target_mib;
+    }
+    g_mutex_unlock(&bd.lock);
+    if (change && bd.dry_run) {
+        action = "dry run";
+    } else if (change) {
+        action = fleet_set_balloon(bd.fleet, s->name, d.target_mib << 20,
+                                   balloon_done,
+                                   GSIZE_TO_POINTER(s->stats_update_ms))
+                 ? "set" : "gone";
+    }
+    if (log) {
+        g_mutex_lock(&bd.lock);
+        log_decision(s, &d, host, action, now_ms);
+        g_mutex_unlock(&bd.lock);
+    }
+}
+
+static gpointer decision_thread(gpointer opaque G_GNUC_UNUSED)
+{
+    for (;;) {
+        g_autofree char *name = g_async_queue_pop(bd.todo);
+        g_autoptr(GPtrArray) snaps = fleet_snapshots(bd.fleet);
+        int64_t now_ms = g_get_real_time() / 1000;
+        HostMemory host;
+        unsigned i;
+
+        host_pressure_get(bd.host, &host);
+        for (i = 0; i < snaps->len; i++) {
+            VmSnapshot *s = g_ptr_array_index(snaps, i);
+
+            if (!*name || !strcmp(name, s->name)) {
+                decide(snaps, s, &host, now_ms);
+            }
+        }
+    }
+    return NULL;
+}
+
+/* For a scrape (in the HTTP thread) */
+static void collect(void *opaque G_GNUC_UNUSED, GPtrArray *vms,
+                    HostMemory *host)
+{
+    g_autoptr(GPtrArray) snaps = fleet_snapshots(bd.fleet);
+    unsigned i;
+
+    host_pressure_get(bd.host, host);
+    g_mutex_lock(&bd.lock);
+    for (i = 0; i < snaps->len; i++) {
+        VmSnapshot *s = g_ptr_array_index(snaps, i);
+        MetricsVm *m = g_new0(MetricsVm, 1);
+        BdVm *v = g_hash_table_lookup(bd.vms, s->name);
+
+        m->snap = vm_snapshot_ref(s);
+        if (v) {
+            m->target_mib = v->target_mib;
+            memcpy(m->decisions, v->decisions, sizeof(m->decisions));
+        }
+        g_ptr_array_add(vms, m);
+    }
+    g_mutex_unlock(&bd.lock);
+}
+
+typedef struct Options {
+    char **qmp_dirs, **uris;
+    char *config, *meminfo, *psi, *metrics, *log_json;
+    gboolean dry_run;
+    double interval;
+    int timeout_ms;
+} Options;
+
+static bool parse_options(int argc, char **argv, Options *o)
+{
+    GOptionEntry entries[] = {
+        { "qmp-dir", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &o->qmp_dirs,
+          "every QMP socket in DIR is a VM (repeatable)", "DIR" },
+        { "connect", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o->uris,
+          "the domains of a libvirt connection (repeatable)", "URI" },
+        { "config", 0, 0, G_OPTION_ARG_FILENAME, &o->config,
+          "policy configuration (INI: [policy], [vm NAME])", "FILE" },
+        { "dry-run", 0, 0, G_OPTION_ARG_NONE, &o->dry_run,
+          "log what would be done, change nothing", NULL },
+        { "host-meminfo", 0, 0, G_OPTION_ARG_FILENAME, &o->meminfo,
+          "host memory from FILE (/proc/meminfo format)", "FILE" },
+        { "host-psi", 0, 0, G_OPTION_ARG_FILENAME, &o->psi,
+          "host memory pressure from FILE (/proc/pressure/memory format)",
+          "FILE" },
+        { "metrics", 0, 0, G_OPTION_ARG_STRING, &o->metrics,
+          "serve Prometheus metrics on ADDR:PORT", "ADDR:PORT" },
+        { "log-json", 0, 0, G_OPTION_ARG_FILENAME, &o->log_json,
+          "also log decisions as JSON lines to FILE", "FILE" },
+        { "interval", 0, 0, G_OPTION_ARG_DOUBLE, &o->interval,
+          "ask each VM for fresh statistics every S seconds (default 2)",
+          "S" },
+        { "timeout", 0, 0, G_OPTION_ARG_INT, &o->timeout_ms,
+          "per request, ms (default 1000)", "MS" },
+        { NULL }
+    };
+    g_autoptr(GOptionContext) ctx =
+        g_option_context_new("- event-driven balloon policy for many VMs");
+    g_autoptr(GError) err = NULL;
+
+    o->interval = 2;
+    o->timeout_ms = 1000;
+    g_option_context_add_main_entries(ctx, entries, NULL);
+    g_option_context_set_description(ctx,
+        "Decisions are made when a VM's fresh statistics arrive and when the "
+        "host's memory pressure\nchanges; see docs/balloond.md.\n");
+    if (!g_option_context_parse(ctx, &argc, &argv, &err)) {
+        g_printerr("qemu-oc-balloond: %s\n", err->message);
+        return false;
+    }
+    if (argc > 1 || !isfinite(o->interval) || o->interval <= 0 ||
+        o->interval > 3600 || o->timeout_ms <= 0) {
+        g_printerr("qemu-oc-balloond: bad arguments (see --help)\n");
+        return false;
+    }
+    return true;
+}
+
+static bool add_sources(const Options *o)
+{
+    static char *default_dirs[] = { (char *)"/run/qemu-oc/qmp", NULL };
+    char **dirs = o->qmp_dirs || o->uris ? o->qmp_dirs : default_dirs;
+    Discovery *disc = fleet_discovery(bd.fleet);
+    unsigned ok = 0, i;
+
+    for (i = 0; dirs && dirs[i]; i++) {
+        g_autoptr(GError) err = NULL;
+
+        if (discovery_add_qmp_dir(disc, dirs[i], &err)) {
+            ok++;
+        } else {
+            g_printerr("qemu-oc-balloond: --qmp-dir %s: %s\n", dirs[i],
+                       err->message);
+        }
+    }
+    for (i = 0; o->uris && o->uris[i]; i++) {
+        g_autoptr(GError) err = NULL;
+
+        if (discovery_add_libvirt(disc, o->uris[i], &err)) {
+            ok++;
+        } else {
+            g_printerr("qemu-oc-balloond: --connect %s: %s\n", o->uris[i],
+                       err->message);
+        }
+    }
+    return ok > 0;
+}
+
+int main(int argc, char **argv)
+{
+    Options o = { 0 };
+    VmWorkerConfig wc = vm_worker_default_config;
+    HostPressureConfig hc = { 0 };
+    g_autoptr(GError) err = NULL;
+
+    if (!parse_options(argc, argv, &o)) {
+        return 2;
+    }
+    bd.policy = policy_default_config;
+    bd.per_vm = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                      g_free);
+    if (o.config &&
+        !policy_config_load(o.config, &bd.policy, &bd.per_vm, &err)) {
+        g_printerr("qemu-oc-balloond: %s\n", err->message);
+        return 2;
+    }
+    if (o.log_json && !(bd.log_json = fopen(o.log_json, "a"))) {
+        g_printerr("qemu-oc-balloond: %s: %s\n", o.log_json,
+                   g_strerror(errno));
+        return 1;
+    }
+    bd.dry_run = o.dry_run;
+    bd.todo = g_async_queue_new_full(g_free);
+    bd.vms = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    g_mutex_init(&bd.lock);
+
+    hc.meminfo_path = o.meminfo;
+    hc.psi_path = o.psi;
+    hc.low_avail_pct = bd.policy.host_low_avail_pct;
+    hc.psi_some_avg10 = bd.policy.host_psi_some_avg10;
+    bd.host = host_pressure_start(&hc, on_host, NULL, &err);
+    if (!bd.host) {
+        g_printerr("qemu-oc-balloond: host memory: %s\n", err->message);
+        return 1;
+    }
+    wc.interval_ms = o.interval * 1000;
+    wc.timeout_ms = o.timeout_ms;
+    bd.fleet = fleet_new(&wc, &qmp_default_limits, on_publish, NULL);
+    if (!add_sources(&o)) {
+        g_printerr("qemu-oc-balloond: no source of VMs works\n");
+        return 1;
+    }
+    if (o.metrics) {
+        bd.metrics = metrics_start(o.metrics, collect, NULL, &err);
+        if (!bd.metrics) {
+            g_printerr("qemu-oc-balloond: --metrics %s: %s\n", o.metrics,
+                       err->message);
+            return 1;
+        }
+    }
+    g_message("started%s: deciding as fresh statistics arrive",
+              bd.dry_run ? " (dry run: nothing is changed)" : "");
+    g_thread_unref(g_thread_new("decide", decision_thread, NULL));
+    fleet_start(bd.fleet);
+    /* runs until killed (SIGTERM, SIGINT): nothing to flush but logs */
+    for (;;) {
+        g_usleep(3600UL * G_USEC_PER_SEC);
+    }
+    return 0;
+}

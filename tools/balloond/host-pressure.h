@@ -1,0 +1,52 @@
+/*
+ * qemu-oc-balloond: the host's memory state and pressure
+ *
+ * MemTotal/MemAvailable from /proc/meminfo (or --host-meminfo FILE, a file
+ * in the same format, re-read when it changes: inotify), and memory
+ * pressure from PSI (/proc/pressure/memory: a trigger "some 150000
+ * 1000000" written to it, then poll() for POLLPRI; or --host-psi FILE, a
+ * file in the same format whose "some avg10=" is compared with the
+ * configured threshold whenever it changes).  The watcher runs in its
+ * own thread and calls back on every change of state: pressure starts,
+ * pressure ends, or the numbers moved.
+ *
+ * Copyright (c) 2026 qemu-oc developers
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#ifndef BALLOOND_HOST_PRESSURE_H
+#define BALLOOND_HOST_PRESSURE_H
+
+#include "policy.h"
+
+typedef struct HostPressureConfig {
+    const char *meminfo_path;   /* NULL: /proc/meminfo */
+    const char *psi_path;       /* NULL: /proc/pressure/memory */
+    uint64_t psi_stall_us;      /* trigger: stalled this long ... */
+    uint64_t psi_window_us;     /* ... within this window */
+    double low_avail_pct;       /* MemAvailable below: pressure */
+    double psi_some_avg10;      /* with a PSI file: avg10 above: pressure */
+    int poll_ms;                /* re-read meminfo at least this often */
+} HostPressureConfig;
+
+/* Called in the watcher thread with the new state */
+typedef void HostPressureFn(void *opaque, const HostMemory *host);
+
+typedef struct HostPressure HostPressure;
+
+/* Start watching; NULL with @err if a source cannot be read */
+HostPressure *host_pressure_start(const HostPressureConfig *cfg,
+                                  HostPressureFn *fn, void *opaque,
+                                  GError **err);
+/* The latest state (never waits) */
+void host_pressure_get(HostPressure *hp, HostMemory *out);
+void host_pressure_stop(HostPressure *hp);
+
+/* Parse meminfo text: false if MemTotal or MemAvailable is missing */
+bool host_pressure_parse_meminfo(const char *text, uint64_t *total_kib,
+                                 uint64_t *available_kib);
+/* Parse PSI text: the "some" line's avg10; false if absent */
+bool host_pressure_parse_psi(const char *text, double *some_avg10);
+
+#endif

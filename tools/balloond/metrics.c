@@ -1,0 +1,550 @@
+/*
+ * qemu-oc-balloond: Prometheus metrics over HTTP (libmicrohttpd)
+ *
+ * See metrics.h.  One libmicrohttpd daemon with its own polling thread
+ * listens on an IPv4 address ("ADDR:PORT", or ":PORT" for all).
+ * GET (or HEAD) /metrics gives the page, another method on it 405, any
+ * other path 404.
+ *
+ * For each scrape the collect callback is given an empty array whose
+ * free function is metrics_vm_free(): it adds MetricsVm structures
+ * allocated with g_new0(), each holding a reference of its own to its
+ * snapshot (or snap NULL: the VM is left out), and the array's end
+ * releases both.  It also fills the HostMemory, zeroed beforehand
+ * (total_kib 0: the host's memory samples are left out).
+ *
+ * The page: every family has HELP and TYPE and its samples grouped,
+ * and a family with no sample is left out altogether; label values are
+ * valid UTF-8, escaped (backslash, quote, newline); counters end in
+ * _total, units are in the name (_seconds, _bytes).
+ *
+ * Copyright (c) 2026 qemu-oc developers
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include <arpa/inet.h>
+#include <inttypes.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <microhttpd.h>
+
+#include "metrics.h"
+
+#define CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
+#define HTTP_CONNECTION_LIMIT 32
+#define HTTP_TIMEOUT_S 10
+#define MIB (1024 * 1024ULL)
+
+struct Metrics {
+    struct MHD_Daemon *daemon;
+    MetricsCollectFn *collect;
+    void *opaque;
+    char *addr_port;
+    gint starting;              /* libmicrohttpd's log goes to start_log */
+    GString *start_log;
+};
+
+/* ---- the exposition text ---- */
+
+/* A guest statistic's index in vm_stat_names and its label value */
+typedef struct StatLabel {
+    unsigned index;
+    const char *label;
+} StatLabel;
+
+static const StatLabel guest_memory_stats[] = {
+    { 4, "free" }, { 5, "total" }, { 6, "available" }, { 7, "disk_caches" },
+};
+
+static const StatLabel guest_event_stats[] = {
+    { 0, "swap_in" }, { 1, "swap_out" }, { 2, "major_faults" },
+    { 3, "minor_faults" }, { 10, "oom_kills" }, { 11, "alloc_stalls" },
+};
+
+static void append_escaped(GString *s, const char *value)
+{
+    g_autofree char *valid = g_utf8_make_valid(value ? value : "", -1);
+    const char *p;
+
+    for (p = valid; *p; p++) {
+        switch (*p) {
+        case '\\':
+            g_string_append(s, "\\\\");
+            break;
+        case '"':
+            g_string_append(s, "\\\"");
+            break;
+        case '\n':
+            g_string_append(s, "\\n");
+            break;
+        default:
+            g_string_append_c(s, *p);
+        }
+    }
+}
+
+/* Whether the sample being written (the last line of @s) has labels */
+static bool sample_has_labels(GString *s)
+{
+    const char *nl = g_strrstr_len(s->str, s->len, "\n");
+    const char *line = nl ? nl + 1 : s->str;
+
+    return memchr(line, '{', s->str + s->len - line) != NULL;
+}
+
+/* A sample's name, and its VM's label if @vm (the braces left open) */
+static void sample_begin(GString *s, const char *name, const VmSnapshot *vm)
+{
+    g_string_append(s, name);
+    if (vm) {
+        g_string_append(s, "{vm=\"");
+        append_escaped(s, vm->name);
+        g_string_append_c(s, '"');
+    }
+}
+
+static void sample_label(GString *s, const char *key, const char *value)
+{
+    g_string_append_c(s, sample_has_labels(s) ? ',' : '{');
+    g_string_append_printf(s, "%s=\"", key);
+    append_escaped(s, value);
+    g_string_append_c(s, '"');
+}
+
+/* The labels' closing brace, if any, and the value's leading space */
+static void sample_value(GString *s)
+{
+    g_string_append(s, sample_has_labels(s) ? "} " : " ");
+}
+
+static void sample_end_u64(GString *s, uint64_t v)
+{
+    sample_value(s);
+    g_string_append_printf(s, "%" PRIu64 "\n", v);
+}
+
+/* The shortest of %.15g and %.17g that reads back the same */
+static void sample_end_double(GString *s, double v)
+{
+    char buf[G_ASCII_DTOSTR_BUF_SIZE];
+
+    sample_value(s);
+    if (isnan(v)) {
+        g_string_append(s, "NaN\n");
+        return;
+    }
+    if (isinf(v)) {
+        g_string_append(s, v > 0 ? "+Inf\n" : "-Inf\n");
+        return;
+    }
+    g_ascii_formatd(buf, sizeof(buf), "%.15g", v);
+    if (g_ascii_strtod(buf, NULL) != v) {
+        g_ascii_formatd(buf, sizeof(buf), "%.17g", v);
+    }
+    g_string_append_printf(s, "%s\n", buf);
+}
+
+/* The samples of one family for one VM, appended to @s */
+typedef void VmSamplesFn(GString *s, const char *name, const MetricsVm *v,
+                         int64_t now_ms);
+
+static void vm_responsive(GString *s, const char *name, const MetricsVm *v,
+                          int64_t now_ms)
+{
+    (void)now_ms;
+    sample_begin(s, name, v->snap);
+    sample_end_u64(s, v->snap->responsive);
+}
+
+static void vm_unresponsive_since(GString *s, const char *name,
+                                  const MetricsVm *v, int64_t now_ms)
+{
+    (void)now_ms;
+    if (!v->snap->responsive && v->snap->unresponsive_since_us) {
+        sample_begin(s, name, v->snap);
+        sample_end_double(s, v->snap->unresponsive_since_us / 1e6);
+    }
+}
+
+static void vm_state_seconds(GString *s, const char *name,
+                             const MetricsVm *v, int64_t now_ms)
+{
+    unsigned j;
+
+    (void)now_ms;
+    if (!v->snap->has_runstates) {
+        return;
+    }
+    for (j = 0; j < VM_STATES_NR; j++) {
+        sample_begin(s, name, v->snap);
+        sample_label(s, "state", vm_state_names[j]);
+        sample_end_double(s, v->snap->cur.vm_ns[j] / 1e9);
+    }
+}
+
+static void vcpu_state_seconds(GString *s, const char *name,
+                               const MetricsVm *v, int64_t now_ms)
+{
+    const VmRunstatesSample *r = &v->snap->cur;
+    char index[24];
+    unsigned i, j;
+
+    (void)now_ms;
+    if (!v->snap->has_runstates) {
+        return;
+    }
+    for (i = 0; i < r->n_vcpus; i++) {
+        g_snprintf(index, sizeof(index), "%" PRId64, r->vcpu[i].index);
+        for (j = 0; j < VCPU_STATES_NR; j++) {
+            sample_begin(s, name, v->snap);
+            sample_label(s, "vcpu", index);
+            sample_label(s, "state", vcpu_state_names[j]);
+            sample_end_double(s, r->vcpu[i].ns[j] / 1e9);
+        }
+    }
+}
+
+static void balloon_actual(GString *s, const char *name, const MetricsVm *v,
+                           int64_t now_ms)
+{
+    (void)now_ms;
+    if (v->snap->has_balloon && v->snap->actual >= 0) {
+        sample_begin(s, name, v->snap);
+        sample_end_u64(s, v->snap->actual);
+    }
+}
+
+static void balloon_target(GString *s, const char *name, const MetricsVm *v,
+                           int64_t now_ms)
+{
+    (void)now_ms;
+    if (v->target_mib && v->target_mib <= G_MAXUINT64 / MIB) {
+        sample_begin(s, name, v->snap);
+        sample_end_u64(s, v->target_mib * MIB);
+    }
+}
+
+static void guest_stats(GString *s, const char *name, const MetricsVm *v,
+                        const StatLabel *stats, unsigned n)
+{
+    unsigned i;
+
+    if (!v->snap->has_stats) {
+        return;
+    }
+    for (i = 0; i < n; i++) {
+        if (v->snap->stats_mask & (1u << stats[i].index)) {
+            sample_begin(s, name, v->snap);
+            sample_label(s, "stat", stats[i].label);
+            sample_end_u64(s, v->snap->stats[stats[i].index]);
+        }
+    }
+}
+
+static void guest_memory(GString *s, const char *name, const MetricsVm *v,
+                         int64_t now_ms)
+{
+    (void)now_ms;
+    guest_stats(s, name, v, guest_memory_stats,
+                G_N_ELEMENTS(guest_memory_stats));
+}
+
+static void guest_events(GString *s, const char *name, const MetricsVm *v,
+                         int64_t now_ms)
+{
+    (void)now_ms;
+    guest_stats(s, name, v, guest_event_stats,
+                G_N_ELEMENTS(guest_event_stats));
+}
+
+static void guest_stats_age(GString *s, const char *name,
+                            const MetricsVm *v, int64_t now_ms)
+{
+    int64_t age = vm_snapshot_stats_age_ms(v->snap, now_ms);
+
+    if (age >= 0) {
+        sample_begin(s, name, v->snap);
+        sample_end_double(s, age / 1e3);
+    }
+}
+
+static void decisions(GString *s, const char *name, const MetricsVm *v,
+                      int64_t now_ms)
+{
+    unsigned r;
+
+    (void)now_ms;
+    for (r = 0; r < POLICY_REASON__MAX; r++) {
+        sample_begin(s, name, v->snap);
+        sample_label(s, "reason", policy_reason_names[r]);
+        sample_end_u64(s, v->decisions[r]);
+    }
+}
+
+typedef struct VmFamily {
+    const char *name, *type, *help;
+    VmSamplesFn *fn;
+} VmFamily;
+
+static const VmFamily vm_families[] = {
+    { "qemu_oc_vm_responsive", "gauge",
+      "1 if the VM answered its last request in time, else 0",
+      vm_responsive },
+    { "qemu_oc_vm_unresponsive_since_seconds", "gauge",
+      "Since when the VM has not answered (Unix time), if it does not",
+      vm_unresponsive_since },
+    { "qemu_oc_vm_state_seconds_total", "counter",
+      "Time the VM has spent in each VM runstate",
+      vm_state_seconds },
+    { "qemu_oc_vcpu_state_seconds_total", "counter",
+      "Time each vCPU has spent in each vCPU state",
+      vcpu_state_seconds },
+    { "qemu_oc_balloon_actual_bytes", "gauge",
+      "Memory the guest has with its balloon (balloon actual)",
+      balloon_actual },
+    { "qemu_oc_balloon_target_bytes", "gauge",
+      "Balloon target last set by the daemon",
+      balloon_target },
+    { "qemu_oc_guest_memory_bytes", "gauge",
+      "The guest's memory statistics, as it last reported them",
+      guest_memory },
+    { "qemu_oc_guest_events_total", "counter",
+      "The guest's event counters as it last reported them "
+      "(swap_in and swap_out in bytes)",
+      guest_events },
+    { "qemu_oc_guest_stats_age_seconds", "gauge",
+      "Age of the guest's last statistics report",
+      guest_stats_age },
+    { "qemu_oc_decisions_total", "counter",
+      "Policy decisions for the VM, by reason",
+      decisions },
+};
+
+/* Family @name: HELP, TYPE and @samples, if there are any */
+static void family_flush(GString *out, const char *name, const char *type,
+                         const char *help, GString *samples)
+{
+    if (samples->len) {
+        g_string_append_printf(out, "# HELP %s %s\n# TYPE %s %s\n%s",
+                               name, help, name, type, samples->str);
+    }
+    g_string_truncate(samples, 0);
+}
+
+static void render_host(GString *out, GString *s, const HostMemory *host)
+{
+    if (host->total_kib && host->total_kib <= G_MAXUINT64 / 1024) {
+        sample_begin(s, "qemu_oc_host_memory_bytes", NULL);
+        sample_label(s, "kind", "total");
+        sample_end_u64(s, host->total_kib * 1024);
+        sample_begin(s, "qemu_oc_host_memory_bytes", NULL);
+        sample_label(s, "kind", "available");
+        sample_end_u64(s, MIN(host->available_kib, G_MAXUINT64 / 1024) *
+                          1024);
+    }
+    family_flush(out, "qemu_oc_host_memory_bytes", "gauge",
+                 "The host's MemTotal and MemAvailable", s);
+    sample_begin(s, "qemu_oc_host_memory_pressure", NULL);
+    sample_end_u64(s, host->pressure);
+    family_flush(out, "qemu_oc_host_memory_pressure", "gauge",
+                 "1 while the host is under memory pressure, else 0", s);
+    sample_begin(s, "qemu_oc_host_psi_some_avg10", NULL);
+    sample_end_double(s, host->psi_some_avg10);
+    family_flush(out, "qemu_oc_host_psi_some_avg10", "gauge",
+                 "The host's memory PSI \"some\" avg10 (percent of time)",
+                 s);
+}
+
+char *metrics_render(GPtrArray *vms, const HostMemory *host,
+                     int64_t now_ms)
+{
+    GString *out = g_string_new(NULL);
+    g_autoptr(GString) s = g_string_new(NULL);
+    unsigned f, i;
+
+    for (f = 0; f < G_N_ELEMENTS(vm_families); f++) {
+        for (i = 0; vms && i < vms->len; i++) {
+            const MetricsVm *v = g_ptr_array_index(vms, i);
+
+            if (v && v->snap) {
+                vm_families[f].fn(s, vm_families[f].name, v, now_ms);
+            }
+        }
+        family_flush(out, vm_families[f].name, vm_families[f].type,
+                     vm_families[f].help, s);
+    }
+    if (host) {
+        render_host(out, s, host);
+    }
+    return g_string_free(out, false);
+}
+
+/* ---- HTTP ---- */
+
+static void metrics_vm_free(gpointer p)
+{
+    MetricsVm *v = p;
+
+    vm_snapshot_unref((VmSnapshot *)v->snap);
+    g_free(v);
+}
+
+static char *collect_page(Metrics *m)
+{
+    g_autoptr(GPtrArray) vms = g_ptr_array_new_with_free_func(
+        metrics_vm_free);
+    HostMemory host = { 0 };
+
+    m->collect(m->opaque, vms, &host);
+    return metrics_render(vms, &host, g_get_real_time() / 1000);
+}
+
+static enum MHD_Result respond(struct MHD_Connection *c, unsigned status,
+                               const char *type, char *body /* owned */)
+{
+    struct MHD_Response *r;
+    enum MHD_Result ret;
+
+    r = MHD_create_response_from_buffer_with_free_callback(strlen(body),
+                                                           body, g_free);
+    if (!r) {
+        g_free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    if (status == MHD_HTTP_METHOD_NOT_ALLOWED) {
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+    }
+    ret = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result handle_request(void *cls, struct MHD_Connection *c,
+                                      const char *url, const char *method,
+                                      const char *version,
+                                      const char *upload_data,
+                                      size_t *upload_data_size,
+                                      void **con_cls)
+{
+    Metrics *m = cls;
+
+    (void)version;
+    (void)upload_data;
+    (void)upload_data_size;
+    (void)con_cls;
+    if (strcmp(url, "/metrics")) {
+        return respond(c, MHD_HTTP_NOT_FOUND, "text/plain",
+                       g_strdup("not found\n"));
+    }
+    if (strcmp(method, MHD_HTTP_METHOD_GET) &&
+        strcmp(method, MHD_HTTP_METHOD_HEAD)) {
+        return respond(c, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain",
+                       g_strdup("method not allowed\n"));
+    }
+    return respond(c, MHD_HTTP_OK, CONTENT_TYPE, collect_page(m));
+}
+
+static GQuark metrics_error_quark(void)
+{
+    return g_quark_from_static_string("metrics-error");
+}
+
+/* libmicrohttpd's messages: kept while starting, then logged */
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    Metrics *m = cls;
+    g_autofree char *msg = g_strdup_vprintf(fmt, ap);
+
+    g_strchomp(msg);
+    if (g_atomic_int_get(&m->starting)) {
+        g_string_append_printf(m->start_log, "%s%s",
+                               m->start_log->len ? "; " : "", msg);
+    } else {
+        g_message("metrics %s: %s", m->addr_port, msg);
+    }
+}
+
+/* "ADDR:PORT" or ":PORT", a numeric IPv4 address and a port 1..65535 */
+static bool parse_listen(const char *addr_port, struct sockaddr_in *sa,
+                         GError **err)
+{
+    const char *colon = addr_port ? strrchr(addr_port, ':') : NULL;
+    g_autofree char *host = NULL;
+    const char *p;
+    unsigned port = 0;
+
+    memset(sa, 0, sizeof(*sa));
+    sa->sin_family = AF_INET;
+    for (p = colon ? colon + 1 : ""; g_ascii_isdigit(*p) && port <= 65535;
+         p++) {
+        port = port * 10 + (*p - '0');
+    }
+    host = colon ? g_strndup(addr_port, colon - addr_port) : NULL;
+    if (!colon || *p || port == 0 || port > 65535 ||
+        (*host && inet_pton(AF_INET, host, &sa->sin_addr) != 1)) {
+        g_set_error(err, metrics_error_quark(), 0,
+                    "metrics: \"%s\" is not ADDR:PORT or :PORT (a numeric "
+                    "IPv4 address, a port 1-65535)",
+                    addr_port ? addr_port : "");
+        return false;
+    }
+    if (!*host) {
+        sa->sin_addr.s_addr = htonl(INADDR_ANY);
+    }
+    sa->sin_port = htons(port);
+    return true;
+}
+
+Metrics *metrics_start(const char *addr_port, MetricsCollectFn *collect,
+                       void *opaque, GError **err)
+{
+    struct sockaddr_in sa;
+    Metrics *m;
+
+    if (!parse_listen(addr_port, &sa, err)) {
+        return NULL;
+    }
+    m = g_new0(Metrics, 1);
+    m->collect = collect;
+    m->opaque = opaque;
+    m->addr_port = g_strdup(addr_port);
+    m->start_log = g_string_new(NULL);
+    g_atomic_int_set(&m->starting, 1);
+    m->daemon = MHD_start_daemon(
+        MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG,
+        ntohs(sa.sin_port), NULL, NULL, handle_request, m,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, m,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)HTTP_CONNECTION_LIMIT,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)HTTP_TIMEOUT_S,
+        MHD_OPTION_END);
+    g_atomic_int_set(&m->starting, 0);
+    if (!m->daemon) {
+        g_set_error(err, metrics_error_quark(), 1,
+                    "metrics: cannot listen on %s: %s", addr_port,
+                    m->start_log->len ? m->start_log->str
+                                      : "libmicrohttpd failed to start");
+        metrics_stop(m);
+        return NULL;
+    }
+    return m;
+}
+
+void metrics_stop(Metrics *m)
+{
+    if (!m) {
+        return;
+    }
+    if (m->daemon) {
+        MHD_stop_daemon(m->daemon);
+    }
+    g_string_free(m->start_log, true);
+    g_free(m->addr_port);
+    g_free(m);
+}

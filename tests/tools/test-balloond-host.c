@@ -29,6 +29,9 @@
 #include "host-pressure.h"
 #include "metrics.h"
 
+/* for comparing doubles */
+#define EPSILON (1.0 / 1000000000)
+
 #define WAIT_US (5 * G_USEC_PER_SEC)
 #define PROMTOOL "/usr/bin/promtool"
 #define GIB (1024 * 1024 * 1024ULL)
@@ -107,16 +110,16 @@ static void test_parse_psi(void)
     double v = -1;
 
     g_assert_true(host_pressure_parse_psi(psi_text, &v));
-    g_assert_cmpfloat_with_epsilon(v, 12.34, 1e-9);
+    g_assert_cmpfloat_with_epsilon(v, 12.34, EPSILON);
     /* "full" first, "some" last without a newline */
     g_assert_true(host_pressure_parse_psi(
         "full avg10=3.00 avg60=1.00\nsome avg10=100.00", &v));
-    g_assert_cmpfloat_with_epsilon(v, 100, 1e-9);
+    g_assert_cmpfloat_with_epsilon(v, 100, EPSILON);
     g_assert_true(host_pressure_parse_psi("some avg10=7", &v));
-    g_assert_cmpfloat_with_epsilon(v, 7, 1e-9);
+    g_assert_cmpfloat_with_epsilon(v, 7, EPSILON);
     g_assert_true(host_pressure_parse_psi(
         "some avg60=9.00 avg10=0.50 total=1\n", &v));
-    g_assert_cmpfloat_with_epsilon(v, 0.5, 1e-9);
+    g_assert_cmpfloat_with_epsilon(v, 0.5, EPSILON);
     if (g_file_get_contents("/proc/pressure/memory", &proc, NULL, NULL)) {
         g_assert_true(host_pressure_parse_psi(proc, &v));
         g_assert_cmpfloat(v, >=, 0);
@@ -244,10 +247,12 @@ static void wait_state(Seen *s, uint64_t avail_kib, double avg10,
     bool ok;
 
     g_mutex_lock(&s->lock);
-    while (!(ok = s->calls && s->last.available_kib == avail_kib &&
-                  s->last.psi_some_avg10 == avg10 &&
-                  s->last.pressure == pressure) &&
-           g_cond_wait_until(&s->cond, &s->lock, end)) {
+    for (;;) {
+        ok = s->calls && s->last.available_kib == avail_kib &&
+             s->last.psi_some_avg10 == avg10 && s->last.pressure == pressure;
+        if (ok || !g_cond_wait_until(&s->cond, &s->lock, end)) {
+            break;
+        }
     }
     if (!ok) {
         g_test_message("want avail %" G_GUINT64_FORMAT " avg10 %g "
@@ -383,7 +388,10 @@ static void watch_proc(uint64_t window_us)
     g_assert_cmpuint(now.total_kib, >, 0);
     g_assert_cmpuint(now.available_kib, <=, now.total_kib);
     g_mutex_lock(&s.lock);
-    while (!s.calls && g_cond_wait_until(&s.cond, &s.lock, end)) {
+    while (!s.calls) {
+        if (!g_cond_wait_until(&s.cond, &s.lock, end)) {
+            break;
+        }
     }
     g_assert_cmpuint(s.calls, >=, 1);
     g_assert_cmpuint(s.last.total_kib, ==, now.total_kib);
@@ -512,7 +520,8 @@ static GPtrArray *make_vms(int64_t now_ms)
 static void assert_has(const char *text, const char *line)
 {
     if (!strstr(text, line)) {
-        g_test_message("missing: %s\n--- page ---\n%s", line, text);
+        g_test_message("missing: %s", line);
+        g_test_message("the page: %s", text);
         g_assert_not_reached();
     }
 }
@@ -573,7 +582,7 @@ static void assert_promtool(const char *text)
     g_test_message("promtool check metrics: status %d %s%s", status, out,
                    errout);
     if (!g_spawn_check_wait_status(status, NULL)) {
-        g_test_message("--- page ---\n%s", text);
+        g_test_message("the page: %s", text);
     }
     g_assert_true(g_spawn_check_wait_status(status, NULL));
     g_assert_cmpint(g_unlink(path), ==, 0);

@@ -20,6 +20,9 @@
 
 #include "policy.h"
 
+/* for comparing doubles */
+#define EPSILON (1.0 / 1000000000)
+
 #define MIB (1024ull * 1024)
 #define NOW_MS 1800000000000LL      /* wall clock of every decision */
 #define REPORT_MS 2000              /* between the guest's two reports */
@@ -229,9 +232,9 @@ static void test_guest_inputs(void)
     set_rate(s, STAT_MAJOR_FAULTS, 12);
     set_rate(s, STAT_SWAP_IN, 4096);
     d = decide(s, &host_calm, 0, 1, 8192);
-    g_assert_cmpfloat_with_epsilon(d.guest_avail_pct, 25, 1e-9);
-    g_assert_cmpfloat_with_epsilon(d.majflt_per_s, 12, 1e-9);
-    g_assert_cmpfloat_with_epsilon(d.swapin_per_s, 4096, 1e-9);
+    g_assert_cmpfloat_with_epsilon(d.guest_avail_pct, 25, EPSILON);
+    g_assert_cmpfloat_with_epsilon(d.majflt_per_s, 12, EPSILON);
+    g_assert_cmpfloat_with_epsilon(d.swapin_per_s, 4096, EPSILON);
 
     /* one report only: rates unknown, and no pressure from them */
     s->prev_update_ms = 0;

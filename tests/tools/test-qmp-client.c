@@ -477,8 +477,7 @@ static void test_event_flood(void)
     lim.max_events = 100;
     events_init(&ev);
     c = connect_ok(f, &lim, &ev);
-    /* each call returns after what has arrived, and never after more
-     * than max_events */
+    /* each call: what has arrived, at most max_events */
     while (ev.count < 300) {
         unsigned before = ev.count;
 

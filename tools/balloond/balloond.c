@@ -388,7 +388,8 @@ int main(int argc, char **argv)
         g_printerr("qemu-oc-balloond: %s\n", err->message);
         return 2;
     }
-    if (o.log_json && !(bd.log_json = fopen(o.log_json, "a"))) {
+    bd.log_json = o.log_json ? fopen(o.log_json, "a") : NULL;
+    if (o.log_json && !bd.log_json) {
         g_printerr("qemu-oc-balloond: %s: %s\n", o.log_json,
                    g_strerror(errno));
         return 1;

@@ -27,8 +27,10 @@ void fleet_start(Fleet *f);
 /* The latest snapshot of every VM, sorted by name (unref each, free) */
 GPtrArray *fleet_snapshots(Fleet *f);
 
-/* VM @name's worker sets its balloon (vm_worker_set_balloon); false if
- * there is no such VM */
+/*
+ * VM @name's worker sets its balloon (vm_worker_set_balloon); false if
+ * there is no such VM
+ */
 bool fleet_set_balloon(Fleet *f, const char *name, uint64_t bytes,
                        VmWorkerBalloonFn *done, void *opaque);
 

@@ -106,8 +106,10 @@ class Conn:
 
 # Answers of a good qemu-oc
 
-# the guest's memory (bytes): its size follows the balloon at once
-MEMORY = {'base': 1 << 30, 'actual': 1 << 30, 'used': 256 << 20}
+# the guest's memory (bytes): its size follows the balloon at once; and
+# when the guest last reported (wall clock ms)
+MEMORY = {'base': 1 << 30, 'actual': 1 << 30, 'used': 256 << 20,
+          'reported': int(time.time() * 1000) - 1000}
 
 
 def balloon_stats():
@@ -134,19 +136,22 @@ def query_balloon(conn, cmd):
     refresh = cmd.get('arguments', {}).get('refresh', 'none')
     now_ms = int(time.time() * 1000)
     ret = {'actual': MEMORY['actual'], 'stats': balloon_stats(),
-           'last-update': now_ms - 1000}
+           'last-update': MEMORY['reported']}
     if refresh == 'sync':
+        MEMORY['reported'] = now_ms
         ret.update({'fresh': True, 'age': 0, 'last-update': now_ms})
     else:
-        ret.update({'fresh': False, 'age': 1000, 'stale-reason':
+        ret.update({'fresh': False, 'age': now_ms - MEMORY['reported'],
+                    'stale-reason':
                     'pending' if refresh == 'async' else 'not-requested'})
     conn.reply(cmd, ret)
     if refresh == 'async':
         def later():
             time.sleep(0.05)
+            MEMORY['reported'] = int(time.time() * 1000)
             conn.event('BALLOON_STATS', {
                 'actual': MEMORY['actual'], 'stats': balloon_stats(),
-                'last-update': int(time.time() * 1000)})
+                'last-update': MEMORY['reported']})
         threading.Thread(target=guard, args=(later,), daemon=True).start()
 
 

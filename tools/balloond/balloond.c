@@ -161,17 +161,27 @@ static void balloon_done(void *opaque, VmWorker *w, uint64_t bytes,
     }
 }
 
+/* An input of the log line: "-" when unknown (negative) */
+static char *known(double v, const char *fmt)
+{
+    return v < 0 ? g_strdup("-") : g_strdup_printf(fmt, v);
+}
+
 static void log_decision(const VmSnapshot *s, const PolicyDecision *d,
                          const HostMemory *host, const char *action,
                          int64_t now_ms)
 {
+    g_autofree char *avail = known(d->guest_avail_pct, "%.0f%%");
+    g_autofree char *majflt = known(d->majflt_per_s, "%.1f/s");
+    g_autofree char *swapin = known(d->swapin_per_s, "%.0f B/s");
+
     g_message("%s: %s %" G_GUINT64_FORMAT " -> %" G_GUINT64_FORMAT
-              " MiB (%s; guest available %.0f%%, major faults %.1f/s, "
-              "swap-in %.0f B/s, stats age %" G_GINT64_FORMAT " ms; host "
-              "available %" G_GUINT64_FORMAT " MiB, PSI %.2f%s)",
+              " MiB (%s; guest available %s, major faults %s, swap-in %s, "
+              "stats age %" G_GINT64_FORMAT " ms; host available %"
+              G_GUINT64_FORMAT " MiB, PSI %.2f%s)",
               s->name, policy_reason_names[d->reason], d->current_mib,
-              d->target_mib, action, d->guest_avail_pct, d->majflt_per_s,
-              d->swapin_per_s, vm_snapshot_stats_age_ms(s, now_ms),
+              d->target_mib, action, avail, majflt, swapin,
+              vm_snapshot_stats_age_ms(s, now_ms),
               host->available_kib >> 10, host->psi_some_avg10,
               host->pressure ? ", pressure" : "");
     if (bd.log_json) {

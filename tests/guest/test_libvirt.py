@@ -15,8 +15,11 @@ Skips only if libvirtd cannot start at all.
 import glob
 import json
 import os
+import shutil
 import subprocess
+import tempfile
 import threading
+import time
 import unittest
 import uuid
 
@@ -202,6 +205,48 @@ class LibvirtTest(VMTestCase):
         self.assertGreater(v['balloon-actual'], 256 << 20)
         self.assertGreater(v['stats']['total-memory'], 100 << 20)
         self.assertAlmostEqual(sum(v['runstates']['shares'].values()), 1, delta=0.02)
+
+    def test_balloond_through_libvirt(self):
+        """qemu-oc-balloond in libvirt mode: under simulated host pressure
+        it shrinks the domain through virDomainSetMemory (libvirt's
+        current memory follows), within the floor; when the pressure ends
+        the domain grows back to its maximum."""
+        top = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        daemon = os.path.join(top, 'build', 'tools', 'qemu-oc-balloond')
+        self.wait_stats()
+        tmp = tempfile.mkdtemp(prefix='balloond-libvirt-')
+        meminfo = os.path.join(tmp, 'meminfo')
+        conf = os.path.join(tmp, 'balloond.conf')
+        with open(conf, 'w') as f:
+            f.write('[policy]\nfloor-mib = 384\nstep-mib = 64\n')
+
+        def host(available_kb):
+            with open(meminfo + '.tmp', 'w') as f:
+                f.write('MemTotal: 16000000 kB\nMemFree: %d kB\n'
+                        'MemAvailable: %d kB\n' % (available_kb, available_kb))
+            os.rename(meminfo + '.tmp', meminfo)
+
+        def current_mib():
+            return self.dom.info()[2] >> 10
+        host(8000000)
+        proc = subprocess.Popen([daemon, '--connect', 'qemu:///system',
+                                 '--config', conf, '--host-meminfo', meminfo,
+                                 '--interval', '0.5'], stderr=subprocess.PIPE, text=True)
+        try:
+            time.sleep(2)
+            host(400000)
+            low = wait_until(lambda: current_mib() <= 448 and current_mib(), 60, 0.3,
+                             'the domain to shrink through libvirt')
+            self.assertGreaterEqual(low, 384)
+            host(8000000)
+            wait_until(lambda: current_mib() == 512, 60, 0.3,
+                       'the domain back at 512 MiB')
+        finally:
+            proc.terminate()
+            err = proc.communicate(timeout=10)[1]
+            shutil.rmtree(tmp)
+        self.assertIn('%s: host-pressure' % self.name, err)
+        self.assertIn('%s: grow' % self.name, err)
 
     def test_capability_probe(self):
         caps = self.conn.getDomainCapabilities(os.path.realpath(BINARY), 'x86_64',

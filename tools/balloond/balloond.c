@@ -3,9 +3,10 @@
  *
  * The VMs' workers (tools/lib) keep each VM's statistics fresh with
  * query-balloon {refresh: async} and BALLOON_STATS.  Each publication
- * with new data (a new guest report, a change of responsiveness) queues
- * the VM for a decision; the decision thread runs the policy (policy.c)
- * for it and, unless --dry-run, has its worker set the balloon.  A change
+ * with new data (a new guest report, a change of responsiveness) is
+ * decided at once, in the worker's thread: the policy (policy.c) with
+ * every VM's latest data, then, unless --dry-run, the worker sets the
+ * balloon before it waits again.  A change
  * of host pressure (host-pressure.c) asks every VM for fresh statistics
  * at once, and each is decided as its answer arrives.  Every decision
  * that changes something or flags a VM is logged on one line (and as a
@@ -42,7 +43,6 @@ typedef struct Daemon {
     bool dry_run;
     FILE *log_json;
 
-    GAsyncQueue *todo;          /* VM names to decide on; "" = all */
     GMutex lock;
     GHashTable *vms;            /* name -> BdVm */
     bool host_pressure;         /* as last seen */
@@ -62,6 +62,8 @@ static BdVm *bd_vm(const char *name)
     return v;
 }
 
+static void decide_now(const char *name);
+
 /* A worker published: decide if the data is new (in the worker thread) */
 static void on_publish(void *opaque G_GNUC_UNUSED, VmWorker *w)
 {
@@ -77,7 +79,8 @@ static void on_publish(void *opaque G_GNUC_UNUSED, VmWorker *w)
     v->seen_responsive = s->responsive;
     g_mutex_unlock(&bd.lock);
     if (news) {
-        g_async_queue_push(bd.todo, g_strdup(s->name));
+        /* here, so that the worker makes the command before it waits */
+        decide_now(s->name);
     }
     vm_snapshot_unref(s);
 }
@@ -97,8 +100,8 @@ static void on_host(void *opaque G_GNUC_UNUSED, const HostMemory *host)
                   host->pressure ? "starts" : "ends",
                   host->available_kib >> 10, host->total_kib >> 10,
                   host->psi_some_avg10);
+        /* fresh statistics from every VM: each decided as it answers */
         fleet_kick_all(bd.fleet);
-        g_async_queue_push(bd.todo, g_strdup(""));
     }
 }
 
@@ -107,26 +110,47 @@ static uint64_t avail_of(const VmSnapshot *s)
     return s->stats_mask & (1u << 6) ? s->stats[6] : 0;   /* available */
 }
 
-/* Where @s stands among the VMs that could give, most available first */
+/*
+ * Can @o give memory: it answers, its statistics are fresh, and it has
+ * more available than its low mark and a step
+ */
+static bool can_give(const VmSnapshot *o, int64_t now_ms)
+{
+    uint64_t total = o->stats_mask & (1u << 5) ? o->stats[5] : 0;
+
+    return o->responsive && o->has_stats &&
+           vm_snapshot_stats_age_ms(o, now_ms) <= bd.policy.stale_ms &&
+           avail_of(o) > total * bd.policy.guest_low_avail_pct / 100 +
+                         (bd.policy.step_mib << 20);
+}
+
+/*
+ * Where @s stands among the VMs that can give, most available first; the
+ * first half of them give now (*n of them), the others when their turn
+ * comes (as the first give, their available memory falls behind).
+ */
 static void rank_of(GPtrArray *snaps, const VmSnapshot *s, int64_t now_ms,
                     unsigned *rank, unsigned *n)
 {
-    unsigned i;
+    unsigned i, eligible = 0;
 
-    *rank = *n = 0;
+    *rank = 0;
     for (i = 0; i < snaps->len; i++) {
         const VmSnapshot *o = g_ptr_array_index(snaps, i);
 
-        if (!o->responsive || !o->has_stats ||
-            vm_snapshot_stats_age_ms(o, now_ms) > bd.policy.stale_ms) {
+        if (!can_give(o, now_ms)) {
             continue;
         }
-        (*n)++;
+        eligible++;
         if (o != s && (avail_of(o) > avail_of(s) ||
                        (avail_of(o) == avail_of(s) &&
                         g_strcmp0(o->name, s->name) < 0))) {
             (*rank)++;
         }
+    }
+    *n = (eligible + 1) / 2;
+    if (!can_give(s, now_ms)) {
+        *rank = *n;         /* not among those who give */
     }
 }
 
@@ -198,6 +222,14 @@ static void log_decision(const VmSnapshot *s, const PolicyDecision *d,
         json_object_object_add(o, "action", json_object_new_string(action));
         json_object_object_add(o, "guest-available-pct",
                                json_object_new_double(d->guest_avail_pct));
+        json_object_object_add(o, "guest-major-faults-per-s",
+                               json_object_new_double(d->majflt_per_s));
+        json_object_object_add(o, "guest-swap-in-per-s",
+                               json_object_new_double(d->swapin_per_s));
+        json_object_object_add(o, "stats-age-ms", json_object_new_int64(
+                                   vm_snapshot_stats_age_ms(s, now_ms)));
+        json_object_object_add(o, "host-psi-some-avg10",
+                               json_object_new_double(host->psi_some_avg10));
         json_object_object_add(o, "host-available-mib", json_object_new_int64(
                                    host->available_kib >> 10));
         json_object_object_add(o, "host-pressure",
@@ -248,25 +280,22 @@ static void decide(GPtrArray *snaps, const VmSnapshot *s,
     }
 }
 
-static gpointer decision_thread(gpointer opaque G_GNUC_UNUSED)
+/* Decide for VM @name with every VM's latest data (any thread) */
+static void decide_now(const char *name)
 {
-    for (;;) {
-        g_autofree char *name = g_async_queue_pop(bd.todo);
-        g_autoptr(GPtrArray) snaps = fleet_snapshots(bd.fleet);
-        int64_t now_ms = g_get_real_time() / 1000;
-        HostMemory host;
-        unsigned i;
+    g_autoptr(GPtrArray) snaps = fleet_snapshots(bd.fleet);
+    int64_t now_ms = g_get_real_time() / 1000;
+    HostMemory host;
+    unsigned i;
 
-        host_pressure_get(bd.host, &host);
-        for (i = 0; i < snaps->len; i++) {
-            VmSnapshot *s = g_ptr_array_index(snaps, i);
+    host_pressure_get(bd.host, &host);
+    for (i = 0; i < snaps->len; i++) {
+        VmSnapshot *s = g_ptr_array_index(snaps, i);
 
-            if (!*name || !strcmp(name, s->name)) {
-                decide(snaps, s, &host, now_ms);
-            }
+        if (!strcmp(name, s->name)) {
+            decide(snaps, s, &host, now_ms);
         }
     }
-    return NULL;
 }
 
 /* For a scrape (in the HTTP thread) */
@@ -405,7 +434,6 @@ int main(int argc, char **argv)
         return 1;
     }
     bd.dry_run = o.dry_run;
-    bd.todo = g_async_queue_new_full(g_free);
     bd.vms = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     g_mutex_init(&bd.lock);
 
@@ -435,7 +463,6 @@ int main(int argc, char **argv)
     }
     g_message("started%s: deciding as fresh statistics arrive",
               bd.dry_run ? " (dry run: nothing is changed)" : "");
-    g_thread_unref(g_thread_new("decide", decision_thread, NULL));
     fleet_start(bd.fleet);
     /* runs until killed (SIGTERM, SIGINT): nothing to flush but logs */
     for (;;) {

@@ -110,6 +110,13 @@ static bool link_qmp_wait_events(VmLink *l, int timeout_ms, GError **err)
     return true;
 }
 
+static int link_qmp_fd(VmLink *l)
+{
+    VmLinkQmp *q = to_qmp(l);
+
+    return q->client ? qmp_client_fd(q->client) : -1;
+}
+
 static void link_qmp_free(VmLink *l)
 {
     VmLinkQmp *q = to_qmp(l);
@@ -123,6 +130,7 @@ static const VmLinkOps link_qmp_ops = {
     .open = link_qmp_open,
     .execute = link_qmp_execute,
     .wait_events = link_qmp_wait_events,
+    .fd = link_qmp_fd,
     .close = link_qmp_close,
     .free = link_qmp_free,
 };

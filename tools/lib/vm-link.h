@@ -33,6 +33,11 @@ typedef struct VmLinkOps {
      */
     bool (*set_balloon)(VmLink *l, uint64_t bytes, int timeout_ms,
                         GError **err);
+    /*
+     * A file descriptor that is readable when events may be waiting
+     * (optional: without it, wait_events is called in slices)
+     */
+    int (*fd)(VmLink *l);
     /* Drop the connection (open may follow) */
     void (*close)(VmLink *l);
     void (*free)(VmLink *l);
@@ -78,6 +83,11 @@ static inline bool vm_link_set_balloon(VmLink *l, uint64_t bytes,
     r = l->ops->execute(l, "balloon", args, timeout_ms, err);
     json_object_put(r);
     return r != NULL;
+}
+
+static inline int vm_link_fd(VmLink *l)
+{
+    return l->ops->fd ? l->ops->fd(l) : -1;
 }
 
 static inline void vm_link_close(VmLink *l)

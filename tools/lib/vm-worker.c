@@ -11,6 +11,9 @@
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 #include "vm-worker.h"
 
 const VmWorkerConfig vm_worker_default_config = {
@@ -32,6 +35,7 @@ struct VmWorker {
 
     GMutex lock;
     GCond wake;             /* stop or kick */
+    int wake_fd;            /* the same, for a worker waiting in poll() */
     VmSnapshot *published;  /* under lock */
     bool stop, kick;        /* under lock */
     /* a balloon request not yet made (under lock) */
@@ -109,11 +113,20 @@ static bool nap(VmWorker *w, int ms)
     return woken;
 }
 
+/* Wake the worker wherever it waits (under w->lock) */
+static void wake_locked(VmWorker *w)
+{
+    g_cond_signal(&w->wake);
+    if (eventfd_write(w->wake_fd, 1) < 0) {
+        /* the counter is saturated: a wake-up is pending anyway */
+    }
+}
+
 void vm_worker_kick(VmWorker *w)
 {
     g_mutex_lock(&w->lock);
     w->kick = true;
-    g_cond_signal(&w->wake);
+    wake_locked(w);
     g_mutex_unlock(&w->lock);
 }
 
@@ -149,7 +162,7 @@ void vm_worker_set_balloon(VmWorker *w, uint64_t bytes,
     w->balloon_bytes = bytes;
     w->balloon_done = done;
     w->balloon_opaque = opaque;
-    g_cond_signal(&w->wake);
+    wake_locked(w);
     g_mutex_unlock(&w->lock);
 }
 
@@ -287,6 +300,31 @@ static bool query_round(VmWorker *w)
     return true;
 }
 
+/*
+ * Wait at most @ms for events or a wake-up; dispatch the events.  With a
+ * link that has a file descriptor, a wake-up (a balloon request, a kick)
+ * ends the wait at once; otherwise it waits in short slices.
+ */
+static bool wait_once(VmWorker *w, int ms, GError **err)
+{
+    struct pollfd p[2] = {
+        { .fd = vm_link_fd(w->link), .events = POLLIN },
+        { .fd = w->wake_fd, .events = POLLIN },
+    };
+    eventfd_t n;
+
+    if (p[0].fd < 0) {
+        return vm_link_wait_events(w->link, MIN(ms, EVENT_SLICE_MS), err);
+    }
+    if (poll(p, 2, ms) < 0) {
+        return true;    /* EINTR: the caller loops */
+    }
+    if (p[1].revents && eventfd_read(w->wake_fd, &n) < 0) {
+        /* nothing to clear */
+    }
+    return !p[0].revents || vm_link_wait_events(w->link, 0, err);
+}
+
 /* Take events until @end (monotonic µs); false if the link failed */
 static bool wait_events_until(VmWorker *w, gint64 end)
 {
@@ -302,8 +340,7 @@ static bool wait_events_until(VmWorker *w, gint64 end)
         if (kicked) {
             break;      /* query now */
         }
-        if (!vm_link_wait_events(w->link, MIN(left / 1000 + 1,
-                                              EVENT_SLICE_MS), &err)) {
+        if (!wait_once(w, left / 1000 + 1, &err)) {
             mark_unresponsive(w, "events", err);
             return false;
         }
@@ -335,6 +372,7 @@ static gpointer worker_thread(gpointer opaque)
     vm_snapshot_unref(w->published);
     g_mutex_clear(&w->lock);
     g_cond_clear(&w->wake);
+    close(w->wake_fd);
     g_free(w->name);
     g_free(w->where);
     g_free(w);
@@ -357,6 +395,7 @@ VmWorker *vm_worker_start(const char *name, const char *where, VmLink *link,
     w->backoff_ms = BACKOFF_MIN_MS;
     g_mutex_init(&w->lock);
     g_cond_init(&w->wake);
+    w->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     link->event_fn = on_event;
     link->event_opaque = w;
     w->work = vm_snapshot_new(name, where);
@@ -370,6 +409,6 @@ void vm_worker_stop(VmWorker *w)
     g_mutex_lock(&w->lock);
     w->stop = true;
     w->notify = NULL;
-    g_cond_signal(&w->wake);
+    wake_locked(w);
     g_mutex_unlock(&w->lock);
 }

@@ -29,6 +29,7 @@ bench: build guest
 	/usr/bin/python3 bench/runstates.py
 	/usr/bin/python3 bench/migration.py
 	/usr/bin/python3 bench/vmtop.py
+	/usr/bin/python3 bench/balloond.py
 	/usr/bin/python3 bench/pv_overcommit.py || [ $$? -eq 77 ]
 
 # ASan + UBSan build (build/asan) running our qtests and real-guest tests

@@ -9,6 +9,8 @@ the real host's PSI cannot interfere).  The host starts with plenty of
 MemAvailable (every VM is at its ceiling: nothing to do), then the
 meminfo file is switched (renamed over) to low MemAvailable: host
 pressure, so every VM is decided on and ballooned down, step by step.
+A real TCG guest (512 MiB, floor 256 MiB) runs beside them; its
+commands are shown apart.
 
 Printed per run:
 1. decision latency, from the daemon's "sent" JSON lines: latency-ms
@@ -31,6 +33,7 @@ must not move.
    today.  Target: p99 <= 50 ms with 50 VMs.
 """
 
+import contextlib
 import json
 import os
 import random
@@ -40,6 +43,10 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))), 'tests', 'guest'))
+from ocvm import VM  # noqa: E402
+
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DAEMON = os.path.join(TOP, 'build', 'tools', 'qemu-oc-balloond')
 FAKE = os.path.join(TOP, 'tests', 'tools', 'fake_qmp.py')
@@ -47,6 +54,7 @@ N = int(os.environ.get('BENCH_VMS', '50'))
 PRESSURE_S = float(os.environ.get('BENCH_PRESSURE_S', '12'))
 SETTLE_S = 3.0
 FROZEN = 'frozen'
+REAL = 'real-guest'
 TOTAL_KIB = 64 << 20                # a 64 GiB host
 PLENTY_KIB = 48 << 20               # 75 % available
 LOW_KIB = 3 << 20                   # 4.7 %: below the 10 % low mark
@@ -141,9 +149,16 @@ def run(frozen):
     good = set(name for name, _ in peers[:N])
     procs = {}
     daemon = None
-    with tempfile.TemporaryDirectory(prefix='bench-balloond-') as tmp:
+    with tempfile.TemporaryDirectory(prefix='bench-balloond-') as tmp, \
+            contextlib.ExitStack() as guests:
         qmp = os.path.join(tmp, 'qmp')
         os.mkdir(qmp)
+        # a real TCG guest beside the fakes, allowed down to 256 MiB
+        guests.enter_context(VM(smp=1, memory=512, args=[
+            '-qmp', 'unix:%s,server=on,wait=off' % os.path.join(qmp, REAL)]))
+        conf = os.path.join(tmp, 'balloond.conf')
+        write_file(conf, '[vm %s]\nfloor-mib = 256\n' % REAL)
+        peers_on_disk = len(peers) + 1
         mem = os.path.join(tmp, 'meminfo')
         psi = os.path.join(tmp, 'psi')
         log = Log(os.path.join(tmp, 'log.json'))
@@ -159,19 +174,19 @@ def run(frozen):
                      '--lifetime', str(int(PRESSURE_S) + 90)])
             if not wait_for(lambda: len([f for f in os.listdir(qmp)
                                          if not f.endswith('.tmp')])
-                            >= len(peers), 30):
+                            >= peers_on_disk, 30):
                 raise RuntimeError('the fake peers did not all start')
             with open(err_path, 'w') as err:
                 daemon = subprocess.Popen(
                     [DAEMON, '--qmp-dir', qmp, '--host-meminfo', mem,
-                     '--host-psi', psi, '--interval', '1',
+                     '--host-psi', psi, '--interval', '1', '--config', conf,
                      '--log-json', log.path],
                     stdout=subprocess.DEVNULL, stderr=err)
             t_start, c_start = time.monotonic(), 0.0
 
             def seen():
                 log.poll()
-                return len(set(d['vm'] for d in log.decisions)) >= len(peers)
+                return len(set(d['vm'] for d in log.decisions)) >= peers_on_disk
             if not wait_for(seen, 20, daemon):
                 raise RuntimeError('the daemon did not decide on every VM')
             if frozen:
@@ -212,6 +227,7 @@ def run(frozen):
                     p.kill()            # a stopped process dies too
                 p.wait(timeout=10)
 
+    real = [s['latency-ms'] for s in log.sent if s['vm'] == REAL]
     sent = [s for s in log.sent if s['vm'] in good]
     lat = [s['latency-ms'] for s in sent]
     if not lat:
@@ -260,6 +276,9 @@ def run(frozen):
           'pressure); decisions logged: %s'
           % (cpu_run, t_end - t_start, cpu_pressure,
              ', '.join('%s %d' % kv for kv in sorted(reasons.items()))))
+    print('  real TCG guest beside them: %d balloon commands, latency %s'
+          % (len(real), 'p50 %d ms, max %d ms' % (pct(real, 50), max(real))
+             if real else '-'))
     if frozen:
         mine = [d['reason'] for d in log.decisions if d['vm'] == FROZEN]
         mine_sent = [s for s in log.sent if s['vm'] == FROZEN]

@@ -9,7 +9,8 @@ the real host's PSI cannot interfere).  The host starts with plenty of
 MemAvailable (every VM is at its ceiling: nothing to do), then the
 meminfo file is switched (renamed over) to low MemAvailable: host
 pressure, so every VM is decided on and ballooned down, step by step.
-A real TCG guest (512 MiB, floor 256 MiB) runs beside them; its
+A real TCG guest (512 MiB; floor 256, ceiling 384 MiB: brought within
+its bounds step by step) runs beside them; its
 commands are shown apart.
 
 Printed per run:
@@ -157,7 +158,7 @@ def run(frozen):
         guests.enter_context(VM(smp=1, memory=512, args=[
             '-qmp', 'unix:%s,server=on,wait=off' % os.path.join(qmp, REAL)]))
         conf = os.path.join(tmp, 'balloond.conf')
-        write_file(conf, '[vm %s]\nfloor-mib = 256\n' % REAL)
+        write_file(conf, '[vm %s]\nfloor-mib = 256\nceiling-mib = 384\n' % REAL)
         peers_on_disk = len(peers) + 1
         mem = os.path.join(tmp, 'meminfo')
         psi = os.path.join(tmp, 'psi')

@@ -33,6 +33,7 @@ except ImportError:             # reported by setUpClass
 
 QEMU_CONF = '/etc/libvirt/qemu.conf'
 SOCKET = '/run/libvirt/libvirt-sock'
+TCP_PORT = 16599
 MIB = 1 << 20
 
 
@@ -100,7 +101,14 @@ class LibvirtTest(VMTestCase):
         cls.daemon = None
         if os.path.exists(SOCKET):
             os.unlink(SOCKET)
-        cls.daemon = subprocess.Popen(['/usr/sbin/libvirtd'],
+        # also listening on TCP, on the loopback only and without
+        # authentication: the remote transport (qemu+tcp://) under test
+        cls.conf_dir = tempfile.mkdtemp(prefix='libvirtd-conf-')
+        conf = os.path.join(cls.conf_dir, 'libvirtd.conf')
+        with open(conf, 'w') as f:
+            f.write('listen_tls = 0\nlisten_tcp = 1\nlisten_addr = "127.0.0.1"\n'
+                    'tcp_port = "%d"\nauth_tcp = "none"\n' % TCP_PORT)
+        cls.daemon = subprocess.Popen(['/usr/sbin/libvirtd', '--listen', '-f', conf],
                                       stdout=subprocess.DEVNULL,
                                       stderr=subprocess.PIPE)
         try:
@@ -171,6 +179,7 @@ class LibvirtTest(VMTestCase):
         finally:
             cls.loop_stop = True
             cls.stop_daemon()
+            shutil.rmtree(cls.conf_dir, ignore_errors=True)
 
     @classmethod
     def tearDownClass(cls):
@@ -205,6 +214,24 @@ class LibvirtTest(VMTestCase):
         self.assertGreater(v['balloon-actual'], 256 << 20)
         self.assertGreater(v['stats']['total-memory'], 100 << 20)
         self.assertAlmostEqual(sum(v['runstates']['shares'].values()), 1, delta=0.02)
+
+    def test_vmtop_through_remote_libvirt(self):
+        """A fleet is reached through libvirt's own remote transport: vmtop
+        --connect qemu+tcp://127.0.0.1:PORT/system (libvirtd listening on
+        the loopback) names the VM host:domain and reads it."""
+        top = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        vmtop = os.path.join(top, 'build', 'tools', 'vmtop')
+        uri = 'qemu+tcp://127.0.0.1:%d/system' % TCP_PORT
+        self.wait_stats()
+        p = subprocess.run([vmtop, '--connect', uri, '--once', '--json',
+                            '--interval', '1.5'],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr[-2000:])
+        vms = {v['name']: v for v in json.loads(p.stdout.splitlines()[-1])['vms']}
+        v = vms['127.0.0.1:' + self.name]
+        self.assertTrue(v['responsive'], v)
+        self.assertEqual(v['where'], uri)
+        self.assertGreater(v['stats']['total-memory'], 100 << 20)
 
     def test_balloond_through_libvirt(self):
         """qemu-oc-balloond in libvirt mode: under simulated host pressure

@@ -3,7 +3,8 @@
 balloon) and real TCG guests with small RAM: simulated host pressure
 (--host-meminfo) shrinks the guests with free memory within their floors,
 a guest that then allocates gets memory back, the end of pressure brings
-every guest back to its ceiling; a frozen VM is flagged and never shrunk;
+every guest back to its ceiling; frozen, killed, slow and garbage-sending
+VMs are flagged and never shrunk while the others are served;
 a restart takes the current sizes (nothing jumps); the metrics pass
 promtool and are scraped by a real Prometheus server; bad configuration
 is refused."""
@@ -190,6 +191,38 @@ class BalloondTest(VMTestCase):
                           x['time-ms'] > t_freeze and x.get('action') == 'set'])
         self.assertTrue([x for x in lines if x.get('vm') == 'frozen' and
                          x.get('reason') == 'unresponsive'])
+        self.assertIsNone(d.proc.poll())
+
+    def test_misbehaving_vms_never_delay_the_others(self):
+        """Slow, garbage-sending, half-replying and killed VMs beside a
+        good one: they are flagged and never shrunk, the good VM is
+        decided on and given memory back and forth as usual, and the
+        daemon keeps running."""
+        self.fake('good', 2048, 300)
+        for name in ('slow', 'invalid-json', 'close-mid-reply', 'deep-nesting'):
+            path = os.path.join(self.dir, name)
+            p = subprocess.Popen(['/usr/bin/python3', FAKE, path, name])
+            self.procs.append(p)
+            wait_until(lambda: os.path.exists(path), 10, 0.05, 'fake %s' % name)
+        killed = self.fake('killed', 2048, 300)
+        d = self.daemon()
+        wait_until(lambda: d.actual_mib('killed') == 2048, 10, 0.2, 'killed seen')
+        killed.kill()
+        killed.wait()
+        meminfo(self.meminfo, SHORT)
+        wait_until(lambda: d.actual_mib('good') < 1500, 30, 0.2,
+                   'the good VM to give memory')
+        lines = d.lines()
+        bad = ('slow', 'invalid-json', 'close-mid-reply', 'deep-nesting', 'killed')
+        self.assertFalse([x for x in lines if x.get('vm') in bad and
+                          x.get('action') == 'set'])
+        text = d.scrape()
+        for name in bad:
+            self.assertEqual(sample(text, 'qemu_oc_vm_responsive', vm=name), 0, name)
+        sent = [x['latency-ms'] for x in lines if x.get('vm') == 'good' and 'sent-mib' in x]
+        print('  good VM: %d commands, latency max %d ms' % (len(sent), max(sent)))
+        # (how fast: bench/balloond.py, with a frozen VM)
+        self.assertTrue(sent)
         self.assertIsNone(d.proc.poll())
 
     def test_restart_takes_current_sizes(self):

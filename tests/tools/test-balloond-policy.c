@@ -30,17 +30,6 @@
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmSnapshot, vm_snapshot_unref)
 
-/* Indices in vm_stat_names */
-enum {
-    STAT_SWAP_IN = 0,
-    STAT_MAJOR_FAULTS = 2,
-    STAT_FREE = 4,
-    STAT_TOTAL = 5,
-    STAT_AVAILABLE = 6,
-    STAT_OOM_KILLS = 10,
-    STAT_ALLOC_STALLS = 11,
-};
-
 static const PolicyConfig *cfg = &policy_default_config;
 static const PolicyVmConfig *vmc = &policy_default_config.defaults;
 

@@ -107,7 +107,8 @@ static void on_host(void *opaque G_GNUC_UNUSED, const HostMemory *host)
 
 static uint64_t avail_of(const VmSnapshot *s)
 {
-    return s->stats_mask & (1u << 6) ? s->stats[6] : 0;   /* available */
+    return s->stats_mask & (1u << STAT_AVAILABLE) ? s->stats[STAT_AVAILABLE]
+                                                   : 0;
 }
 
 /*
@@ -116,7 +117,8 @@ static uint64_t avail_of(const VmSnapshot *s)
  */
 static bool can_give(const VmSnapshot *o, int64_t now_ms)
 {
-    uint64_t total = o->stats_mask & (1u << 5) ? o->stats[5] : 0;
+    uint64_t total = o->stats_mask & (1u << STAT_TOTAL) ? o->stats[STAT_TOTAL]
+                                                        : 0;
 
     return o->responsive && o->has_stats &&
            vm_snapshot_stats_age_ms(o, now_ms) <= bd.policy.stale_ms &&

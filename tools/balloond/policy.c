@@ -18,17 +18,6 @@
 #include <string.h>
 #include "policy.h"
 
-/* Indices in vm_stat_names */
-enum {
-    STAT_SWAP_IN = 0,
-    STAT_MAJOR_FAULTS = 2,
-    STAT_FREE = 4,
-    STAT_TOTAL = 5,
-    STAT_AVAILABLE = 6,
-    STAT_OOM_KILLS = 10,
-    STAT_ALLOC_STALLS = 11,
-};
-
 const PolicyConfig policy_default_config = {
     .defaults = { .floor_mib = 512, .ceiling_mib = 0 },
     .step_mib = 256,

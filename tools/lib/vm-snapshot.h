@@ -22,6 +22,17 @@
 #define VCPU_STATES_NR 4    /* running, runnable, blocked, offline */
 
 extern const char *const vm_stat_names[VM_STATS_NR];    /* QAPI names */
+
+/* Indices in vm_stat_names (Linux's tags) that the tools use by name */
+enum {
+    STAT_SWAP_IN = 0,
+    STAT_MAJOR_FAULTS = 2,
+    STAT_FREE = 4,
+    STAT_TOTAL = 5,
+    STAT_AVAILABLE = 6,
+    STAT_OOM_KILLS = 10,
+    STAT_ALLOC_STALLS = 11,
+};
 extern const char *const vm_state_names[VM_STATES_NR];
 extern const char *const vcpu_state_names[VCPU_STATES_NR];
 

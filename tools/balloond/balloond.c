@@ -381,36 +381,6 @@ static bool parse_options(int argc, char **argv, Options *o)
     return true;
 }
 
-static bool add_sources(const Options *o)
-{
-    static char *default_dirs[] = { (char *)"/run/qemu-oc/qmp", NULL };
-    char **dirs = o->qmp_dirs || o->uris ? o->qmp_dirs : default_dirs;
-    Discovery *disc = fleet_discovery(bd.fleet);
-    unsigned ok = 0, i;
-
-    for (i = 0; dirs && dirs[i]; i++) {
-        g_autoptr(GError) err = NULL;
-
-        if (discovery_add_qmp_dir(disc, dirs[i], &err)) {
-            ok++;
-        } else {
-            g_printerr("qemu-oc-balloond: --qmp-dir %s: %s\n", dirs[i],
-                       err->message);
-        }
-    }
-    for (i = 0; o->uris && o->uris[i]; i++) {
-        g_autoptr(GError) err = NULL;
-
-        if (discovery_add_libvirt(disc, o->uris[i], &err)) {
-            ok++;
-        } else {
-            g_printerr("qemu-oc-balloond: --connect %s: %s\n", o->uris[i],
-                       err->message);
-        }
-    }
-    return ok > 0;
-}
-
 int main(int argc, char **argv)
 {
     Options o = { 0 };
@@ -451,8 +421,8 @@ int main(int argc, char **argv)
     wc.interval_ms = o.interval * 1000;
     wc.timeout_ms = o.timeout_ms;
     bd.fleet = fleet_new(&wc, &qmp_default_limits, on_publish, NULL);
-    if (!add_sources(&o)) {
-        g_printerr("qemu-oc-balloond: no source of VMs works\n");
+    if (!discovery_add_sources(fleet_discovery(bd.fleet), o.qmp_dirs, o.uris,
+                               "qemu-oc-balloond")) {
         return 1;
     }
     if (o.metrics) {

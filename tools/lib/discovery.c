@@ -646,6 +646,41 @@ Discovery *discovery_new(DiscoveryAddFn *add, DiscoveryRemoveFn *remove,
     return d;
 }
 
+bool discovery_add_sources(Discovery *d, char **qmp_dirs, char **uris,
+                           const char *prog)
+{
+    static char *default_dirs[] = {
+        (char *)DISCOVERY_DEFAULT_QMP_DIR, NULL
+    };
+    char **dirs = qmp_dirs || uris ? qmp_dirs : default_dirs;
+    unsigned ok = 0, tried = 0, i;
+
+    for (i = 0; dirs && dirs[i]; i++, tried++) {
+        g_autoptr(GError) err = NULL;
+
+        if (discovery_add_qmp_dir(d, dirs[i], &err)) {
+            ok++;
+        } else {
+            g_printerr("%s: --qmp-dir %s: %s\n", prog, dirs[i],
+                       err ? err->message : "failed");
+        }
+    }
+    for (i = 0; uris && uris[i]; i++, tried++) {
+        g_autoptr(GError) err = NULL;
+
+        if (discovery_add_libvirt(d, uris[i], &err)) {
+            ok++;
+        } else {
+            g_printerr("%s: --connect %s: %s\n", prog, uris[i],
+                       err ? err->message : "failed");
+        }
+    }
+    if (!ok) {
+        g_printerr("%s: no source of VMs works (%u tried)\n", prog, tried);
+    }
+    return ok > 0;
+}
+
 void discovery_start(Discovery *d)
 {
     g_return_if_fail(!d->thread);

@@ -33,6 +33,17 @@ Discovery *discovery_new(DiscoveryAddFn *add, DiscoveryRemoveFn *remove,
 bool discovery_add_qmp_dir(Discovery *d, const char *dir, GError **err);
 /* Follow a libvirt connection; false with @err if it cannot connect */
 bool discovery_add_libvirt(Discovery *d, const char *uri, GError **err);
+/* Where QMP sockets are looked for when no source is given */
+#define DISCOVERY_DEFAULT_QMP_DIR "/run/qemu-oc/qmp"
+
+/*
+ * Add a tool's --qmp-dir and --connect sources (NULL-terminated; both
+ * NULL: DISCOVERY_DEFAULT_QMP_DIR).  Each source that fails is reported
+ * on stderr, prefixed with @prog.  Returns true if at least one works.
+ */
+bool discovery_add_sources(Discovery *d, char **qmp_dirs, char **uris,
+                           const char *prog);
+
 /* Start the discovery thread (after the sources are added) */
 void discovery_start(Discovery *d);
 void discovery_free(Discovery *d);

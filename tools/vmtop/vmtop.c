@@ -23,7 +23,7 @@
 #include "fleet.h"
 #include "view.h"
 
-#define DEFAULT_QMP_DIR "/run/qemu-oc/qmp"
+#define DEFAULT_QMP_DIR DISCOVERY_DEFAULT_QMP_DIR
 #define EXIT_USAGE 2
 #define READY_POLL_US (50 * 1000)
 
@@ -174,42 +174,6 @@ static bool parse_options(int argc, char **argv, Options *o)
 }
 
 /* Add the sources; false if none works */
-static bool add_sources(Discovery *d, Options *o)
-{
-    static char *default_dirs[] = { (char *)DEFAULT_QMP_DIR, NULL };
-    char **dirs = o->qmp_dirs;
-    unsigned ok = 0, tried = 0;
-    int i;
-
-    if (!dirs && !o->uris) {
-        dirs = default_dirs;
-    }
-    for (i = 0; dirs && dirs[i]; i++, tried++) {
-        g_autoptr(GError) err = NULL;
-
-        if (discovery_add_qmp_dir(d, dirs[i], &err)) {
-            ok++;
-        } else {
-            fprintf(stderr, "vmtop: --qmp-dir %s: %s\n", dirs[i],
-                    err ? err->message : "failed");
-        }
-    }
-    for (i = 0; o->uris && o->uris[i]; i++, tried++) {
-        g_autoptr(GError) err = NULL;
-
-        if (discovery_add_libvirt(d, o->uris[i], &err)) {
-            ok++;
-        } else {
-            fprintf(stderr, "vmtop: --connect %s: %s\n", o->uris[i],
-                    err ? err->message : "failed");
-        }
-    }
-    if (!ok) {
-        fprintf(stderr, "vmtop: no source of VMs works (%u tried)\n", tried);
-    }
-    return ok > 0;
-}
-
 static int64_t now_wall_ms(void)
 {
     return g_get_real_time() / 1000;
@@ -329,7 +293,8 @@ int main(int argc, char **argv)
     cfg.interval_ms = o.interval_ms;
     cfg.timeout_ms = o.timeout_ms;
     fleet = fleet_new(&cfg, &qmp_default_limits, NULL, NULL);
-    if (!add_sources(fleet_discovery(fleet), &o)) {
+    if (!discovery_add_sources(fleet_discovery(fleet), o.qmp_dirs, o.uris,
+                               "vmtop")) {
         fleet_free(fleet);
         return 1;
     }

@@ -69,15 +69,30 @@ static void complete_all(MemStatsRequests *r, void *device, bool fresh,
     }
 }
 
+/*
+ * Switch first, complete after: a done callback (from here or from any
+ * other completion) sees the state of a finished call, so a device it
+ * registers is simply the latest one and a request it starts asks that
+ * one.
+ */
+static void replace_device(MemStatsRequests *r, void *device,
+                           MemStatsAskFn *ask)
+{
+    void *old = r->device;
+
+    r->device = device;
+    r->ask = ask;
+    if (old && old != device) {
+        /* the old device's answer will never come */
+        r->event_wanted = false;
+        complete_all(r, old, false, MEMSTATS_WHY_RESET);
+    }
+}
+
 void memstats_requests_register(MemStatsRequests *r, void *device,
                                      MemStatsAskFn *ask)
 {
-    /* (a done callback may register yet another one) */
-    while (r->device && r->device != device) {
-        memstats_requests_unregister(r, r->device);
-    }
-    r->device = device;
-    r->ask = ask;
+    replace_device(r, device, ask);
 }
 
 bool memstats_requests_unregister(MemStatsRequests *r, void *device)
@@ -85,14 +100,7 @@ bool memstats_requests_unregister(MemStatsRequests *r, void *device)
     if (!device || device != r->device) {
         return false;
     }
-    r->device = NULL;
-    r->ask = NULL;
-    r->event_wanted = false;
-    /*
-     * A done callback that asks from here finds no device: the waiters
-     * all complete, and none can start on the device that goes.
-     */
-    complete_all(r, device, false, MEMSTATS_WHY_RESET);
+    replace_device(r, NULL, NULL);
     return true;
 }
 

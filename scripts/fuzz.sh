@@ -111,5 +111,6 @@ for f in $new; do
     echo "fuzz: finding build/fuzz/findings/$f"
     echo "      reproduce: FUZZ_TRACE=1 $BIN $F/findings/$f"
 done
-echo "fuzz: ${execs:-0} executions in ${secs} s, findings: $nfind"
+seed=$(sed -n 's/^INFO: Seed: *//p' "$log" | head -1)
+echo "fuzz: ${execs:-0} executions in ${secs} s (seed ${seed:-?}), findings: $nfind"
 [ "$nfind" -eq 0 ]

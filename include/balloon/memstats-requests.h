@@ -68,7 +68,12 @@ typedef struct MemStatsRequests {
 void memstats_requests_init(MemStatsRequests *r,
                                  MemStatsDoneFn *done, void *opaque);
 
-/* @device answers from now on (another one registered is unregistered) */
+/*
+ * @device answers from now on: the waiters of the device registered
+ * before complete (stale, reset) before this returns.  The device
+ * registered last answers: one registered from a completion here
+ * replaces @device in turn.
+ */
 void memstats_requests_register(MemStatsRequests *r, void *device,
                                      MemStatsAskFn *ask);
 /*

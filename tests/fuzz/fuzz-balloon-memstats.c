@@ -464,6 +464,8 @@ static Token *new_token(uint64_t timeout)
     t->deadline = H.now + timeout;
     t->device = H.registered;
     H.waiting++;
+    TRACE("  token %d waits on device %d\n", (int)(t - H.tokens),
+          H.registered ? (int)(H.registered - H.dev) : -1);
     return t;
 }
 
@@ -590,6 +592,11 @@ static Device *new_device(void)
     return NULL;
 }
 
+/*
+ * Registering switches at once: the waiters of the device registered
+ * before complete (stale, reset) while the new one already answers, and
+ * a device registered from one of those completions replaces it in turn.
+ */
 static void plug(bool replace)
 {
     Device *d, *old;
@@ -602,30 +609,21 @@ static void plug(bool replace)
     if (!d) {
         return;
     }
+    TRACE("  device %d replaces %d\n", (int)(d - H.dev),
+          old ? (int)(old - H.dev) : -1);
     H.plugged = d;
-    /* registering replaces (unregisters) the device registered */
-    H.registered = NULL;
-    H.event_wanted = false;
-    d->pinned = true;
+    H.registered = d;
     if (old) {
-        old->pinned = true;
+        H.event_wanted = false;
+        old->pinned = true;     /* its waiters still complete */
     }
-    /* (and any registered from a completion meanwhile) */
-    push(CTX_STALE, MEMSTATS_WHY_RESET, NULL, NULL);
+    push(old ? CTX_STALE : CTX_NONE, MEMSTATS_WHY_RESET, old, NULL);
     memstats_requests_register(&H.r, d, dev_ask);
     pop();
-    d->pinned = false;
     if (old) {
         old->pinned = false;
         check_gone(old);
     }
-    if (H.registered && H.registered != d) {
-        /* registered from a completion meanwhile: replaced too */
-        H.event_wanted = false;
-        check_gone(H.registered);
-    }
-    H.registered = d;
-    H.plugged = d;
 }
 
 /* A device that is not the one registered */

@@ -11,6 +11,9 @@
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 
+#define _GNU_SOURCE     /* struct ucred */
+#include <sys/socket.h>
+
 #include "vm-link.h"
 
 typedef struct VmLinkQmp {
@@ -117,6 +120,20 @@ static int link_qmp_fd(VmLink *l)
     return q->client ? qmp_client_fd(q->client) : -1;
 }
 
+/* The peer of a unix socket is the QEMU process itself */
+static int link_qmp_pid(VmLink *l)
+{
+    struct ucred cred;
+    socklen_t len = sizeof(cred);
+    int fd = link_qmp_fd(l);
+
+    if (fd < 0 ||
+        getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+        return 0;
+    }
+    return cred.pid;
+}
+
 static void link_qmp_free(VmLink *l)
 {
     VmLinkQmp *q = to_qmp(l);
@@ -131,6 +148,7 @@ static const VmLinkOps link_qmp_ops = {
     .execute = link_qmp_execute,
     .wait_events = link_qmp_wait_events,
     .fd = link_qmp_fd,
+    .pid = link_qmp_pid,
     .close = link_qmp_close,
     .free = link_qmp_free,
 };

@@ -38,6 +38,11 @@ typedef struct VmLinkOps {
      * (optional: without it, wait_events is called in slices)
      */
     int (*fd)(VmLink *l);
+    /*
+     * The VM's QEMU process, or 0 if unknown (optional): its memory
+     * cgroups are the VM's memory domains
+     */
+    int (*pid)(VmLink *l);
     /* Drop the connection (open may follow) */
     void (*close)(VmLink *l);
     void (*free)(VmLink *l);
@@ -88,6 +93,11 @@ static inline bool vm_link_set_balloon(VmLink *l, uint64_t bytes,
 static inline int vm_link_fd(VmLink *l)
 {
     return l->ops->fd ? l->ops->fd(l) : -1;
+}
+
+static inline int vm_link_pid(VmLink *l)
+{
+    return l->ops->pid ? l->ops->pid(l) : 0;
 }
 
 static inline void vm_link_close(VmLink *l)

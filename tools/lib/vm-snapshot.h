@@ -64,6 +64,7 @@ typedef struct VmSnapshot {
     int64_t unresponsive_since_us;  /* wall clock µs; 0 if responsive */
     char *error;                    /* the last failure, or NULL */
 
+    int pid;                        /* the QEMU process; 0: unknown */
     int64_t max_memory;             /* boot RAM, bytes; 0: unknown */
     bool has_balloon;
     int64_t actual;                 /* bytes */

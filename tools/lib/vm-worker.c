@@ -259,6 +259,7 @@ static bool ensure_connected(VmWorker *w)
     }
     w->connected = true;
     w->backoff_ms = BACKOFF_MIN_MS;
+    w->work->pid = vm_link_pid(w->link);
     return read_max_memory(w);
 }
 

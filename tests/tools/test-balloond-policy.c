@@ -764,7 +764,7 @@ static void test_reason_names(void)
 {
     static const char *const want[] = {
         "steady", "unresponsive", "stale", "guest-pressure",
-        "host-pressure", "grow", "bounds",
+        "host-pressure", "grow", "bounds", "domain-short", "cool-down",
     };
     unsigned i;
 

@@ -1,12 +1,12 @@
 /*
- * qemu-oc-balloond: the balloon policy and its configuration file
+ * qemu-oc-balloond: the balloon policy
  *
  * policy_decide() applies the rules of policy.h to one VM's snapshot,
  * in order: unresponsive, stale, bounds, guest pressure, host pressure,
- * grow; then the hysteresis.  It is pure: every input is an argument,
- * including the wall clock.  policy_config_load() reads the INI file
- * ([policy] and [vm NAME] groups) and refuses anything it does not
- * know or that is out of range, naming the file, group and key.
+ * grow; then the hysteresis.  policy_plan() decides for every VM at
+ * once with the memory domains they are in.  Both are pure: every input
+ * is an argument, including the wall clock.  The configuration file is
+ * policy-config.c.
  *
  * Copyright (c) 2026 qemu-oc developers
  *
@@ -29,6 +29,11 @@ const PolicyConfig policy_default_config = {
     .guest_swapin_per_s = 1024 * 1024,
     .host_low_avail_pct = 10,
     .host_psi_some_avg10 = 10,
+    .reserve_mib = 256,
+    .reserve_pct = 10,
+    .cooldown_ms = 30000,
+    .oom_cooldown_ms = 300000,
+    .guest_alloc_mib_s = 4,
 };
 
 const char *const policy_reason_names[POLICY_REASON__MAX] = {
@@ -39,6 +44,8 @@ const char *const policy_reason_names[POLICY_REASON__MAX] = {
     [POLICY_HOST_PRESSURE] = "host-pressure",
     [POLICY_GROW] = "grow",
     [POLICY_BOUNDS] = "bounds",
+    [POLICY_DOMAIN_SHORT] = "domain-short",
+    [POLICY_COOLDOWN] = "cool-down",
 };
 
 /* The decision */
@@ -283,239 +290,209 @@ void policy_decide(const PolicyConfig *cfg, const PolicyVmConfig *vm,
     }
 }
 
-/* The configuration file */
 
-typedef enum KeyKind {
-    KEY_MIB,            /* a non-negative integer */
-    KEY_STEP_MIB,       /* a positive integer */
-    KEY_MS,             /* a positive integer */
-    KEY_PCT,            /* a number in 0..100 */
-    KEY_STEP_PCT,       /* a number in (0, 100] */
-    KEY_RATE,           /* a non-negative number */
-} KeyKind;
+/* Memory domains: the plan of every VM at once */
 
-typedef struct KeyDef {
-    const char *name;
-    KeyKind kind;
-    size_t offset;      /* in PolicyConfig */
-} KeyDef;
-
-#define KEY(n, k, f) { n, k, offsetof(PolicyConfig, f) }
-
-static const KeyDef policy_keys[] = {
-    KEY("floor-mib", KEY_MIB, defaults.floor_mib),
-    KEY("ceiling-mib", KEY_MIB, defaults.ceiling_mib),
-    KEY("step-mib", KEY_STEP_MIB, step_mib),
-    KEY("step-pct", KEY_STEP_PCT, step_pct),
-    KEY("hysteresis-mib", KEY_MIB, hysteresis_mib),
-    KEY("stale-ms", KEY_MS, stale_ms),
-    KEY("guest-low-avail-pct", KEY_PCT, guest_low_avail_pct),
-    KEY("guest-majflt-per-s", KEY_RATE, guest_majflt_per_s),
-    KEY("guest-swapin-per-s", KEY_RATE, guest_swapin_per_s),
-    KEY("host-low-avail-pct", KEY_PCT, host_low_avail_pct),
-    KEY("host-psi-some-avg10", KEY_PCT, host_psi_some_avg10),
-};
-
-/* In a [vm NAME] group: offsets in PolicyVmConfig */
-static const KeyDef vm_keys[] = {
-    { "floor-mib", KEY_MIB, offsetof(PolicyVmConfig, floor_mib) },
-    { "ceiling-mib", KEY_MIB, offsetof(PolicyVmConfig, ceiling_mib) },
-};
-
-#define VM_GROUP_PREFIX "vm "
-
-static bool bad_value(GError **err, const char *path, const char *group,
-                      const char *key, const char *value, const char *why)
+uint64_t policy_domain_reserve_mib(const PolicyConfig *cfg,
+                                   const PolicyDomain *d)
 {
-    g_set_error(err, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
-                "%s: [%s] %s: '%s' %s", path, group, key, value, why);
-    return false;
-}
-
-static bool parse_int(const char *path, const char *group,
-                      const KeyDef *k, const char *value, void *field,
-                      GError **err)
-{
-    int64_t min = k->kind == KEY_MIB ? 0 : 1;
-    gint64 v;
-
-    if (!g_ascii_string_to_signed(value, 10, G_MININT64, G_MAXINT64, &v,
-                                  NULL)) {
-        return bad_value(err, path, group, k->name, value,
-                         "is not an integer");
-    }
-    if (v < 0) {
-        return bad_value(err, path, group, k->name, value, "is negative");
-    }
-    if (v < min) {
-        return bad_value(err, path, group, k->name, value,
-                         "must be above zero");
-    }
-    if (k->kind == KEY_MS) {
-        *(int64_t *)field = v;
-    } else {
-        *(uint64_t *)field = v;
-    }
-    return true;
-}
-
-static bool parse_double(const char *path, const char *group,
-                         const KeyDef *k, const char *value, double *field,
-                         GError **err)
-{
-    char *end;
-    double v = g_ascii_strtod(value, &end);
-
-    if (end == value || *end || !isfinite(v)) {
-        return bad_value(err, path, group, k->name, value,
-                         "is not a number");
-    }
-    if (v < 0) {
-        return bad_value(err, path, group, k->name, value, "is negative");
-    }
-    if (k->kind == KEY_STEP_PCT && v == 0) {
-        return bad_value(err, path, group, k->name, value,
-                         "must be above zero");
-    }
-    if (k->kind != KEY_RATE && v > 100) {
-        return bad_value(err, path, group, k->name, value,
-                         "is not a percentage (0 to 100)");
-    }
-    *field = v;
-    return true;
-}
-
-/* Set the fields of @base named by @group's keys; unknown keys refused */
-static bool load_group(GKeyFile *kf, const char *path, const char *group,
-                       const KeyDef *defs, size_t n_defs, void *base,
-                       GError **err)
-{
-    g_auto(GStrv) keys = g_key_file_get_keys(kf, group, NULL, err);
-    size_t i, j;
-
-    for (i = 0; keys && keys[i]; i++) {
-        g_autofree char *value = NULL;
-        const KeyDef *k = NULL;
-        bool ok;
-
-        for (j = 0; j < n_defs && !k; j++) {
-            k = strcmp(defs[j].name, keys[i]) ? NULL : &defs[j];
-        }
-        if (!k) {
-            g_set_error(err, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_KEY_NOT_FOUND,
-                        "%s: [%s] %s: unknown key", path, group, keys[i]);
-            return false;
-        }
-        value = g_key_file_get_value(kf, group, keys[i], err);
-        if (!value) {
-            return false;
-        }
-        if (k->kind == KEY_PCT || k->kind == KEY_STEP_PCT ||
-            k->kind == KEY_RATE) {
-            ok = parse_double(path, group, k, value,
-                              (double *)((char *)base + k->offset), err);
-        } else {
-            ok = parse_int(path, group, k, value,
-                           (char *)base + k->offset, err);
-        }
-        if (!ok) {
-            return false;
-        }
-    }
-    return keys != NULL;
-}
-
-static bool check_bounds(const char *path, const char *group,
-                         const PolicyVmConfig *vm, GError **err)
-{
-    if (vm->ceiling_mib && vm->floor_mib > vm->ceiling_mib) {
-        g_set_error(err, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
-                    "%s: [%s] floor-mib: %" G_GUINT64_FORMAT
-                    " is above ceiling-mib %" G_GUINT64_FORMAT "%s",
-                    path, group, vm->floor_mib, vm->ceiling_mib,
-                    strcmp(group, "policy") ? " (a key not set here "
-                    "comes from [policy])" : "");
-        return false;
-    }
-    return true;
-}
-
-/* A [vm NAME] group: the defaults, overridden by its keys */
-static bool load_vm(GKeyFile *kf, const char *path, const char *group,
-                    const PolicyConfig *cfg, GHashTable *per_vm,
-                    GError **err)
-{
-    const char *name = group + strlen(VM_GROUP_PREFIX);
-    PolicyVmConfig *vm;
-
-    if (!*name) {
-        g_set_error(err, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_GROUP_NOT_FOUND,
-                    "%s: [%s]: a VM group needs a name: [vm NAME]",
-                    path, group);
-        return false;
-    }
-    vm = g_new(PolicyVmConfig, 1);
-    *vm = cfg->defaults;
-    g_hash_table_replace(per_vm, g_strdup(name), vm);
-    return load_group(kf, path, group, vm_keys, G_N_ELEMENTS(vm_keys), vm,
-                      err) &&
-           check_bounds(path, group, vm, err);
-}
-
-static bool load_groups(GKeyFile *kf, const char *path, PolicyConfig *cfg,
-                        GHashTable *per_vm, GError **err)
-{
-    g_auto(GStrv) groups = g_key_file_get_groups(kf, NULL);
-    size_t i;
-
-    for (i = 0; groups[i]; i++) {
-        if (!strcmp(groups[i], "policy") ||
-            g_str_has_prefix(groups[i], VM_GROUP_PREFIX)) {
-            continue;
-        }
-        g_set_error(err, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_GROUP_NOT_FOUND,
-                    "%s: [%s]: unknown group (expected [policy] or "
-                    "[vm NAME])", path, groups[i]);
-        return false;
-    }
-    if (g_key_file_has_group(kf, "policy") &&
-        (!load_group(kf, path, "policy", policy_keys,
-                     G_N_ELEMENTS(policy_keys), cfg, err) ||
-         !check_bounds(path, "policy", &cfg->defaults, err))) {
-        return false;
-    }
-    for (i = 0; groups[i]; i++) {
-        if (g_str_has_prefix(groups[i], VM_GROUP_PREFIX) &&
-            !load_vm(kf, path, groups[i], cfg, per_vm, err)) {
-            return false;
-        }
-    }
-    return true;
+    return MAX(cfg->reserve_mib,
+               (uint64_t)(d->limit_mib * cfg->reserve_pct / 100.0));
 }
 
 /*
- * Start from policy_default_config; @cfg and @per_vm are set only on
- * success (*per_vm: a new table, name -> g_new'd PolicyVmConfig)
+ * How fast the guest's used memory (total - available) rises, MiB/s:
+ * inflating the balloon lowers both, so this is the guest's own demand.
+ * 0 if unknown.
  */
-bool policy_config_load(const char *path, PolicyConfig *cfg,
-                        GHashTable **per_vm, GError **err)
+static double used_rate_mib_s(const VmSnapshot *s)
 {
-    g_autoptr(GKeyFile) kf = g_key_file_new();
-    g_autoptr(GError) local = NULL;
-    PolicyConfig c = policy_default_config;
-    GHashTable *vms;
+    double now, before, dt;
 
-    if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, &local)) {
-        g_set_error(err, local->domain, local->code, "%s: %s", path,
-                    local->message);
-        return false;
+    if (!has_stat(s, STAT_TOTAL) || !has_stat(s, STAT_AVAILABLE) ||
+        !s->prev_update_ms || s->stats_update_ms <= s->prev_update_ms) {
+        return 0;
     }
-    vms = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
-    if (!load_groups(kf, path, &c, vms, err)) {
-        g_hash_table_unref(vms);
-        return false;
+    now = (double)s->stats[STAT_TOTAL] - s->stats[STAT_AVAILABLE];
+    before = (double)s->prev_stats[STAT_TOTAL] -
+             s->prev_stats[STAT_AVAILABLE];
+    dt = (s->stats_update_ms - s->prev_update_ms) / 1000.0;
+    return (now - before) / (1024.0 * 1024.0) / dt;
+}
+
+/* The size the balloon is going to: the last target if one is pending */
+static uint64_t going_to_mib(const PolicyVm *v, uint64_t current)
+{
+    return v->target_mib ? v->target_mib : current;
+}
+
+/* What the domains know once the balloons reach their targets */
+typedef struct DomainPlan {
+    int64_t reserve;
+    int64_t headroom;           /* with what the balloons still give */
+    int64_t need;               /* > 0: short by this much */
+    int64_t grow_budget;        /* what growth may still take */
+    bool cooling;
+} DomainPlan;
+
+/* What one VM can give now, MiB (0: it does not give) */
+static uint64_t give_capacity(const PolicyConfig *cfg, const PolicyVm *v,
+                              const PolicyDecision *base, uint64_t *tier)
+{
+    const VmSnapshot *s = v->s;
+    uint64_t going = going_to_mib(v, base->current_mib);
+    uint64_t ceiling = vm_ceiling(v->cfg, v->max_mib, base->current_mib);
+    uint64_t floor = MIN(v->cfg->floor_mib, ceiling);
+    uint64_t spare, pending;
+    double rate = used_rate_mib_s(s);
+
+    if (base->reason == POLICY_UNRESPONSIVE || base->reason == POLICY_STALE ||
+        base->reason == POLICY_GUEST_PRESSURE ||
+        guest_near_pressure(cfg, base) || rate > cfg->guest_alloc_mib_s ||
+        going <= floor) {
+        return 0;
     }
-    *cfg = c;
-    *per_vm = vms;
-    return true;
+    /* the guest's spare memory, less what its balloon still takes */
+    spare = guest_spare_mib(cfg, s, cfg->hysteresis_mib);
+    pending = base->current_mib > going ? base->current_mib - going : 0;
+    spare = spare > pending ? spare - pending : 0;
+    /* tier 0: used memory not rising; tier 1: rising slowly */
+    *tier = rate > cfg->guest_alloc_mib_s / 4 ? 1 : 0;
+    return MIN(spare, going - floor);
+}
+
+static void plan_domains(const PolicyConfig *cfg, const PolicyDomain *doms,
+                         unsigned n_doms, const PolicyVm *vms,
+                         unsigned n_vms, const PolicyDecision *base,
+                         int64_t now_ms, DomainPlan *dp)
+{
+    unsigned i, j;
+
+    for (i = 0; i < n_doms; i++) {
+        int64_t reserve = policy_domain_reserve_mib(cfg, &doms[i]);
+
+        dp[i].reserve = reserve;
+        dp[i].headroom = doms[i].headroom_mib;
+        for (j = 0; j < n_vms; j++) {
+            if (vms[j].domains & (1ull << i)) {
+                dp[i].headroom += (int64_t)base[j].current_mib -
+                    (int64_t)going_to_mib(&vms[j], base[j].current_mib);
+            }
+        }
+        dp[i].need = reserve - dp[i].headroom;
+        dp[i].grow_budget = dp[i].headroom - reserve - reserve / 2;
+        dp[i].cooling = (doms[i].short_ms &&
+                         now_ms - doms[i].short_ms < cfg->cooldown_ms) ||
+                        (doms[i].oom_ms &&
+                         now_ms - doms[i].oom_ms < cfg->oom_cooldown_ms);
+    }
+}
+
+/*
+ * Split domain @d's need among its VMs that can give: the VMs of tier 0
+ * first, in proportion to what each can give; tier 1 only for what tier
+ * 0 cannot cover.  Each share is at least the hysteresis (or all the
+ * VM can give), so a small need is not split into useless commands.
+ */
+static void split_need(const PolicyConfig *cfg, unsigned d, int64_t need,
+                       const PolicyVm *vms, unsigned n_vms,
+                       const uint64_t *cap, const uint64_t *tier,
+                       uint64_t *give)
+{
+    unsigned t, j;
+
+    for (t = 0; t < 2 && need > 0; t++) {
+        uint64_t total = 0, share;
+
+        for (j = 0; j < n_vms; j++) {
+            if ((vms[j].domains & (1ull << d)) && tier[j] == t) {
+                total += cap[j];
+            }
+        }
+        if (!total) {
+            continue;
+        }
+        for (j = 0; j < n_vms; j++) {
+            if (!(vms[j].domains & (1ull << d)) || tier[j] != t || !cap[j]) {
+                continue;
+            }
+            share = (uint64_t)need >= total ? cap[j] :
+                    (uint64_t)ceil((double)need * cap[j] / total);
+            share = MIN(MAX(share, cfg->hysteresis_mib), cap[j]);
+            give[j] = MAX(give[j], share);
+        }
+        need -= MIN((uint64_t)need, total);
+    }
+}
+
+/* A VM that would grow: within every domain's budget, outside cool-down */
+static void plan_grow(const PolicyConfig *cfg, const PolicyVm *v,
+                      unsigned n_doms, DomainPlan *dp, PolicyDecision *out)
+{
+    uint64_t want = out->target_mib - out->current_mib, room = want;
+    bool guest = out->reason == POLICY_GUEST_PRESSURE;
+    unsigned i;
+
+    for (i = 0; i < n_doms; i++) {
+        if (!(v->domains & (1ull << i))) {
+            continue;
+        }
+        if (guest) {
+            /* a guest near its own OOM may take half the reserve */
+            int64_t r = dp[i].headroom - dp[i].reserve / 2;
+
+            room = MIN(room, (uint64_t)MAX(r, 0));
+        } else if (dp[i].cooling || dp[i].need > 0) {
+            room = 0;
+        } else {
+            room = MIN(room, (uint64_t)MAX(dp[i].grow_budget, 0));
+        }
+    }
+    if (room < want && room < cfg->hysteresis_mib) {
+        out->reason = guest ? POLICY_GUEST_PRESSURE : POLICY_COOLDOWN;
+        out->target_mib = out->current_mib;
+        return;
+    }
+    out->target_mib = out->current_mib + room;
+    for (i = 0; i < n_doms; i++) {
+        if (v->domains & (1ull << i)) {
+            dp[i].headroom -= room;
+            dp[i].grow_budget -= room;
+        }
+    }
+}
+
+void policy_plan(const PolicyConfig *cfg, const PolicyDomain *doms,
+                 unsigned n_doms, const PolicyVm *vms, unsigned n_vms,
+                 const HostMemory *host, int64_t now_ms,
+                 PolicyDecision *out)
+{
+    g_autofree uint64_t *cap = g_new0(uint64_t, n_vms);
+    g_autofree uint64_t *tier = g_new0(uint64_t, n_vms);
+    g_autofree uint64_t *give = g_new0(uint64_t, n_vms);
+    DomainPlan dp[POLICY_MAX_DOMAINS] = { 0 };
+    unsigned i, j;
+
+    n_doms = MIN(n_doms, POLICY_MAX_DOMAINS);
+    for (j = 0; j < n_vms; j++) {
+        policy_decide(cfg, vms[j].cfg, vms[j].s, host, vms[j].rank,
+                      vms[j].n_ranked, vms[j].max_mib, now_ms, &out[j]);
+        cap[j] = give_capacity(cfg, &vms[j], &out[j], &tier[j]);
+    }
+    plan_domains(cfg, doms, n_doms, vms, n_vms, out, now_ms, dp);
+    for (i = 0; i < n_doms; i++) {
+        if (dp[i].need > 0) {
+            split_need(cfg, i, dp[i].need, vms, n_vms, cap, tier, give);
+        }
+    }
+    for (j = 0; j < n_vms; j++) {
+        uint64_t going = going_to_mib(&vms[j], out[j].current_mib);
+
+        if (give[j]) {
+            out[j].reason = POLICY_DOMAIN_SHORT;
+            out[j].target_mib = going - give[j];
+        } else if (out[j].target_mib > out[j].current_mib) {
+            plan_grow(cfg, &vms[j], n_doms, dp, &out[j]);
+        }
+    }
 }

@@ -42,6 +42,12 @@ typedef struct PolicyConfig {
     double guest_swapin_per_s;  /* swap-in bytes/s above this: pressure */
     double host_low_avail_pct;  /* host MemAvailable below: host pressure */
     double host_psi_some_avg10; /* PSI memory some avg10 above: pressure */
+    /* memory domains (cgroups with a memory limit: policy_plan) */
+    uint64_t reserve_mib;       /* a domain's headroom target, at least */
+    double reserve_pct;         /* ... and at least this % of its limit */
+    int64_t cooldown_ms;        /* no growth this long after a shortfall */
+    int64_t oom_cooldown_ms;    /* ... and this long after an OOM kill */
+    double guest_alloc_mib_s;   /* used memory rising faster: allocating */
 } PolicyConfig;
 
 /* Safe for any guest: floor 512 MiB, steps of 256 MiB / 10 %, ... */
@@ -61,6 +67,8 @@ typedef enum PolicyReason {
     POLICY_HOST_PRESSURE,       /* shrink, most available first */
     POLICY_GROW,                /* back toward the ceiling */
     POLICY_BOUNDS,              /* brought inside floor..ceiling */
+    POLICY_DOMAIN_SHORT,        /* shrink: a domain it is in is short */
+    POLICY_COOLDOWN,            /* would grow: a domain it is in cools down */
     POLICY_REASON__MAX,
 } PolicyReason;
 
@@ -84,6 +92,52 @@ void policy_decide(const PolicyConfig *cfg, const PolicyVmConfig *vm,
                    const VmSnapshot *s, const HostMemory *host,
                    unsigned rank, unsigned n_ranked, uint64_t max_mib,
                    int64_t now_ms, PolicyDecision *out);
+
+/*
+ * A memory domain: a cgroup with a memory limit that holds VMs (their
+ * QEMU processes).  Its headroom is what can still be charged before
+ * the kernel's OOM killer kills a whole QEMU: limit - usage +
+ * reclaimable page cache.  A domain is short while its headroom is below
+ * its reserve (policy_domain_reserve_mib); the VMs in it that can give
+ * are asked at once, in parallel, for the shortfall.  VMs grow back only
+ * once the headroom is above 1.5 times the reserve and the cool-down
+ * after the last shortfall (and, longer, after the last OOM kill) is
+ * over.
+ */
+typedef struct PolicyDomain {
+    int64_t headroom_mib;       /* limit - usage + reclaimable */
+    uint64_t limit_mib;
+    int64_t short_ms;           /* wall clock: last seen short; 0: never */
+    int64_t oom_ms;             /* wall clock: last OOM kill seen; 0: none */
+} PolicyDomain;
+
+uint64_t policy_domain_reserve_mib(const PolicyConfig *cfg,
+                                   const PolicyDomain *d);
+
+#define POLICY_MAX_DOMAINS 64
+
+typedef struct PolicyVm {
+    const VmSnapshot *s;
+    const PolicyVmConfig *cfg;
+    uint64_t max_mib;           /* boot RAM */
+    uint64_t target_mib;        /* the last target set; 0: none */
+    uint64_t domains;           /* bit i: the VM is in domain i */
+    unsigned rank, n_ranked;    /* as policy_decide() (host pressure) */
+} PolicyVm;
+
+/*
+ * Decide for every VM at once: policy_decide() for each, then the
+ * domains: a short domain's shortfall (reserve - headroom, less what the
+ * balloons are already giving) split among its VMs that can give,
+ * those whose used memory is not rising first, never one that is
+ * allocating or under pressure itself; growth held during a domain's
+ * cool-down and bounded by its headroom.  A VM is shrunk only for a
+ * domain it is in.  @out has @n_vms entries.  Pure.
+ */
+void policy_plan(const PolicyConfig *cfg, const PolicyDomain *doms,
+                 unsigned n_doms, const PolicyVm *vms, unsigned n_vms,
+                 const HostMemory *host, int64_t now_ms,
+                 PolicyDecision *out);
 
 /* Load a GKeyFile INI config ([policy] and [vm NAME] groups) */
 bool policy_config_load(const char *path, PolicyConfig *cfg,

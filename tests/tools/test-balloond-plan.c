@@ -1,0 +1,355 @@
+/*
+ * qemu-oc host tools: test of qemu-oc-balloond's plan over memory domains
+ *
+ * policy_plan() on hand-made snapshots and domains: a short domain's
+ * shortfall split among the VMs that can give, in parallel and in
+ * proportion; a VM whose used memory rises gives after the idle ones,
+ * one that allocates never; a VM in a domain that is fine is not shrunk
+ * for another's sake; floors, balloons already on their way, guests
+ * under pressure, stale and unresponsive VMs; the cool-down after a
+ * shortfall and after an OOM kill; the same inputs give the same plan.
+ *
+ * Copyright (c) 2026 qemu-oc developers
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include <string.h>
+#include <glib.h>
+
+#include "policy.h"
+
+#define MIB (1024ull * 1024)
+#define NOW_MS 1800000000000LL
+#define REPORT_MS 2000
+
+/* what a 1 GiB guest with 400 MiB available can give: 400 - 102.4 - 32 */
+#define SPARE_1G_400 265
+
+static const PolicyConfig *cfg = &policy_default_config;
+
+static const HostMemory host_calm = {
+    .total_kib = 64 * 1024 * 1024, .available_kib = 32 * 1024 * 1024,
+};
+
+/*
+ * A 1 GiB guest with balloon @actual_mib, @avail_mib available, whose
+ * used memory rose @used_mib_s MiB/s between its last two reports
+ */
+static VmSnapshot *guest(const char *name, uint64_t actual_mib,
+                         uint64_t avail_mib, double used_mib_s)
+{
+    VmSnapshot *s = vm_snapshot_new(name, name);
+    unsigned i;
+
+    s->responsive = true;
+    s->has_balloon = true;
+    s->actual = actual_mib * MIB;
+    s->max_memory = 1024 * MIB;
+    s->has_stats = true;
+    s->stats_update_ms = NOW_MS - 500;
+    s->prev_update_ms = s->stats_update_ms - REPORT_MS;
+    for (i = 0; i < VM_STATS_NR; i++) {
+        s->stats[i] = s->prev_stats[i] = 1000;
+        s->stats_mask |= 1u << i;
+    }
+    s->stats[STAT_TOTAL] = s->prev_stats[STAT_TOTAL] = actual_mib * MIB;
+    s->stats[STAT_AVAILABLE] = avail_mib * MIB;
+    s->prev_stats[STAT_AVAILABLE] =
+        avail_mib * MIB + used_mib_s * MIB * REPORT_MS / 1000;
+    return s;
+}
+
+typedef struct Plan {
+    VmSnapshot *s[8];
+    PolicyVm in[8];
+    PolicyDecision out[8];
+    PolicyDomain dom[4];
+    unsigned n, n_doms;
+} Plan;
+
+static void add(Plan *p, VmSnapshot *s, uint64_t domains)
+{
+    p->s[p->n] = s;
+    p->in[p->n] = (PolicyVm) {
+        .s = s, .cfg = &cfg->defaults, .max_mib = 1024,
+        .domains = domains, .n_ranked = 1, .rank = 1,
+    };
+    p->n++;
+}
+
+/* A domain of @limit_mib with @headroom_mib */
+static void domain(Plan *p, uint64_t limit_mib, int64_t headroom_mib)
+{
+    p->dom[p->n_doms++] = (PolicyDomain) {
+        .limit_mib = limit_mib, .headroom_mib = headroom_mib,
+    };
+}
+
+static void run(Plan *p)
+{
+    policy_plan(cfg, p->dom, p->n_doms, p->in, p->n, &host_calm, NOW_MS,
+                p->out);
+}
+
+static void plan_free(Plan *p)
+{
+    unsigned i;
+
+    for (i = 0; i < p->n; i++) {
+        vm_snapshot_unref(p->s[i]);
+    }
+}
+
+static uint64_t given(const Plan *p, unsigned i)
+{
+    const PolicyDecision *d = &p->out[i];
+
+    return d->current_mib > d->target_mib ? d->current_mib - d->target_mib
+                                          : 0;
+}
+
+static void assert_reason(const PolicyDecision *d, PolicyReason r)
+{
+    g_assert_cmpstr(policy_reason_names[d->reason], ==,
+                    policy_reason_names[r]);
+}
+
+/* The reserve: the larger of the MiB and the % of the limit */
+static void test_reserve(void)
+{
+    PolicyDomain d = { .limit_mib = 1600 };
+
+    g_assert_cmpuint(policy_domain_reserve_mib(cfg, &d), ==, 256);
+    d.limit_mib = 10000;
+    g_assert_cmpuint(policy_domain_reserve_mib(cfg, &d), ==, 1000);
+}
+
+/*
+ * Short by 100 MiB below zero: the two idle guests give the whole
+ * shortfall (reserve included) at once, half each; the allocating
+ * guest gives nothing
+ */
+static void test_split(void)
+{
+    Plan p = { 0 };
+    uint64_t need = 256 + 100;
+
+    domain(&p, 1600, -100);
+    add(&p, guest("idle-a", 1024, 700, 0), 1);
+    add(&p, guest("idle-b", 1024, 700, 0), 1);
+    add(&p, guest("allocating", 1024, 600, 50), 1);
+    run(&p);
+    assert_reason(&p.out[0], POLICY_DOMAIN_SHORT);
+    assert_reason(&p.out[1], POLICY_DOMAIN_SHORT);
+    g_assert_cmpuint(given(&p, 0) + given(&p, 1), >=, need);
+    g_assert_cmpuint(given(&p, 0) + given(&p, 1), <=, need + 2);
+    g_assert_cmpuint(given(&p, 0), ==, given(&p, 1));
+    g_assert_cmpuint(given(&p, 2), ==, 0);
+    plan_free(&p);
+}
+
+/* A shortfall larger than all they can give: each gives all it can */
+static void test_split_capacity(void)
+{
+    Plan p = { 0 };
+
+    domain(&p, 1600, -2000);
+    add(&p, guest("a", 1024, 400, 0), 1);
+    add(&p, guest("b", 600, 300, 0), 1);
+    add(&p, guest("c", 1024, 900, 0), 1);
+    run(&p);
+    /* above the low mark (10 % of total) and the hysteresis ... */
+    g_assert_cmpuint(p.out[0].target_mib, ==, 1024 - SPARE_1G_400);
+    /* ... and the floor, 512 MiB */
+    g_assert_cmpuint(p.out[1].target_mib, ==, 512);
+    g_assert_cmpuint(p.out[2].target_mib, ==, 512);
+    plan_free(&p);
+}
+
+/* Idle guests first; a guest whose use rises slowly only if needed */
+static void test_tiers(void)
+{
+    Plan p = { 0 };
+
+    domain(&p, 1600, 156);
+    add(&p, guest("idle", 1024, 700, 0), 1);
+    add(&p, guest("rising", 1024, 700, 2), 1);
+    run(&p);
+    g_assert_cmpuint(given(&p, 0), >=, 100);
+    assert_reason(&p.out[1], POLICY_STEADY);
+    plan_free(&p);
+
+    memset(&p, 0, sizeof(p));
+    domain(&p, 1600, -1000);
+    add(&p, guest("idle", 1024, 400, 0), 1);
+    add(&p, guest("rising", 1024, 400, 2), 1);
+    run(&p);
+    g_assert_cmpuint(given(&p, 0), ==, SPARE_1G_400);
+    g_assert_cmpuint(given(&p, 1), >, 0);
+    plan_free(&p);
+}
+
+/* Another domain's shortfall shrinks no VM of a domain that is fine */
+static void test_domains_apart(void)
+{
+    Plan p = { 0 };
+
+    domain(&p, 1600, -100);
+    domain(&p, 1600, 1000);
+    add(&p, guest("short", 1024, 700, 0), 1);
+    add(&p, guest("fine", 1024, 700, 0), 2);
+    add(&p, guest("nowhere", 1024, 700, 0), 0);
+    run(&p);
+    assert_reason(&p.out[0], POLICY_DOMAIN_SHORT);
+    g_assert_cmpuint(given(&p, 1), ==, 0);
+    g_assert_cmpuint(given(&p, 2), ==, 0);
+    plan_free(&p);
+}
+
+/* A balloon on its way counts: nobody is asked for it again */
+static void test_pending(void)
+{
+    Plan p = { 0 };
+
+    domain(&p, 1600, -100);
+    add(&p, guest("a", 1024, 700, 0), 1);
+    add(&p, guest("b", 1024, 700, 0), 1);
+    p.in[0].target_mib = 1024 - 400;        /* 400 MiB coming */
+    run(&p);
+    /* 300 of headroom once it arrives: short by nothing more */
+    g_assert_cmpuint(p.out[0].target_mib, ==, p.out[0].current_mib);
+    g_assert_cmpuint(given(&p, 1), ==, 0);
+    plan_free(&p);
+}
+
+/* Under pressure, stale or silent: never shrunk, short domain or not */
+static void test_not_givers(void)
+{
+    Plan p = { 0 };
+    VmSnapshot *low = guest("low", 700, 50, 0);
+    VmSnapshot *stale = guest("stale", 1024, 700, 0);
+    VmSnapshot *silent = guest("silent", 1024, 700, 0);
+
+    stale->stats_update_ms = NOW_MS - 60000;
+    silent->responsive = false;
+    domain(&p, 1600, -500);
+    add(&p, low, 1);
+    add(&p, stale, 1);
+    add(&p, silent, 1);
+    run(&p);
+    g_assert_cmpuint(given(&p, 0), ==, 0);
+    g_assert_cmpuint(given(&p, 1), ==, 0);
+    g_assert_cmpuint(given(&p, 2), ==, 0);
+    /* short below zero: the guest under pressure waits for room */
+    assert_reason(&p.out[0], POLICY_GUEST_PRESSURE);
+    g_assert_cmpuint(p.out[0].target_mib, ==, 700);
+    plan_free(&p);
+}
+
+/* A guest under pressure may take headroom down to half the reserve */
+static void test_guest_pressure_room(void)
+{
+    Plan p = { 0 };
+
+    domain(&p, 1600, 300);
+    add(&p, guest("low", 700, 20, 0), 1);
+    run(&p);
+    assert_reason(&p.out[0], POLICY_GUEST_PRESSURE);
+    g_assert_cmpuint(p.out[0].target_mib, ==, 770);     /* a 10 % step */
+    plan_free(&p);
+
+    /* 180 - 128: less than the step, more than the hysteresis */
+    memset(&p, 0, sizeof(p));
+    domain(&p, 1600, 180);
+    add(&p, guest("low", 700, 20, 0), 1);
+    run(&p);
+    g_assert_cmpuint(p.out[0].target_mib, ==, 752);
+    plan_free(&p);
+
+    /* 150 - 128: less than the hysteresis, held */
+    memset(&p, 0, sizeof(p));
+    domain(&p, 1600, 150);
+    add(&p, guest("low", 700, 20, 0), 1);
+    run(&p);
+    assert_reason(&p.out[0], POLICY_GUEST_PRESSURE);
+    g_assert_cmpuint(p.out[0].target_mib, ==, 700);
+    plan_free(&p);
+}
+
+/* No growth during the cool-down, then within the headroom's budget */
+static void test_cooldown(void)
+{
+    Plan p = { 0 };
+
+    domain(&p, 1600, 1000);
+    p.dom[0].short_ms = NOW_MS - cfg->cooldown_ms + 1;
+    add(&p, guest("a", 600, 500, 0), 1);
+    run(&p);
+    assert_reason(&p.out[0], POLICY_COOLDOWN);
+    g_assert_cmpuint(p.out[0].target_mib, ==, 600);
+
+    p.dom[0].short_ms = NOW_MS - cfg->cooldown_ms;
+    run(&p);
+    assert_reason(&p.out[0], POLICY_GROW);
+    g_assert_cmpuint(p.out[0].target_mib, ==, 660);
+
+    /* an OOM kill: a longer cool-down */
+    p.dom[0].oom_ms = NOW_MS - cfg->cooldown_ms * 2;
+    run(&p);
+    assert_reason(&p.out[0], POLICY_COOLDOWN);
+    plan_free(&p);
+}
+
+/* Growth shares one budget: above 1.5 reserves, and no more */
+static void test_grow_budget(void)
+{
+    Plan p = { 0 };
+
+    domain(&p, 1600, 384 + 80);
+    add(&p, guest("a", 600, 500, 0), 1);
+    add(&p, guest("b", 600, 500, 0), 1);
+    run(&p);
+    assert_reason(&p.out[0], POLICY_GROW);
+    g_assert_cmpuint(p.out[0].target_mib, ==, 660);
+    /* 20 MiB left: below the hysteresis */
+    assert_reason(&p.out[1], POLICY_COOLDOWN);
+    g_assert_cmpuint(p.out[1].target_mib, ==, 600);
+    plan_free(&p);
+}
+
+/* Pure: the same inputs, the same plan */
+static void test_pure(void)
+{
+    Plan p = { 0 };
+    PolicyDecision first[8];
+
+    domain(&p, 1600, -100);
+    add(&p, guest("a", 1024, 700, 0), 1);
+    add(&p, guest("b", 900, 400, 1), 1);
+    add(&p, guest("c", 700, 30, 0), 1);
+    run(&p);
+    memcpy(first, p.out, sizeof(first));
+    run(&p);
+    g_assert_cmpmem(first, sizeof(PolicyDecision) * p.n, p.out,
+                    sizeof(PolicyDecision) * p.n);
+    plan_free(&p);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/balloond/plan/reserve", test_reserve);
+    g_test_add_func("/balloond/plan/split", test_split);
+    g_test_add_func("/balloond/plan/split-capacity", test_split_capacity);
+    g_test_add_func("/balloond/plan/tiers", test_tiers);
+    g_test_add_func("/balloond/plan/domains-apart", test_domains_apart);
+    g_test_add_func("/balloond/plan/pending", test_pending);
+    g_test_add_func("/balloond/plan/not-givers", test_not_givers);
+    g_test_add_func("/balloond/plan/guest-pressure-room",
+                    test_guest_pressure_room);
+    g_test_add_func("/balloond/plan/cooldown", test_cooldown);
+    g_test_add_func("/balloond/plan/grow-budget", test_grow_budget);
+    g_test_add_func("/balloond/plan/pure", test_pure);
+    return g_test_run();
+}

@@ -167,7 +167,10 @@ static void test_split_capacity(void)
     plan_free(&p);
 }
 
-/* Idle guests first; a guest whose use rises slowly only if needed */
+/*
+ * Idle guests first; a guest whose use rises slowly, or rose lately,
+ * only if needed
+ */
 static void test_tiers(void)
 {
     Plan p = { 0 };
@@ -175,6 +178,17 @@ static void test_tiers(void)
     domain(&p, 1600, 156);
     add(&p, guest("idle", 1024, 700, 0), 1);
     add(&p, guest("rising", 1024, 700, 2), 1);
+    run(&p);
+    g_assert_cmpuint(given(&p, 0), >=, 100);
+    assert_reason(&p.out[1], POLICY_STEADY);
+    plan_free(&p);
+
+    /* risen by 100 MiB lately, flat now: the same */
+    memset(&p, 0, sizeof(p));
+    domain(&p, 1600, 156);
+    add(&p, guest("idle", 1024, 700, 0), 1);
+    add(&p, guest("stepping", 1024, 700, 0), 1);
+    p.in[1].used_rise_mib = 100;
     run(&p);
     g_assert_cmpuint(given(&p, 0), >=, 100);
     assert_reason(&p.out[1], POLICY_STEADY);

@@ -356,8 +356,12 @@ static uint64_t give_capacity(const PolicyConfig *cfg, const PolicyVm *v,
     spare = guest_spare_mib(cfg, s, cfg->hysteresis_mib);
     pending = base->current_mib > going ? base->current_mib - going : 0;
     spare = spare > pending ? spare - pending : 0;
-    /* tier 0: used memory not rising; tier 1: rising slowly */
-    *tier = rate > cfg->guest_alloc_mib_s / 4 ? 1 : 0;
+    /*
+     * tier 0: used memory not rising, and not risen lately (a guest that
+     * allocates in steps looks idle between them); tier 1: the others
+     */
+    *tier = rate > cfg->guest_alloc_mib_s / 4 ||
+            v->used_rise_mib > 2 * cfg->hysteresis_mib ? 1 : 0;
     return MIN(spare, going - floor);
 }
 

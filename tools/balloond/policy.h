@@ -116,12 +116,17 @@ uint64_t policy_domain_reserve_mib(const PolicyConfig *cfg,
 
 #define POLICY_MAX_DOMAINS 64
 
+/* How far back a VM's demand is remembered */
+#define POLICY_DEMAND_MS 30000
+
 typedef struct PolicyVm {
     const VmSnapshot *s;
     const PolicyVmConfig *cfg;
     uint64_t max_mib;           /* boot RAM */
     uint64_t target_mib;        /* the last target set; 0: none */
     uint64_t domains;           /* bit i: the VM is in domain i */
+    /* its used memory's rise in the last POLICY_DEMAND_MS: its demand */
+    uint64_t used_rise_mib;
     unsigned rank, n_ranked;    /* as policy_decide() (host pressure) */
 } PolicyVm;
 
@@ -129,8 +134,8 @@ typedef struct PolicyVm {
  * Decide for every VM at once: policy_decide() for each, then the
  * domains: a short domain's shortfall (reserve - headroom, less what the
  * balloons are already giving) split among its VMs that can give,
- * those whose used memory is not rising first, never one that is
- * allocating or under pressure itself; growth held during a domain's
+ * those whose used memory has not risen lately first, never one that
+ * is allocating or under pressure itself; growth held during a domain's
  * cool-down and bounded by its headroom.  A VM is shrunk only for a
  * domain it is in.  @out has @n_vms entries.  Pure.
  */

@@ -17,13 +17,19 @@
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include "fleet.h"
+#include "domains.h"
 #include "host-pressure.h"
 #include "metrics.h"
 #include "policy.h"
+
+/* Reports remembered for a VM's demand (at most) */
+#define DEMAND_SAMPLES 64
 
 /* The daemon's own state of one VM (under Daemon.lock) */
 typedef struct BdVm {
@@ -31,7 +37,17 @@ typedef struct BdVm {
     bool seen_responsive;
     PolicyReason last_reason;
     uint64_t target_mib;        /* last target set; 0: none */
+    int64_t target_ms;          /* when (wall clock) */
+    int pid;                    /* its QEMU process, as last seen */
+    uint64_t domains;           /* the memory domains it is in */
     uint64_t decisions[POLICY_REASON__MAX];
+    /* the guest's used memory at each report, the last POLICY_DEMAND_MS */
+    struct {
+        int64_t ms;
+        uint64_t used_mib;
+    } demand[DEMAND_SAMPLES];
+    unsigned n_demand;
+    uint64_t used_rise_mib;     /* now - the lowest of them */
 } BdVm;
 
 typedef struct Daemon {
@@ -43,12 +59,19 @@ typedef struct Daemon {
     bool dry_run;
     FILE *log_json;
 
+    Domains *domains;
+    GMutex log_lock;            /* one log line at a time */
+
     GMutex lock;
     GHashTable *vms;            /* name -> BdVm */
     bool host_pressure;         /* as last seen */
 } Daemon;
 
 static Daemon bd;
+
+/* Under the OOM killer's -1000 (never) but well below any VM */
+#define OOM_SCORE_ADJ "-900"
+
 
 static BdVm *bd_vm(const char *name)
 {
@@ -62,25 +85,85 @@ static BdVm *bd_vm(const char *name)
     return v;
 }
 
-static void decide_now(const char *name);
+static void plan_now(void);
+
+/* A new report: remember its used memory, forget the old ones */
+static void note_demand(BdVm *v, const VmSnapshot *s)
+{
+    uint64_t used, low;
+    unsigned i, keep = 0;
+
+    if (!(s->stats_mask & (1u << STAT_TOTAL)) ||
+        !(s->stats_mask & (1u << STAT_AVAILABLE)) ||
+        s->stats[STAT_AVAILABLE] > s->stats[STAT_TOTAL]) {
+        return;
+    }
+    used = (s->stats[STAT_TOTAL] - s->stats[STAT_AVAILABLE]) >> 20;
+    for (i = 0; i < v->n_demand; i++) {
+        if (s->stats_update_ms - v->demand[i].ms < POLICY_DEMAND_MS &&
+            v->n_demand - i < DEMAND_SAMPLES) {
+            v->demand[keep++] = v->demand[i];
+        }
+    }
+    v->demand[keep].ms = s->stats_update_ms;
+    v->demand[keep].used_mib = used;
+    v->n_demand = keep + 1;
+    low = used;
+    for (i = 0; i < v->n_demand; i++) {
+        low = MIN(low, v->demand[i].used_mib);
+    }
+    v->used_rise_mib = used - low;
+}
+
+/* A VM's QEMU process is new: find the memory domains it is in */
+static void find_domains(const VmSnapshot *s)
+{
+    g_autoptr(GError) err = NULL;
+    uint64_t set = 0;
+    BdVm *v;
+
+    if (s->pid) {
+        set = domains_of_pid(bd.domains, s->pid, &err);
+        if (err) {
+            g_message("%s: QEMU process %d: no memory domain (%s): only "
+                      "the host's memory counts for it", s->name, s->pid,
+                      err->message);
+        } else {
+            g_message("%s: QEMU process %d is in %d memory domain(s)",
+                      s->name, s->pid, __builtin_popcountll(set));
+        }
+    }
+    g_mutex_lock(&bd.lock);
+    v = bd_vm(s->name);
+    v->domains = set;
+    g_mutex_unlock(&bd.lock);
+}
 
 /* A worker published: decide if the data is new (in the worker thread) */
 static void on_publish(void *opaque G_GNUC_UNUSED, VmWorker *w)
 {
     VmSnapshot *s = vm_worker_snapshot(w);
-    bool news;
+    bool news, moved;
     BdVm *v;
 
     g_mutex_lock(&bd.lock);
     v = bd_vm(s->name);
     news = s->stats_update_ms != v->seen_update_ms ||
            s->responsive != v->seen_responsive;
+    moved = s->pid != v->pid;
+    if (s->has_stats && s->stats_update_ms != v->seen_update_ms) {
+        note_demand(v, s);
+    }
     v->seen_update_ms = s->stats_update_ms;
     v->seen_responsive = s->responsive;
+    v->pid = s->pid;
     g_mutex_unlock(&bd.lock);
-    if (news) {
+    if (moved) {
+        find_domains(s);
+    }
+    if (news || moved) {
         /* here, so that the worker makes the command before it waits */
-        decide_now(s->name);
+        plan_now();
     }
     vm_snapshot_unref(s);
 }
@@ -178,11 +261,11 @@ static void balloon_done(void *opaque, VmWorker *w, uint64_t bytes,
         /* from the guest's report to the command made */
         json_object_object_add(o, "latency-ms",
                                json_object_new_int64(now_ms - update_ms));
-        g_mutex_lock(&bd.lock);
+        g_mutex_lock(&bd.log_lock);
         fprintf(bd.log_json, "%s\n", json_object_to_json_string_ext(
                     o, JSON_C_TO_STRING_PLAIN));
         fflush(bd.log_json);
-        g_mutex_unlock(&bd.lock);
+        g_mutex_unlock(&bd.log_lock);
         json_object_put(o);
     }
 }
@@ -243,60 +326,112 @@ static void log_decision(const VmSnapshot *s, const PolicyDecision *d,
     }
 }
 
-/* Decide for one VM (in the decision thread) */
-static void decide(GPtrArray *snaps, const VmSnapshot *s,
-                   const HostMemory *host, int64_t now_ms)
+/* A target set this recently and not reached is still on its way */
+#define PENDING_MS 3000
+
+/* The plan's view of one VM (under bd.lock) */
+static void plan_input(GPtrArray *snaps, const VmSnapshot *s, BdVm *v,
+                       int64_t now_ms, PolicyVm *in)
 {
     const PolicyVmConfig *vmc = g_hash_table_lookup(bd.per_vm, s->name);
-    PolicyDecision d;
-    const char *action = "no change";
-    unsigned rank, n;
-    bool change, log;
-    BdVm *v;
+    uint64_t actual = s->has_balloon && s->actual > 0 ? s->actual >> 20 : 0;
 
-    rank_of(snaps, s, now_ms, &rank, &n);
-    policy_decide(&bd.policy, vmc ? vmc : &bd.policy.defaults, s, host,
-                  rank, n, s->max_memory >> 20, now_ms, &d);
-    change = d.target_mib != d.current_mib;
-    g_mutex_lock(&bd.lock);
-    v = bd_vm(s->name);
-    v->decisions[d.reason]++;
-    log = change || d.reason != v->last_reason;
-    v->last_reason = d.reason;
-    if (change) {
-        v->target_mib = d.target_mib;
-    }
-    g_mutex_unlock(&bd.lock);
-    if (change && bd.dry_run) {
-        action = "dry run";
-    } else if (change) {
-        action = fleet_set_balloon(bd.fleet, s->name, d.target_mib << 20,
-                                   balloon_done,
-                                   GSIZE_TO_POINTER(s->stats_update_ms))
-                 ? "set" : "gone";
-    }
-    if (log) {
-        g_mutex_lock(&bd.lock);
-        log_decision(s, &d, host, action, now_ms);
-        g_mutex_unlock(&bd.lock);
-    }
+    in->s = s;
+    in->cfg = vmc ? vmc : &bd.policy.defaults;
+    in->max_mib = s->max_memory >> 20;
+    in->domains = v->domains;
+    in->used_rise_mib = v->used_rise_mib;
+    in->target_mib = v->target_mib && now_ms - v->target_ms < PENDING_MS &&
+                     (actual > v->target_mib + 2 ||
+                      actual + 2 < v->target_mib) ? v->target_mib : 0;
+    rank_of(snaps, s, now_ms, &in->rank, &in->n_ranked);
 }
 
-/* Decide for VM @name with every VM's latest data (any thread) */
-static void decide_now(const char *name)
+/* Act on one decision; whether to log it (in the deciding thread) */
+static bool apply(const VmSnapshot *s, const PolicyVm *in,
+                  const PolicyDecision *d, const char **action)
 {
+    bool change = d->target_mib != d->current_mib;
+    bool sent = change && d->target_mib != in->target_mib;
+    bool log;
+    BdVm *v;
+
+    g_mutex_lock(&bd.lock);
+    v = bd_vm(s->name);
+    v->decisions[d->reason]++;
+    log = sent || d->reason != v->last_reason;
+    v->last_reason = d->reason;
+    if (sent) {
+        v->target_mib = d->target_mib;
+        v->target_ms = g_get_real_time() / 1000;
+    }
+    g_mutex_unlock(&bd.lock);
+    *action = change ? "on its way" : "no change";
+    if (sent && bd.dry_run) {
+        *action = "dry run";
+    } else if (sent) {
+        *action = fleet_set_balloon(bd.fleet, s->name, d->target_mib << 20,
+                                    balloon_done,
+                                    GSIZE_TO_POINTER(s->stats_update_ms))
+                  ? "set" : "gone";
+    }
+    return log;
+}
+
+/*
+ * Decide for every VM at once, with every VM's latest data, the host and
+ * the memory domains (any thread; one plan at a time)
+ */
+static void plan_now(void)
+{
+    static GMutex plan_lock;
     g_autoptr(GPtrArray) snaps = fleet_snapshots(bd.fleet);
     int64_t now_ms = g_get_real_time() / 1000;
+    g_autofree PolicyVm *in = g_new0(PolicyVm, snaps->len);
+    g_autofree PolicyDecision *d = g_new0(PolicyDecision, snaps->len);
+    g_autofree const char **action = g_new0(const char *, snaps->len);
+    g_autofree bool *log = g_new0(bool, snaps->len);
+    PolicyDomain doms[POLICY_MAX_DOMAINS];
+    unsigned i, n_doms;
     HostMemory host;
-    unsigned i;
 
+    g_mutex_lock(&plan_lock);
     host_pressure_get(bd.host, &host);
+    n_doms = domains_get(bd.domains, doms, NULL);
+    g_mutex_lock(&bd.lock);
     for (i = 0; i < snaps->len; i++) {
         VmSnapshot *s = g_ptr_array_index(snaps, i);
 
-        if (!strcmp(name, s->name)) {
-            decide(snaps, s, &host, now_ms);
+        plan_input(snaps, s, bd_vm(s->name), now_ms, &in[i]);
+    }
+    g_mutex_unlock(&bd.lock);
+    policy_plan(&bd.policy, doms, n_doms, in, snaps->len, &host, now_ms, d);
+    for (i = 0; i < snaps->len; i++) {
+        log[i] = apply(g_ptr_array_index(snaps, i), &in[i], &d[i],
+                       &action[i]);
+    }
+    g_mutex_unlock(&plan_lock);
+    /* the log's I/O under no lock but its own */
+    for (i = 0; i < snaps->len; i++) {
+        if (log[i]) {
+            g_mutex_lock(&bd.log_lock);
+            log_decision(g_ptr_array_index(snaps, i), &d[i], &host,
+                         action[i], now_ms);
+            g_mutex_unlock(&bd.log_lock);
         }
+    }
+}
+
+/* A domain changed: decide at once, and ask for fresh statistics */
+static void on_domains(void *opaque G_GNUC_UNUSED)
+{
+    static int64_t kicked_us;
+    int64_t now_us = g_get_monotonic_time();
+
+    plan_now();
+    if (now_us - kicked_us >= 200 * 1000) {
+        kicked_us = now_us;
+        fleet_kick_all(bd.fleet);
     }
 }
 
@@ -325,7 +460,9 @@ static void collect(void *opaque G_GNUC_UNUSED, GPtrArray *vms,
 }
 
 typedef struct Options {
-    char **qmp_dirs, **uris;
+    char **qmp_dirs, **uris, **cgroups;
+    int domain_poll_ms;
+    gboolean no_protect;
     char *config, *meminfo, *psi, *metrics, *log_json;
     gboolean dry_run;
     double interval;
@@ -339,6 +476,15 @@ static bool parse_options(int argc, char **argv, Options *o)
           "every QMP socket in DIR is a VM (repeatable)", "DIR" },
         { "connect", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o->uris,
           "the domains of a libvirt connection (repeatable)", "URI" },
+        { "cgroup", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &o->cgroups,
+          "watch this memory cgroup as a memory domain (repeatable; the "
+          "VMs' own are found from their QEMU processes)", "PATH" },
+        { "domain-poll-ms", 0, 0, G_OPTION_ARG_INT, &o->domain_poll_ms,
+          "read every memory domain at least this often (default 100)",
+          "MS" },
+        { "no-protect", 0, 0, G_OPTION_ARG_NONE, &o->no_protect,
+          "do not lock the daemon's memory nor shield it from the OOM "
+          "killer", NULL },
         { "config", 0, 0, G_OPTION_ARG_FILENAME, &o->config,
           "policy configuration (INI: [policy], [vm NAME])", "FILE" },
         { "dry-run", 0, 0, G_OPTION_ARG_NONE, &o->dry_run,
@@ -365,6 +511,7 @@ static bool parse_options(int argc, char **argv, Options *o)
 
     o->interval = 2;
     o->timeout_ms = 1000;
+    o->domain_poll_ms = 100;
     g_option_context_add_main_entries(ctx, entries, NULL);
     g_option_context_set_description(ctx,
         "Decisions are made when a VM's fresh statistics arrive and when the "
@@ -374,19 +521,43 @@ static bool parse_options(int argc, char **argv, Options *o)
         return false;
     }
     if (argc > 1 || !isfinite(o->interval) || o->interval <= 0 ||
-        o->interval > 3600 || o->timeout_ms <= 0) {
+        o->interval > 3600 || o->timeout_ms <= 0 ||
+        o->domain_poll_ms < 10 || o->domain_poll_ms > 60000) {
         g_printerr("qemu-oc-balloond: bad arguments (see --help)\n");
         return false;
     }
     return true;
 }
 
+/*
+ * The daemon must outlive the squeeze it relieves: its pages stay in
+ * memory (locked as they are touched, so idle thread stacks cost
+ * nothing) and the OOM killer picks a VM before it (docs/balloond.md)
+ */
+static void protect_self(void)
+{
+    FILE *f;
+
+    if (mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) < 0) {
+        g_warning("mlockall: %s: the daemon's memory may be reclaimed "
+                  "under pressure", g_strerror(errno));
+    }
+    /* (written in place: a file of /proc cannot be replaced) */
+    f = fopen("/proc/self/oom_score_adj", "w");
+    if (!f || fputs(OOM_SCORE_ADJ, f) < 0 || fclose(f) != 0) {
+        g_warning("oom_score_adj: %s: the OOM killer may pick the daemon",
+                  g_strerror(errno));
+    }
+}
+
 int main(int argc, char **argv)
 {
+    DomainsConfig dc = { 0 };
     Options o = { 0 };
     VmWorkerConfig wc = vm_worker_default_config;
     HostPressureConfig hc = { 0 };
     g_autoptr(GError) err = NULL;
+    unsigned i;
 
     if (!parse_options(argc, argv, &o)) {
         return 2;
@@ -408,6 +579,7 @@ int main(int argc, char **argv)
     bd.dry_run = o.dry_run;
     bd.vms = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     g_mutex_init(&bd.lock);
+    g_mutex_init(&bd.log_lock);
 
     hc.meminfo_path = o.meminfo;
     hc.psi_path = o.psi;
@@ -417,6 +589,19 @@ int main(int argc, char **argv)
     if (!bd.host) {
         g_printerr("qemu-oc-balloond: host memory: %s\n", err->message);
         return 1;
+    }
+    if (!o.no_protect) {
+        protect_self();
+    }
+    dc.policy = &bd.policy;
+    dc.poll_ms = o.domain_poll_ms;
+    bd.domains = domains_start(&dc, on_domains, NULL);
+    for (i = 0; o.cgroups && o.cgroups[i]; i++) {
+        if (domains_add(bd.domains, o.cgroups[i], &err) < 0) {
+            g_printerr("qemu-oc-balloond: --cgroup %s: %s\n", o.cgroups[i],
+                       err->message);
+            return 1;
+        }
     }
     wc.interval_ms = o.interval * 1000;
     wc.timeout_ms = o.timeout_ms;

@@ -201,12 +201,14 @@ class VM:
     hmp_monitor:  an HMP monitor (hmp_send, hmp_read)
     binary:       the emulator (default: QEMU_OC_BINARY)
     incoming:     -incoming (start() then waits for no guest)
+    wrapper:      argv words put before the emulator (e.g. a script that
+                  moves itself into a cgroup and execs the rest)
     """
 
     def __init__(self, smp=2, memory=512, accel='tcg', guest='debian',
                  kernel=None, balloon=True, append='', args=(), machine='pc',
                  cpu=None, boot_timeout=60, extra_qmp=0, hmp_monitor=False,
-                 binary=None, incoming=None, wait_ready=True):
+                 binary=None, incoming=None, wait_ready=True, wrapper=None):
         if guest not in GUESTS:
             raise ValueError('guest: one of %s, not %r' % (', '.join(GUESTS), guest))
         if (guest == 'kernel') != (kernel is not None):
@@ -231,6 +233,7 @@ class VM:
         self.binary = binary or BINARY
         self.incoming = incoming
         self.wait_ready = wait_ready     # wait for the guest shell
+        self.wrapper = list(wrapper or [])
         self.qmps = []          # the extra QMP monitors
         self.hmp_conn = None    # the HMP monitor, a LineSocket
         self.dir = None
@@ -279,7 +282,7 @@ class VM:
                 cmd += ['-append', self.append]
         if self.balloon:
             cmd += ['-device', 'virtio-balloon-pci,id=balloon0']
-        return cmd + self.extra
+        return self.wrapper + cmd + self.extra
 
     def start(self, wait_ready=None):
         if wait_ready is None:

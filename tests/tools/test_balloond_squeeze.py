@@ -1,0 +1,207 @@
+#!/usr/bin/python3
+"""qemu-oc-balloond saves every VM of a real memory cgroup under a squeeze.
+
+Three Debian TCG guests of 1024 MiB run with their QEMUs in one memory
+cgroup of this machine (occgroup.MemCgroup, created under the test's own
+memory cgroup and removed after) limited to 1600 MiB: what the guests
+really need fits, what their QEMUs hold does not.  Two guests hold 400 MiB
+and free it (idle, but their QEMUs still hold it); then the third
+allocates, gradually (100 MiB every 3.5 s up to 700 MiB) or in one burst
+(600 MiB at once).  Without a daemon the kernel OOM-kills a QEMU
+(test_squeeze_cgroup.py shows it); here the daemon runs with its defaults,
+finds the cgroup from each VM's QEMU process, and:
+
+- no QEMU dies and the cgroup counts no OOM kill;
+- the idle guests' balloons go down (domain-short decisions) and their
+  QEMUs' RSS falls;
+- the allocating guest is not shrunk while it allocates;
+- the daemon's own oom_score_adj is -900 (or, without CAP_SYS_RESOURCE,
+  the daemon says it could not lower it).
+
+The host's memory is simulated as plentiful (--host-meminfo), so the
+cgroup is the only thing short.  Numbers go to stderr.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import occgroup
+import squeeze
+from ocvm import VM, VMTestCase, wait_until
+
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+DAEMON = os.path.join(TOP, 'build', 'tools', 'qemu-oc-balloond')
+
+MIB = 1 << 20
+LIMIT_MIB = 1600
+GUEST_MIB = 1024
+IDLE_MIB = 400
+NAMES = ('g0', 'g1', 'g2')
+
+
+def log(fmt, *args):
+    sys.stderr.write('squeeze: ' + (fmt % args) + '\n')
+    sys.stderr.flush()
+
+
+def has_sys_resource():
+    with open('/proc/self/status') as f:
+        for line in f:
+            if line.startswith('CapEff:'):
+                return bool(int(line.split()[1], 16) >> 24 & 1)
+    return False
+
+
+class Daemon:
+    """The daemon on the guests' QMP sockets; its JSON log and stderr."""
+
+    def __init__(self, tmp, qmp_dir):
+        self.json = os.path.join(tmp, 'decisions.jsonl')
+        self.err_path = os.path.join(tmp, 'balloond.log')
+        meminfo = os.path.join(tmp, 'meminfo')
+        with open(meminfo, 'w') as f:
+            f.write('MemTotal: 64000000 kB\nMemFree: 60000000 kB\n'
+                    'MemAvailable: 60000000 kB\n')
+        self.err = open(self.err_path, 'w')
+        self.proc = subprocess.Popen(
+            [DAEMON, '--qmp-dir', qmp_dir, '--interval', '0.5',
+             '--host-meminfo', meminfo, '--log-json', self.json],
+            stderr=self.err)
+
+    def text(self):
+        with open(self.err_path) as f:
+            return f.read()
+
+    def decisions(self, vm=None):
+        if not os.path.exists(self.json):
+            return []
+        with open(self.json) as f:
+            rows = [json.loads(line) for line in f if line.strip()]
+        return [r for r in rows if 'reason' in r and (vm is None or r['vm'] == vm)]
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(10)
+        self.err.close()
+
+
+class BalloondSqueezeTest(VMTestCase):
+
+    def setUp(self):
+        super().setUp()
+        if not os.access(DAEMON, os.X_OK):
+            self.fail('%s is not built (make build)' % DAEMON)
+        reason = occgroup.reason_unavailable(LIMIT_MIB)
+        if reason:
+            self.skipTest('needs a memory cgroup: ' + reason)
+        self.tmp = tempfile.TemporaryDirectory(prefix='balloond-squeeze-')
+        self.addCleanup(self.tmp.cleanup)
+        self.qmp_dir = os.path.join(self.tmp.name, 'qmp')
+        os.mkdir(self.qmp_dir)
+        self.cg = occgroup.MemCgroup('balloond', LIMIT_MIB)
+        self.addCleanup(self.cg.remove)     # last: after the VMs' exit
+
+    def boot(self):
+        vms = []
+        for name in NAMES:
+            sock = os.path.join(self.qmp_dir, name)
+            vm = VM(smp=1, memory=GUEST_MIB, boot_timeout=120,
+                    wrapper=[self.cg.wrapper()],
+                    args=['-qmp', 'unix:%s,server=on,wait=off' % sock])
+            vm.__enter__()
+            self.addCleanup(vm.__exit__, None, None, None)
+            vms.append(vm)
+        self.assertEqual(sorted(self.cg.pids()), sorted(vm.proc.pid for vm in vms))
+        return vms
+
+    def start_daemon(self, vms):
+        d = Daemon(self.tmp.name, self.qmp_dir)
+        self.addCleanup(d.stop)
+        # every VM found in the cgroup (a marker of the daemon's), and decided on
+        wait_until(lambda: d.text().count('is in 1 memory domain(s)') == 3, 60, 0.2,
+                   message='the daemon did not place the three QEMUs in the '
+                   'cgroup: %s' % d.text()[-2000:])
+        self.assertIn('watching memory domain %s' % os.path.realpath(self.cg.path),
+                      d.text())
+        with open('/proc/%d/oom_score_adj' % d.proc.pid) as f:
+            adj = f.read().strip()
+        if has_sys_resource():
+            self.assertEqual(adj, '-900')
+        else:
+            # lowering it needs CAP_SYS_RESOURCE (this sandbox's root lacks
+            # it): the daemon must say so, not fail silently
+            log('no CAP_SYS_RESOURCE: oom_score_adj stays %s', adj)
+            self.assertIn('oom_score_adj: Permission denied', d.text())
+        return d
+
+    def squeeze(self, load):
+        """Free in g0 and g1, start the daemon, then load() on g2."""
+        vms = self.boot()
+        for vm in vms[:2]:
+            log('%s', squeeze.idle_then_free(vm, IDLE_MIB).summary())
+        held = [squeeze.qemu_rss(vm) for vm in vms]
+        kills = self.cg.oom_kills()
+        d = self.start_daemon(vms)
+        watch = squeeze.Watch(self.cg, vms)
+        watch.start()
+        self.addCleanup(watch.stop)
+        r = load(vms[2])
+        log('%s', r.summary())
+        watch.stop()
+        log('%s', watch.summary())
+        for i, name in enumerate(NAMES):
+            rows = d.decisions(name)
+            log('%s: QEMU RSS %d -> %d MiB; decisions: %s', name, held[i] // MIB,
+                (squeeze.qemu_rss(vms[i]) or 0) // MIB,
+                ', '.join('%s %d->%d' % (x['reason'], x['current-mib'],
+                                         x['target-mib'])
+                          for x in rows if x['target-mib'] != x['current-mib']))
+        # nobody died
+        self.assertIsNone(r.qemu_exit, r.error)
+        self.assertEqual(watch.deaths, {})
+        self.assertEqual(self.cg.oom_kills(), kills)
+        self.assertEqual(r.held_mib, r.mib)
+        # the idle guests gave: the daemon shrank them for the cgroup, and
+        # their QEMUs hold less than after the frees
+        for i in (0, 1):
+            gave = [x for x in d.decisions(NAMES[i]) if x['reason'] == 'domain-short'
+                    and x['target-mib'] < x['current-mib']]
+            self.assertTrue(gave, 'the daemon never shrank %s' % NAMES[i])
+        given = sum(held[i] - (squeeze.qemu_rss(vms[i]) or held[i]) for i in (0, 1))
+        self.assertGreater(given, 0)
+        log('idle guests gave %d MiB of RSS; cgroup peak %d of %d MiB',
+            given // MIB, watch.peak_usage // MIB, LIMIT_MIB)
+        return vms, d, r
+
+    def assert_not_shrunk_after(self, d, r, held_s):
+        """No shrink of g2 decided on a report the guest made after it held
+        its first allocation (@held_s after r.start): from then on its
+        demand is known, and the idle guests have enough to give."""
+        wall = time.time() - time.monotonic()
+        held_ms = (wall + r.start + held_s) * 1000
+        shrunk = [x for x in d.decisions('g2')
+                  if x['target-mib'] < x['current-mib'] and x['action'] == 'set'
+                  and x['time-ms'] - x['stats-age-ms'] > held_ms]
+        self.assertEqual(shrunk, [])
+
+    def test_gradual(self):
+        vms, d, r = self.squeeze(
+            lambda vm: squeeze.gradual(vm, 100, 3.5, 700))
+        self.assert_not_shrunk_after(d, r, r.steps[0][0])
+        self.assertEqual(vms[2].shell('echo alive'), 'alive')
+
+    def test_burst(self):
+        vms, d, r = self.squeeze(lambda vm: squeeze.burst(vm, 600))
+        self.assert_not_shrunk_after(d, r, r.seconds)
+        self.assertEqual(vms[2].shell('echo alive'), 'alive')
+
+
+if __name__ == '__main__':
+    import unittest
+    unittest.main()

@@ -79,16 +79,35 @@ class VmtopTest(VMTestCase):
         self.tmp.cleanup()
         super().tearDown()
 
-    def guest(self, name, smp=2):
+    def guest(self, name, smp=2, balloon=None):
         path = os.path.join(self.dir, name)
-        return VM(smp=smp, memory=256,
-                  args=['-qmp', 'unix:%s,server=on,wait=off' % path])
+        args = ['-qmp', 'unix:%s,server=on,wait=off' % path]
+        if balloon:
+            args += ['-device', 'virtio-balloon-pci,id=balloon0,' + balloon]
+        return VM(smp=smp, memory=256, balloon=not balloon, args=args)
 
     def vmtop(self, *args, timeout=60):
         t = time.monotonic()
         p = subprocess.run([VMTOP, '--qmp-dir', self.dir] + list(args),
                            capture_output=True, text=True, timeout=timeout)
         return p, time.monotonic() - t
+
+    def test_balloon_features(self):
+        """Free page reporting and deflate-on-oom, as the device has them:
+        in the JSON frame and in the BAL column"""
+        with self.guest('fd', smp=1,
+                        balloon='free-page-reporting=on,deflate-on-oom=on'):
+            p, _ = self.vmtop('--once', '--json', '--interval', '1')
+            self.assertEqual(p.returncode, 0, p.stderr[-2000:])
+            g = by_name(frames(p.stdout)[-1])['fd']
+            self.assertIs(g['free-page-reporting'], True)
+            self.assertIs(g['deflate-on-oom'], True)
+            p, _ = self.vmtop('--once', '--interval', '1')
+            self.assertEqual(p.returncode, 0, p.stderr[-2000:])
+            title, line = [x for x in p.stdout.splitlines()
+                           if x.startswith('NAME') or x.startswith('fd ')]
+            col = title.index(' BAL') + 1
+            self.assertEqual(line[col:col + 3].strip(), 'FD')
 
     def test_misbehaving_peers_beside_real_guests(self):
         for behaviour in MISBEHAVING:
@@ -118,6 +137,10 @@ class VmtopTest(VMTestCase):
                 self.assertAlmostEqual(sum(shares.values()), 1, delta=0.02)
             g = vms['guest-1']
             self.assertEqual(g['balloon-actual'], 256 << 20)
+            # the balloon's features: QEMU's defaults; unknown for a fake
+            self.assertIs(g['free-page-reporting'], False)
+            self.assertIs(g['deflate-on-oom'], False)
+            self.assertNotIn('free-page-reporting', vms['good-1'])
             self.assertGreater(g['stats']['total-memory'], 100 << 20)
             self.assertLess(g['stats-age-ms'], 5000)
             self.assertEqual(len(g['runstates']['vcpus']), 2)

@@ -40,6 +40,7 @@ VmSnapshot *vm_snapshot_new(const char *name, const char *where)
     s->name = g_strdup(name);
     s->where = g_strdup(where);
     s->cur.vm_state = s->prev.vm_state = -1;
+    s->balloon_fpr = s->balloon_deflate = -1;
     return s;
 }
 
@@ -402,6 +403,14 @@ json_object *vm_snapshot_to_json(const VmSnapshot *s, int64_t now_ms)
     if (s->max_memory) {
         json_object_object_add(o, "max-memory",
                                json_object_new_int64(s->max_memory));
+    }
+    if (s->balloon_fpr >= 0) {
+        json_object_object_add(o, "free-page-reporting",
+                               json_object_new_boolean(s->balloon_fpr));
+    }
+    if (s->balloon_deflate >= 0) {
+        json_object_object_add(o, "deflate-on-oom",
+                               json_object_new_boolean(s->balloon_deflate));
     }
     if (s->has_stats) {
         json_object *st = json_object_new_object();

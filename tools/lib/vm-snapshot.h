@@ -65,6 +65,8 @@ typedef struct VmSnapshot {
     char *error;                    /* the last failure, or NULL */
 
     int pid;                        /* the QEMU process; 0: unknown */
+    /* the balloon's free-page-reporting, deflate-on-oom; -1: unknown */
+    int balloon_fpr, balloon_deflate;
     int64_t max_memory;             /* boot RAM, bytes; 0: unknown */
     bool has_balloon;
     int64_t actual;                 /* bytes */

@@ -245,6 +245,90 @@ static bool read_max_memory(VmWorker *w)
     return true;
 }
 
+/*
+ * The balloon device: the child<virtio-balloon-...> of the machine's
+ * peripherals (a new string), or NULL
+ */
+static char *find_balloon(VmWorker *w, GError **err)
+{
+    static const char *const dirs[] = {
+        "/machine/peripheral", "/machine/peripheral-anon",
+    };
+    char *found = NULL;
+    unsigned i;
+    size_t j;
+
+    for (i = 0; i < G_N_ELEMENTS(dirs) && !found && !*err; i++) {
+        json_object *args = json_object_new_object(), *r;
+
+        json_object_object_add(args, "path", json_object_new_string(dirs[i]));
+        r = vm_link_execute(w->link, "qom-list", args, w->cfg.timeout_ms,
+                            err);
+        for (j = 0; r && json_object_is_type(r, json_type_array) &&
+                    j < json_object_array_length(r) && !found; j++) {
+            json_object *p = json_object_array_get_idx(r, j), *name, *type;
+
+            if (json_object_object_get_ex(p, "name", &name) &&
+                json_object_object_get_ex(p, "type", &type) &&
+                g_str_has_prefix(json_object_get_string(type),
+                                 "child<virtio-balloon")) {
+                found = g_strdup_printf("%s/%s", dirs[i],
+                                        json_object_get_string(name));
+            }
+        }
+        json_object_put(r);
+        if (g_error_matches(*err, QMP_CLIENT_ERROR,
+                            QMP_CLIENT_ERROR_COMMAND)) {
+            g_clear_error(err);     /* no such path, or no qom-list */
+        }
+    }
+    return found;
+}
+
+/* A boolean property of @path: 0 or 1, -1 if unknown */
+static int qom_bool(VmWorker *w, const char *path, const char *prop,
+                    GError **err)
+{
+    json_object *args = json_object_new_object(), *r;
+    int v = -1;
+
+    json_object_object_add(args, "path", json_object_new_string(path));
+    json_object_object_add(args, "property", json_object_new_string(prop));
+    r = vm_link_execute(w->link, "qom-get", args, w->cfg.timeout_ms, err);
+    if (r && json_object_is_type(r, json_type_boolean)) {
+        v = json_object_get_boolean(r);
+    }
+    json_object_put(r);
+    if (g_error_matches(*err, QMP_CLIENT_ERROR, QMP_CLIENT_ERROR_COMMAND)) {
+        g_clear_error(err);
+    }
+    return v;
+}
+
+/*
+ * Whether the balloon reports free pages and deflates on OOM (once a
+ * connect).  False (after marking) if the VM failed to answer.
+ */
+static bool read_balloon_features(VmWorker *w)
+{
+    GError *err = NULL;
+    g_autofree char *path = find_balloon(w, &err);
+
+    w->work->balloon_fpr = w->work->balloon_deflate = -1;
+    if (path && !err) {
+        w->work->balloon_fpr = qom_bool(w, path, "free-page-reporting",
+                                        &err);
+    }
+    if (path && !err) {
+        w->work->balloon_deflate = qom_bool(w, path, "deflate-on-oom", &err);
+    }
+    if (err) {
+        mark_unresponsive(w, "qom-get", err);
+        return false;
+    }
+    return true;
+}
+
 /* Connect if needed; false (after marking) if it failed */
 static bool ensure_connected(VmWorker *w)
 {
@@ -260,7 +344,7 @@ static bool ensure_connected(VmWorker *w)
     w->connected = true;
     w->backoff_ms = BACKOFF_MIN_MS;
     w->work->pid = vm_link_pid(w->link);
-    return read_max_memory(w);
+    return read_max_memory(w) && read_balloon_features(w);
 }
 
 /* One round of queries; false if the VM failed to answer */

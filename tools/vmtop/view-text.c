@@ -450,6 +450,21 @@ static void format_pv(char *buf, size_t len, const VmSnapshot *s)
     buf[n] = '\0';
 }
 
+/*
+ * The balloon's features: F free page reporting, D deflate-on-oom, '-'
+ * neither, '?' not known (no balloon, or the VM could not be asked)
+ */
+static void format_balloon(char *buf, size_t len, const VmSnapshot *s)
+{
+    if (s->balloon_fpr < 0 && s->balloon_deflate < 0) {
+        g_strlcpy(buf, "?", len);
+        return;
+    }
+    g_snprintf(buf, len, "%s%s%s", s->balloon_fpr > 0 ? "F" : "",
+               s->balloon_deflate > 0 ? "D" : "",
+               s->balloon_fpr <= 0 && s->balloon_deflate <= 0 ? "-" : "");
+}
+
 static void put_name(GString *g, const char *name)
 {
     size_t len = strlen(name ? name : "");
@@ -466,7 +481,7 @@ const char *view_vm_titles(void)
 {
     return "NAME             STATE      FULL% CONT%  HAZ%  BLK% PRUN% PCON%"
            " VCPU  RUN%  RDY%  ACTUAL   TOTAL   AVAIL    FREE MAJF/s"
-           " SWAPIN/s   AGE   PV  SRC";
+           " SWAPIN/s   AGE  BAL   PV  SRC";
 }
 
 char *view_vm_line(const ViewVm *v, int64_t now_ms)
@@ -509,6 +524,8 @@ char *view_vm_line(const ViewVm *v, int64_t now_ms)
     ok = stat_rate(s, "swap-in", &rate);          /* bytes per second */
     put_rate(g, 8, ok, rate, 1024);
     put_age(g, 5, v->age_ms);
+    format_balloon(buf, sizeof(buf), s);
+    g_string_append_printf(g, " %4s", buf);
     format_pv(buf, sizeof(buf), s);
     g_string_append_printf(g, " %4s", buf);
     g_string_append_printf(g, "  %s", s->has_runstates && s->cur.source ?

@@ -35,6 +35,7 @@
 #define WAIT_US (5 * G_USEC_PER_SEC)
 #define PROMTOOL "/usr/bin/promtool"
 #define GIB (1024 * 1024 * 1024ULL)
+#define MIB (1024 * 1024ULL)
 
 /* ---- parsers ---- */
 
@@ -452,6 +453,8 @@ static VmSnapshot *snap_full(const char *name, int64_t now_ms)
     s->responsive = true;
     s->has_balloon = true;
     s->actual = 2 * GIB;
+    s->balloon_fpr = 1;
+    s->balloon_deflate = 0;
     s->has_stats = true;
     for (i = 0; i < VM_STATS_NR; i++) {
         s->stats[i] = 1000 + i;
@@ -596,9 +599,38 @@ static void test_render(void)
         .total_kib = 16318412, .available_kib = 8159206,
         .psi_some_avg10 = 12.34, .pressure = true,
     };
-    g_autofree char *text = metrics_render(vms, &host, now_ms);
+    g_autoptr(GPtrArray) domains = g_ptr_array_new_with_free_func(
+        metrics_domain_free);
+    MetricsDomain *d = g_new0(MetricsDomain, 1);
+    g_autofree char *text = NULL;
+
+    /* a cgroup over its limit, and one without a limit */
+    d->dir = g_strdup("/sys/fs/cgroup/machine.slice");
+    d->st = (MemDomainState) {
+        .limit = 1600 * MIB, .usage = 1700 * MIB, .reclaimable = 20 * MIB,
+        .headroom = -80 * (int64_t)MIB, .oom_kills = 2,
+    };
+    d->reserve_mib = 256;
+    g_ptr_array_add(domains, d);
+    d = g_new0(MetricsDomain, 1);
+    d->dir = g_strdup("/sys/fs/cgroup/other");
+    d->st = (MemDomainState) { .limit = UINT64_MAX, .headroom = INT64_MAX };
+    g_ptr_array_add(domains, d);
+    text = metrics_render(vms, &host, domains, now_ms);
 
     assert_families(text);
+    assert_has(text, "qemu_oc_balloon_free_page_reporting{vm=\"good\"} 1\n");
+    assert_has(text, "qemu_oc_balloon_deflate_on_oom{vm=\"good\"} 0\n");
+    assert_has(text, "qemu_oc_domain_memory_bytes{domain=\"/sys/fs/cgroup/"
+               "machine.slice\",kind=\"limit\"} 1677721600\n");
+    assert_has(text, "qemu_oc_domain_memory_bytes{domain=\"/sys/fs/cgroup/"
+               "machine.slice\",kind=\"reserve\"} 268435456\n");
+    assert_has(text, "qemu_oc_domain_headroom_bytes{domain=\"/sys/fs/cgroup/"
+               "machine.slice\"} -83886080\n");
+    assert_has(text, "qemu_oc_domain_oom_kills_total{domain=\"/sys/fs/"
+               "cgroup/machine.slice\"} 2\n");
+    /* no limit, no limit sample */
+    g_assert_null(strstr(text, "other\",kind=\"limit\""));
     assert_has(text, "qemu_oc_vm_responsive{vm=\"good\"} 1\n");
     assert_has(text, "qemu_oc_vm_responsive{vm=\"we\\\"ird\\\\vm\\nx\"} 0\n");
     assert_has(text, "qemu_oc_vm_responsive{vm=\"empty\"} 0\n");
@@ -641,8 +673,8 @@ static void test_render_empty(void)
 {
     g_autoptr(GPtrArray) vms = g_ptr_array_new();
     HostMemory host = { 0 };
-    g_autofree char *none = metrics_render(NULL, NULL, 0);
-    g_autofree char *text = metrics_render(vms, &host, 0);
+    g_autofree char *none = metrics_render(NULL, NULL, NULL, 0);
+    g_autofree char *text = metrics_render(vms, &host, NULL, 0);
 
     g_assert_cmpstr(none, ==, "");
     g_assert_null(strstr(text, "qemu_oc_host_memory_bytes"));
@@ -658,7 +690,8 @@ typedef struct Collected {
     gint scrapes;
 } Collected;
 
-static void collect(void *opaque, GPtrArray *vms, HostMemory *host)
+static void collect(void *opaque, GPtrArray *vms, HostMemory *host,
+                    GPtrArray *domains G_GNUC_UNUSED)
 {
     Collected *c = opaque;
 

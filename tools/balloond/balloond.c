@@ -437,10 +437,22 @@ static void on_domains(void *opaque G_GNUC_UNUSED)
 
 /* For a scrape (in the HTTP thread) */
 static void collect(void *opaque G_GNUC_UNUSED, GPtrArray *vms,
-                    HostMemory *host)
+                    HostMemory *host, GPtrArray *domains)
 {
     g_autoptr(GPtrArray) snaps = fleet_snapshots(bd.fleet);
-    unsigned i;
+    PolicyDomain pd[POLICY_MAX_DOMAINS];
+    MemDomainState st[POLICY_MAX_DOMAINS];
+    unsigned i, n;
+
+    n = domains_get(bd.domains, pd, st);
+    for (i = 0; i < n; i++) {
+        MetricsDomain *m = g_new0(MetricsDomain, 1);
+
+        m->dir = domains_dir(bd.domains, i);
+        m->st = st[i];
+        m->reserve_mib = policy_domain_reserve_mib(&bd.policy, &pd[i]);
+        g_ptr_array_add(domains, m);
+    }
 
     host_pressure_get(bd.host, host);
     g_mutex_lock(&bd.lock);

@@ -229,6 +229,29 @@ static void balloon_target(GString *s, const char *name, const MetricsVm *v,
     }
 }
 
+static void balloon_flag(GString *s, const char *name, const MetricsVm *v,
+                         int flag)
+{
+    if (flag >= 0) {
+        sample_begin(s, name, v->snap);
+        sample_end_u64(s, flag);
+    }
+}
+
+static void balloon_fpr(GString *s, const char *name, const MetricsVm *v,
+                        int64_t now_ms)
+{
+    (void)now_ms;
+    balloon_flag(s, name, v, v->snap->balloon_fpr);
+}
+
+static void balloon_deflate(GString *s, const char *name,
+                            const MetricsVm *v, int64_t now_ms)
+{
+    (void)now_ms;
+    balloon_flag(s, name, v, v->snap->balloon_deflate);
+}
+
 static void guest_stats(GString *s, const char *name, const MetricsVm *v,
                         const StatLabel *stats, unsigned n)
 {
@@ -310,6 +333,12 @@ static const VmFamily vm_families[] = {
     { "qemu_oc_balloon_target_bytes", "gauge",
       "Balloon target last set by the daemon",
       balloon_target },
+    { "qemu_oc_balloon_free_page_reporting", "gauge",
+      "1 if the balloon reports the pages the guest frees, else 0",
+      balloon_fpr },
+    { "qemu_oc_balloon_deflate_on_oom", "gauge",
+      "1 if the guest deflates the balloon before its own OOM kill, else 0",
+      balloon_deflate },
     { "qemu_oc_guest_memory_bytes", "gauge",
       "The guest's memory statistics, as it last reported them",
       guest_memory },
@@ -360,8 +389,66 @@ static void render_host(GString *out, GString *s, const HostMemory *host)
                  s);
 }
 
+void metrics_domain_free(gpointer p)
+{
+    MetricsDomain *d = p;
+
+    g_free(d->dir);
+    g_free(d);
+}
+
+static void domain_sample(GString *s, const char *name,
+                          const MetricsDomain *d, const char *kind)
+{
+    sample_begin(s, name, NULL);
+    sample_label(s, "domain", d->dir);
+    if (kind) {
+        sample_label(s, "kind", kind);
+    }
+}
+
+static void render_domains(GString *out, GString *s, GPtrArray *domains)
+{
+    unsigned i;
+
+    for (i = 0; i < domains->len; i++) {
+        const MetricsDomain *d = g_ptr_array_index(domains, i);
+
+        if (d->st.limit != UINT64_MAX) {
+            domain_sample(s, "qemu_oc_domain_memory_bytes", d, "limit");
+            sample_end_u64(s, d->st.limit);
+        }
+        domain_sample(s, "qemu_oc_domain_memory_bytes", d, "usage");
+        sample_end_u64(s, d->st.usage);
+        domain_sample(s, "qemu_oc_domain_memory_bytes", d, "reclaimable");
+        sample_end_u64(s, d->st.reclaimable);
+        domain_sample(s, "qemu_oc_domain_memory_bytes", d, "reserve");
+        sample_end_u64(s, MIN(d->reserve_mib, G_MAXUINT64 / MIB) * MIB);
+    }
+    family_flush(out, "qemu_oc_domain_memory_bytes", "gauge",
+                 "A memory domain's (cgroup's) limit, usage, reclaimable "
+                 "page cache, and the headroom the daemon keeps (reserve)", s);
+    for (i = 0; i < domains->len; i++) {
+        const MetricsDomain *d = g_ptr_array_index(domains, i);
+
+        domain_sample(s, "qemu_oc_domain_headroom_bytes", d, NULL);
+        sample_end_double(s, (double)d->st.headroom);
+    }
+    family_flush(out, "qemu_oc_domain_headroom_bytes", "gauge",
+                 "Limit - usage + reclaimable: what can still be charged "
+                 "before the OOM killer (negative: over)", s);
+    for (i = 0; i < domains->len; i++) {
+        const MetricsDomain *d = g_ptr_array_index(domains, i);
+
+        domain_sample(s, "qemu_oc_domain_oom_kills_total", d, NULL);
+        sample_end_u64(s, d->st.oom_kills);
+    }
+    family_flush(out, "qemu_oc_domain_oom_kills_total", "counter",
+                 "OOM kills the kernel counted in the memory domain", s);
+}
+
 char *metrics_render(GPtrArray *vms, const HostMemory *host,
-                     int64_t now_ms)
+                     GPtrArray *domains, int64_t now_ms)
 {
     GString *out = g_string_new(NULL);
     g_autoptr(GString) s = g_string_new(NULL);
@@ -381,6 +468,9 @@ char *metrics_render(GPtrArray *vms, const HostMemory *host,
     if (host) {
         render_host(out, s, host);
     }
+    if (domains) {
+        render_domains(out, s, domains);
+    }
     return g_string_free(out, false);
 }
 
@@ -398,10 +488,12 @@ static char *collect_page(Metrics *m)
 {
     g_autoptr(GPtrArray) vms = g_ptr_array_new_with_free_func(
         metrics_vm_free);
+    g_autoptr(GPtrArray) domains = g_ptr_array_new_with_free_func(
+        metrics_domain_free);
     HostMemory host = { 0 };
 
-    m->collect(m->opaque, vms, &host);
-    return metrics_render(vms, &host, g_get_real_time() / 1000);
+    m->collect(m->opaque, vms, &host, domains);
+    return metrics_render(vms, &host, domains, g_get_real_time() / 1000);
 }
 
 static enum MHD_Result respond(struct MHD_Connection *c, unsigned status,

@@ -14,6 +14,7 @@
 #ifndef BALLOOND_METRICS_H
 #define BALLOOND_METRICS_H
 
+#include "memdomain.h"
 #include "policy.h"
 
 /* What the daemon adds to the VMs' snapshots, per VM */
@@ -23,9 +24,19 @@ typedef struct MetricsVm {
     uint64_t decisions[POLICY_REASON__MAX];
 } MetricsVm;
 
+/* A memory domain, as last read */
+typedef struct MetricsDomain {
+    char *dir;                  /* the cgroup: the label "domain" */
+    MemDomainState st;
+    uint64_t reserve_mib;
+} MetricsDomain;
+
+void metrics_domain_free(gpointer p);
+
 /* Fill the page's data: called in the HTTP thread for each scrape */
 typedef void MetricsCollectFn(void *opaque, GPtrArray *vms /* MetricsVm* */,
-                              HostMemory *host);
+                              HostMemory *host,
+                              GPtrArray *domains /* MetricsDomain* */);
 
 typedef struct Metrics Metrics;
 
@@ -36,6 +47,6 @@ void metrics_stop(Metrics *m);
 
 /* The exposition text (also for tests), given the collected data */
 char *metrics_render(GPtrArray *vms, const HostMemory *host,
-                     int64_t now_ms);
+                     GPtrArray *domains, int64_t now_ms);
 
 #endif

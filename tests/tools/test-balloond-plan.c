@@ -73,7 +73,7 @@ static void add(Plan *p, VmSnapshot *s, uint64_t domains)
     p->s[p->n] = s;
     p->in[p->n] = (PolicyVm) {
         .s = s, .cfg = &cfg->defaults, .max_mib = 1024,
-        .domains = domains, .n_ranked = 1, .rank = 1,
+        .domains = domains, .n_ranked = 1, .rank = 1, .demand_known = true,
     };
     p->n++;
 }
@@ -189,6 +189,17 @@ static void test_tiers(void)
     add(&p, guest("idle", 1024, 700, 0), 1);
     add(&p, guest("stepping", 1024, 700, 0), 1);
     p.in[1].used_rise_mib = 100;
+    run(&p);
+    g_assert_cmpuint(given(&p, 0), >=, 100);
+    assert_reason(&p.out[1], POLICY_STEADY);
+    plan_free(&p);
+
+    /* demand not known yet (a daemon just started): the same */
+    memset(&p, 0, sizeof(p));
+    domain(&p, 1600, 156);
+    add(&p, guest("idle", 1024, 700, 0), 1);
+    add(&p, guest("new", 1024, 700, 0), 1);
+    p.in[1].demand_known = false;
     run(&p);
     g_assert_cmpuint(given(&p, 0), >=, 100);
     assert_reason(&p.out[1], POLICY_STEADY);
@@ -332,6 +343,35 @@ static void test_grow_budget(void)
     plan_free(&p);
 }
 
+/*
+ * Host pressure: those that can give ranked, most available first, then
+ * by name; the first half give now; the others are out of the ranking
+ */
+static void test_rank(void)
+{
+    Plan p = { 0 };
+    VmSnapshot *stale = guest("stale", 1024, 900, 0);
+    VmSnapshot *silent = guest("silent", 1024, 900, 0);
+
+    stale->stats_update_ms = NOW_MS - 60000;
+    silent->responsive = false;
+    add(&p, guest("b", 1024, 500, 0), 0);
+    add(&p, guest("a", 1024, 700, 0), 0);
+    add(&p, stale, 0);
+    add(&p, guest("c", 1024, 500, 0), 0);
+    add(&p, guest("low", 1024, 150, 0), 0);    /* below low mark + step */
+    add(&p, silent, 0);
+    policy_rank(cfg, p.in, p.n, NOW_MS);
+    g_assert_cmpuint(p.in[1].rank, ==, 0);     /* a: the most available */
+    g_assert_cmpuint(p.in[0].rank, ==, 1);     /* b before c: the name */
+    g_assert_cmpuint(p.in[3].rank, ==, 2);
+    g_assert_cmpuint(p.in[0].n_ranked, ==, 2); /* half of 3, rounded up */
+    g_assert_cmpuint(p.in[2].rank, ==, 2);     /* out: rank == n_ranked */
+    g_assert_cmpuint(p.in[4].rank, ==, 2);
+    g_assert_cmpuint(p.in[5].rank, ==, 2);
+    plan_free(&p);
+}
+
 /* Pure: the same inputs, the same plan */
 static void test_pure(void)
 {
@@ -364,6 +404,7 @@ int main(int argc, char **argv)
                     test_guest_pressure_room);
     g_test_add_func("/balloond/plan/cooldown", test_cooldown);
     g_test_add_func("/balloond/plan/grow-budget", test_grow_budget);
+    g_test_add_func("/balloond/plan/rank", test_rank);
     g_test_add_func("/balloond/plan/pure", test_pure);
     return g_test_run();
 }

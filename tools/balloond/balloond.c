@@ -188,57 +188,6 @@ static void on_host(void *opaque G_GNUC_UNUSED, const HostMemory *host)
     }
 }
 
-static uint64_t avail_of(const VmSnapshot *s)
-{
-    return s->stats_mask & (1u << STAT_AVAILABLE) ? s->stats[STAT_AVAILABLE]
-                                                   : 0;
-}
-
-/*
- * Can @o give memory: it answers, its statistics are fresh, and it has
- * more available than its low mark and a step
- */
-static bool can_give(const VmSnapshot *o, int64_t now_ms)
-{
-    uint64_t total = o->stats_mask & (1u << STAT_TOTAL) ? o->stats[STAT_TOTAL]
-                                                        : 0;
-
-    return o->responsive && o->has_stats &&
-           vm_snapshot_stats_age_ms(o, now_ms) <= bd.policy.stale_ms &&
-           avail_of(o) > total * bd.policy.guest_low_avail_pct / 100 +
-                         (bd.policy.step_mib << 20);
-}
-
-/*
- * Where @s stands among the VMs that can give, most available first; the
- * first half of them give now (*n of them), the others when their turn
- * comes (as the first give, their available memory falls behind).
- */
-static void rank_of(GPtrArray *snaps, const VmSnapshot *s, int64_t now_ms,
-                    unsigned *rank, unsigned *n)
-{
-    unsigned i, eligible = 0;
-
-    *rank = 0;
-    for (i = 0; i < snaps->len; i++) {
-        const VmSnapshot *o = g_ptr_array_index(snaps, i);
-
-        if (!can_give(o, now_ms)) {
-            continue;
-        }
-        eligible++;
-        if (o != s && (avail_of(o) > avail_of(s) ||
-                       (avail_of(o) == avail_of(s) &&
-                        g_strcmp0(o->name, s->name) < 0))) {
-            (*rank)++;
-        }
-    }
-    *n = (eligible + 1) / 2;
-    if (!can_give(s, now_ms)) {
-        *rank = *n;         /* not among those who give */
-    }
-}
-
 static void balloon_done(void *opaque, VmWorker *w, uint64_t bytes,
                          const GError *err)
 {
@@ -330,8 +279,8 @@ static void log_decision(const VmSnapshot *s, const PolicyDecision *d,
 #define PENDING_MS 3000
 
 /* The plan's view of one VM (under bd.lock) */
-static void plan_input(GPtrArray *snaps, const VmSnapshot *s, BdVm *v,
-                       int64_t now_ms, PolicyVm *in)
+static void plan_input(const VmSnapshot *s, BdVm *v, int64_t now_ms,
+                       PolicyVm *in)
 {
     const PolicyVmConfig *vmc = g_hash_table_lookup(bd.per_vm, s->name);
     uint64_t actual = s->has_balloon && s->actual > 0 ? s->actual >> 20 : 0;
@@ -341,10 +290,10 @@ static void plan_input(GPtrArray *snaps, const VmSnapshot *s, BdVm *v,
     in->max_mib = s->max_memory >> 20;
     in->domains = v->domains;
     in->used_rise_mib = v->used_rise_mib;
+    in->demand_known = v->n_demand >= 2;
     in->target_mib = v->target_mib && now_ms - v->target_ms < PENDING_MS &&
                      (actual > v->target_mib + 2 ||
                       actual + 2 < v->target_mib) ? v->target_mib : 0;
-    rank_of(snaps, s, now_ms, &in->rank, &in->n_ranked);
 }
 
 /* Act on one decision; whether to log it (in the deciding thread) */
@@ -402,9 +351,10 @@ static void plan_now(void)
     for (i = 0; i < snaps->len; i++) {
         VmSnapshot *s = g_ptr_array_index(snaps, i);
 
-        plan_input(snaps, s, bd_vm(s->name), now_ms, &in[i]);
+        plan_input(s, bd_vm(s->name), now_ms, &in[i]);
     }
     g_mutex_unlock(&bd.lock);
+    policy_rank(&bd.policy, in, snaps->len, now_ms);
     policy_plan(&bd.policy, doms, n_doms, in, snaps->len, &host, now_ms, d);
     for (i = 0; i < snaps->len; i++) {
         log[i] = apply(g_ptr_array_index(snaps, i), &in[i], &d[i],

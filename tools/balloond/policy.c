@@ -291,6 +291,55 @@ void policy_decide(const PolicyConfig *cfg, const PolicyVmConfig *vm,
 }
 
 
+/* Host pressure: who gives first */
+
+/* Whether @s can give under host pressure */
+static bool can_give_to_host(const PolicyConfig *cfg, const VmSnapshot *s,
+                             int64_t now_ms)
+{
+    uint64_t current = s->has_balloon && s->actual > 0 ? s->actual >> 20 : 0;
+    int64_t age = vm_snapshot_stats_age_ms(s, now_ms);
+
+    return s->responsive && age >= 0 && age <= cfg->stale_ms &&
+           guest_spare_mib(cfg, s, policy_step(cfg, current)) > 0;
+}
+
+static uint64_t avail_bytes(const VmSnapshot *s)
+{
+    return has_stat(s, STAT_AVAILABLE) ? s->stats[STAT_AVAILABLE] : 0;
+}
+
+void policy_rank(const PolicyConfig *cfg, PolicyVm *vms, unsigned n_vms,
+                 int64_t now_ms)
+{
+    g_autofree bool *can = g_new0(bool, n_vms);
+    unsigned i, j, eligible = 0;
+
+    for (i = 0; i < n_vms; i++) {
+        can[i] = can_give_to_host(cfg, vms[i].s, now_ms);
+        eligible += can[i];
+    }
+    for (i = 0; i < n_vms; i++) {
+        const VmSnapshot *s = vms[i].s;
+
+        vms[i].n_ranked = (eligible + 1) / 2;
+        vms[i].rank = 0;
+        for (j = 0; j < n_vms && can[i]; j++) {
+            const VmSnapshot *o = vms[j].s;
+
+            if (can[j] && j != i &&
+                (avail_bytes(o) > avail_bytes(s) ||
+                 (avail_bytes(o) == avail_bytes(s) &&
+                  g_strcmp0(o->name, s->name) < 0))) {
+                vms[i].rank++;
+            }
+        }
+        if (!can[i]) {
+            vms[i].rank = vms[i].n_ranked;
+        }
+    }
+}
+
 /* Memory domains: the plan of every VM at once */
 
 uint64_t policy_domain_reserve_mib(const PolicyConfig *cfg,
@@ -358,9 +407,10 @@ static uint64_t give_capacity(const PolicyConfig *cfg, const PolicyVm *v,
     spare = spare > pending ? spare - pending : 0;
     /*
      * tier 0: used memory not rising, and not risen lately (a guest that
-     * allocates in steps looks idle between them); tier 1: the others
+     * allocates in steps looks idle between them); tier 1: the others,
+     * and those whose demand is not known yet (a daemon just started)
      */
-    *tier = rate > cfg->guest_alloc_mib_s / 4 ||
+    *tier = rate > cfg->guest_alloc_mib_s / 4 || !v->demand_known ||
             v->used_rise_mib > 2 * cfg->hysteresis_mib ? 1 : 0;
     return MIN(spare, going - floor);
 }

@@ -127,8 +127,19 @@ typedef struct PolicyVm {
     uint64_t domains;           /* bit i: the VM is in domain i */
     /* its used memory's rise in the last POLICY_DEMAND_MS: its demand */
     uint64_t used_rise_mib;
+    bool demand_known;          /* from two reports at least */
     unsigned rank, n_ranked;    /* as policy_decide() (host pressure) */
 } PolicyVm;
+
+/*
+ * Under host pressure the VMs that can give (responsive, fresh, more
+ * available than their low mark and a step) are ranked, the most
+ * available first (then by name); the first half give now.  Sets each
+ * VM's rank and n_ranked (a VM that cannot give: rank == n_ranked).
+ * Pure.
+ */
+void policy_rank(const PolicyConfig *cfg, PolicyVm *vms, unsigned n_vms,
+                 int64_t now_ms);
 
 /*
  * Decide for every VM at once: policy_decide() for each, then the

@@ -15,6 +15,8 @@ finds the cgroup from each VM's QEMU process, and:
 - the idle guests' balloons go down (domain-short decisions) and their
   QEMUs' RSS falls;
 - the allocating guest is not shrunk while it allocates;
+- killed (SIGKILL) and started again in the middle of the gradual
+  squeeze, the daemon picks up where it was and nobody dies;
 - the daemon's own oom_score_adj is -900 (or, without CAP_SYS_RESOURCE,
   the daemon says it could not lower it).
 
@@ -28,6 +30,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 import occgroup
@@ -60,9 +63,9 @@ def has_sys_resource():
 class Daemon:
     """The daemon on the guests' QMP sockets; its JSON log and stderr."""
 
-    def __init__(self, tmp, qmp_dir):
-        self.json = os.path.join(tmp, 'decisions.jsonl')
-        self.err_path = os.path.join(tmp, 'balloond.log')
+    def __init__(self, tmp, qmp_dir, tag=''):
+        self.json = os.path.join(tmp, 'decisions%s.jsonl' % tag)
+        self.err_path = os.path.join(tmp, 'balloond%s.log' % tag)
         meminfo = os.path.join(tmp, 'meminfo')
         with open(meminfo, 'w') as f:
             f.write('MemTotal: 64000000 kB\nMemFree: 60000000 kB\n'
@@ -120,8 +123,8 @@ class BalloondSqueezeTest(VMTestCase):
         self.assertEqual(sorted(self.cg.pids()), sorted(vm.proc.pid for vm in vms))
         return vms
 
-    def start_daemon(self, vms):
-        d = Daemon(self.tmp.name, self.qmp_dir)
+    def start_daemon(self, vms, tag=''):
+        d = Daemon(self.tmp.name, self.qmp_dir, tag)
         self.addCleanup(d.stop)
         # every VM found in the cgroup (a marker of the daemon's), and decided on
         wait_until(lambda: d.text().count('is in 1 memory domain(s)') == 3, 60, 0.2,
@@ -140,8 +143,28 @@ class BalloondSqueezeTest(VMTestCase):
             self.assertIn('oom_score_adj: Permission denied', d.text())
         return d
 
-    def squeeze(self, load):
-        """Free in g0 and g1, start the daemon, then load() on g2."""
+    def restart_once_it_acts(self, d, vms, out):
+        """In a thread: once @d has set a balloon for the cgroup, kill it
+        (SIGKILL: no goodbye) and start another one, in out[0]."""
+        def acted():
+            return any(x['reason'] == 'domain-short' and x['action'] == 'set'
+                       for x in d.decisions())
+
+        def run():
+            try:
+                wait_until(acted, 60, 0.05, message='the daemon never acted')
+                d.proc.kill()
+                d.proc.wait(10)
+                out.append(self.start_daemon(vms, '-restarted'))
+            except Exception as e:      # reported by the test, not lost
+                out.append(e)
+        t = threading.Thread(target=run, daemon=True)
+        t.start()
+        return t
+
+    def squeeze(self, load, restart=False):
+        """Free in g0 and g1, start the daemon, then load() on g2 (with
+        @restart: the daemon killed and started again once it acts)."""
         vms = self.boot()
         for vm in vms[:2]:
             log('%s', squeeze.idle_then_free(vm, IDLE_MIB).summary())
@@ -151,12 +174,28 @@ class BalloondSqueezeTest(VMTestCase):
         watch = squeeze.Watch(self.cg, vms)
         watch.start()
         self.addCleanup(watch.stop)
+        restarted = []
+        if restart:
+            thread = self.restart_once_it_acts(d, vms, restarted)
         r = load(vms[2])
+        if restart:
+            thread.join(120)
+            self.assertEqual(len(restarted), 1, 'no restart')
+            if isinstance(restarted[0], Exception):
+                raise restarted[0]
+            d2 = restarted[0]
+            # the second daemon took over: it relieved the cgroup too,
+            # starting from the balloons where the first one left them
+            gave = [x for x in d2.decisions() if x['reason'] == 'domain-short'
+                    and x['action'] == 'set']
+            log('restarted daemon: %d domain-short commands', len(gave))
+            self.assertTrue(gave, 'the restarted daemon never acted')
         log('%s', r.summary())
         watch.stop()
         log('%s', watch.summary())
+        daemons = [d] + restarted
         for i, name in enumerate(NAMES):
-            rows = d.decisions(name)
+            rows = [x for dd in daemons for x in dd.decisions(name)]
             log('%s: QEMU RSS %d -> %d MiB; decisions: %s', name, held[i] // MIB,
                 (squeeze.qemu_rss(vms[i]) or 0) // MIB,
                 ', '.join('%s %d->%d' % (x['reason'], x['current-mib'],
@@ -170,29 +209,30 @@ class BalloondSqueezeTest(VMTestCase):
         # the idle guests gave: the daemon shrank them for the cgroup, and
         # their QEMUs hold less than after the frees
         for i in (0, 1):
-            gave = [x for x in d.decisions(NAMES[i]) if x['reason'] == 'domain-short'
+            gave = [x for dd in daemons for x in dd.decisions(NAMES[i])
+                    if x['reason'] == 'domain-short'
                     and x['target-mib'] < x['current-mib']]
             self.assertTrue(gave, 'the daemon never shrank %s' % NAMES[i])
         given = sum(held[i] - (squeeze.qemu_rss(vms[i]) or held[i]) for i in (0, 1))
         self.assertGreater(given, 0)
         log('idle guests gave %d MiB of RSS; cgroup peak %d of %d MiB',
             given // MIB, watch.peak_usage // MIB, LIMIT_MIB)
-        return vms, d, r
+        return vms, daemons, r
 
-    def assert_not_shrunk_after(self, d, r, held_s):
+    def assert_not_shrunk_after(self, daemons, r, held_s):
         """No shrink of g2 decided on a report the guest made after it held
         its first allocation (@held_s after r.start): from then on its
         demand is known, and the idle guests have enough to give."""
         wall = time.time() - time.monotonic()
         held_ms = (wall + r.start + held_s) * 1000
-        shrunk = [x for x in d.decisions('g2')
+        shrunk = [x for d in daemons for x in d.decisions('g2')
                   if x['target-mib'] < x['current-mib'] and x['action'] == 'set'
                   and x['time-ms'] - x['stats-age-ms'] > held_ms]
         self.assertEqual(shrunk, [])
 
     def test_gradual(self):
         vms, d, r = self.squeeze(
-            lambda vm: squeeze.gradual(vm, 100, 3.5, 700))
+            lambda vm: squeeze.gradual(vm, 100, 3.5, 700), restart=True)
         self.assert_not_shrunk_after(d, r, r.steps[0][0])
         self.assertEqual(vms[2].shell('echo alive'), 'alive')
 

@@ -18,6 +18,7 @@
 #include <glib.h>
 
 #include "policy.h"
+#include "trend.h"
 
 #define MIB (1024ull * 1024)
 #define NOW_MS 1800000000000LL
@@ -118,11 +119,11 @@ static void assert_reason(const PolicyDecision *d, PolicyReason r)
 /* The reserve: the larger of the MiB and the % of the limit */
 static void test_reserve(void)
 {
-    PolicyDomain d = { .limit_mib = 1600 };
+    PolicyDomain d = { .limit_mib = 1200 };
 
     g_assert_cmpuint(policy_domain_reserve_mib(cfg, &d), ==, 256);
     d.limit_mib = 10000;
-    g_assert_cmpuint(policy_domain_reserve_mib(cfg, &d), ==, 1000);
+    g_assert_cmpuint(policy_domain_reserve_mib(cfg, &d), ==, 2000);
 }
 
 /*
@@ -135,7 +136,7 @@ static void test_split(void)
     Plan p = { 0 };
     uint64_t need = 256 + 100;
 
-    domain(&p, 1600, -100);
+    domain(&p, 1200, -100);
     add(&p, guest("idle-a", 1024, 700, 0), 1);
     add(&p, guest("idle-b", 1024, 700, 0), 1);
     add(&p, guest("allocating", 1024, 600, 50), 1);
@@ -147,6 +148,54 @@ static void test_split(void)
     g_assert_cmpuint(given(&p, 0), ==, given(&p, 1));
     g_assert_cmpuint(given(&p, 2), ==, 0);
     plan_free(&p);
+
+    /* the host sees it first: its QEMU grows, its guest has not said so */
+    memset(&p, 0, sizeof(p));
+    domain(&p, 1200, -100);
+    add(&p, guest("idle", 1024, 700, 0), 1);
+    add(&p, guest("bursting", 1024, 700, 0), 1);
+    p.in[1].qemu_rss_mib_s = 150;
+    run(&p);
+    g_assert_cmpuint(given(&p, 0), >=, need);
+    g_assert_cmpuint(given(&p, 1), ==, 0);
+    plan_free(&p);
+}
+
+/* A daemon just started: a step at a time, what is on its way counted */
+static void test_settling(void)
+{
+    Plan p = { 0 };
+
+    domain(&p, 1200, -300);
+    add(&p, guest("first", 1024, 700, 0), 1);
+    p.in[0].settling = true;
+    run(&p);
+    g_assert_cmpuint(given(&p, 0), ==, 102);
+    p.in[0].target_mib = 1024 - 102;
+    run(&p);
+    g_assert_cmpuint(p.out[0].target_mib, ==, p.out[0].current_mib);
+    p.in[0].settling = false;
+    run(&p);
+    g_assert_cmpuint(p.out[0].target_mib, ==, 512);
+    plan_free(&p);
+}
+
+/* A headroom falling fast: the next second's fall is asked for too */
+static void test_lookahead(void)
+{
+    Plan p = { 0 };
+
+    domain(&p, 1200, 246);
+    p.dom[0].falling_mib_s = 300;
+    add(&p, guest("a", 1024, 700, 0), 1);
+    run(&p);
+    g_assert_cmpuint(given(&p, 0), ==, 10 + 300);
+
+    /* not short yet: a fall alone asks for nothing */
+    p.dom[0].headroom_mib = 300;
+    run(&p);
+    g_assert_cmpuint(given(&p, 0), ==, 0);
+    plan_free(&p);
 }
 
 /* A shortfall larger than all they can give: each gives all it can */
@@ -154,7 +203,7 @@ static void test_split_capacity(void)
 {
     Plan p = { 0 };
 
-    domain(&p, 1600, -2000);
+    domain(&p, 1200, -2000);
     add(&p, guest("a", 1024, 400, 0), 1);
     add(&p, guest("b", 600, 300, 0), 1);
     add(&p, guest("c", 1024, 900, 0), 1);
@@ -175,7 +224,7 @@ static void test_tiers(void)
 {
     Plan p = { 0 };
 
-    domain(&p, 1600, 156);
+    domain(&p, 1200, 156);
     add(&p, guest("idle", 1024, 700, 0), 1);
     add(&p, guest("rising", 1024, 700, 2), 1);
     run(&p);
@@ -185,7 +234,7 @@ static void test_tiers(void)
 
     /* risen by 100 MiB lately, flat now: the same */
     memset(&p, 0, sizeof(p));
-    domain(&p, 1600, 156);
+    domain(&p, 1200, 156);
     add(&p, guest("idle", 1024, 700, 0), 1);
     add(&p, guest("stepping", 1024, 700, 0), 1);
     p.in[1].used_rise_mib = 100;
@@ -194,19 +243,41 @@ static void test_tiers(void)
     assert_reason(&p.out[1], POLICY_STEADY);
     plan_free(&p);
 
-    /* demand not known yet (a daemon just started): the same */
+    /*
+     * demand not known yet (a daemon just started): it gives later, but
+     * keeps its part (512 of 512 + 512): the idle VM is not asked for
+     * all, the rising one not at all
+     */
     memset(&p, 0, sizeof(p));
-    domain(&p, 1600, 156);
+    domain(&p, 1200, 156);
     add(&p, guest("idle", 1024, 700, 0), 1);
     add(&p, guest("new", 1024, 700, 0), 1);
+    add(&p, guest("rising", 1024, 700, 2), 1);
     p.in[1].demand_known = false;
     run(&p);
-    g_assert_cmpuint(given(&p, 0), >=, 100);
+    g_assert_cmpuint(given(&p, 0), ==, 50);    /* ceil(100 * 512 / 1024) */
     assert_reason(&p.out[1], POLICY_STEADY);
+    assert_reason(&p.out[2], POLICY_STEADY);
+    plan_free(&p);
+
+    /* ... and it waits to be known unless the domain is nearly out */
+    memset(&p, 0, sizeof(p));
+    domain(&p, 1200, 156);
+    add(&p, guest("new", 1024, 700, 0), 1);
+    p.in[0].demand_known = false;
+    run(&p);
+    assert_reason(&p.out[0], POLICY_STEADY);
+    p.dom[0].headroom_mib = 200;
+    run(&p);
+    assert_reason(&p.out[0], POLICY_STEADY);
+    /* nearly out (below half the reserve): a step (10 % of 1024) */
+    p.dom[0].headroom_mib = 127;
+    run(&p);
+    g_assert_cmpuint(given(&p, 0), ==, 102);
     plan_free(&p);
 
     memset(&p, 0, sizeof(p));
-    domain(&p, 1600, -1000);
+    domain(&p, 1200, -1000);
     add(&p, guest("idle", 1024, 400, 0), 1);
     add(&p, guest("rising", 1024, 400, 2), 1);
     run(&p);
@@ -220,8 +291,8 @@ static void test_domains_apart(void)
 {
     Plan p = { 0 };
 
-    domain(&p, 1600, -100);
-    domain(&p, 1600, 1000);
+    domain(&p, 1200, -100);
+    domain(&p, 1200, 1000);
     add(&p, guest("short", 1024, 700, 0), 1);
     add(&p, guest("fine", 1024, 700, 0), 2);
     add(&p, guest("nowhere", 1024, 700, 0), 0);
@@ -237,7 +308,7 @@ static void test_pending(void)
 {
     Plan p = { 0 };
 
-    domain(&p, 1600, -100);
+    domain(&p, 1200, -100);
     add(&p, guest("a", 1024, 700, 0), 1);
     add(&p, guest("b", 1024, 700, 0), 1);
     p.in[0].target_mib = 1024 - 400;        /* 400 MiB coming */
@@ -258,7 +329,7 @@ static void test_not_givers(void)
 
     stale->stats_update_ms = NOW_MS - 60000;
     silent->responsive = false;
-    domain(&p, 1600, -500);
+    domain(&p, 1200, -500);
     add(&p, low, 1);
     add(&p, stale, 1);
     add(&p, silent, 1);
@@ -277,7 +348,7 @@ static void test_guest_pressure_room(void)
 {
     Plan p = { 0 };
 
-    domain(&p, 1600, 300);
+    domain(&p, 1200, 300);
     add(&p, guest("low", 700, 20, 0), 1);
     run(&p);
     assert_reason(&p.out[0], POLICY_GUEST_PRESSURE);
@@ -286,7 +357,7 @@ static void test_guest_pressure_room(void)
 
     /* 180 - 128: less than the step, more than the hysteresis */
     memset(&p, 0, sizeof(p));
-    domain(&p, 1600, 180);
+    domain(&p, 1200, 180);
     add(&p, guest("low", 700, 20, 0), 1);
     run(&p);
     g_assert_cmpuint(p.out[0].target_mib, ==, 752);
@@ -294,7 +365,7 @@ static void test_guest_pressure_room(void)
 
     /* 150 - 128: less than the hysteresis, held */
     memset(&p, 0, sizeof(p));
-    domain(&p, 1600, 150);
+    domain(&p, 1200, 150);
     add(&p, guest("low", 700, 20, 0), 1);
     run(&p);
     assert_reason(&p.out[0], POLICY_GUEST_PRESSURE);
@@ -307,7 +378,7 @@ static void test_cooldown(void)
 {
     Plan p = { 0 };
 
-    domain(&p, 1600, 1000);
+    domain(&p, 1200, 1000);
     p.dom[0].short_ms = NOW_MS - cfg->cooldown_ms + 1;
     add(&p, guest("a", 600, 500, 0), 1);
     run(&p);
@@ -331,7 +402,7 @@ static void test_grow_budget(void)
 {
     Plan p = { 0 };
 
-    domain(&p, 1600, 384 + 80);
+    domain(&p, 1200, 384 + 80);
     add(&p, guest("a", 600, 500, 0), 1);
     add(&p, guest("b", 600, 500, 0), 1);
     run(&p);
@@ -372,13 +443,38 @@ static void test_rank(void)
     plan_free(&p);
 }
 
+/* A number's recent rise: from its lowest in the window to now */
+static void test_trend(void)
+{
+    Trend t = { 0 };
+    unsigned i;
+
+    g_assert_cmpint(trend_rise(&t), ==, 0);
+    g_assert_cmpfloat(trend_rise_per_s(&t, 50), ==, 0);
+    trend_add(&t, 1000, 500, 1000);
+    trend_add(&t, 1020, 400, 1000);     /* the lowest */
+    trend_add(&t, 1520, 600, 1000);
+    g_assert_cmpint(trend_rise(&t), ==, 200);
+    g_assert_cmpfloat(trend_rise_per_s(&t, 50), ==, 400);
+    g_assert_cmpfloat(trend_rise_per_s(&t, 600), ==, 0);   /* too recent */
+    /* the lowest falls out of the window */
+    trend_add(&t, 2100, 600, 1000);
+    g_assert_cmpint(trend_rise(&t), ==, 0);
+    /* never more than TREND_SAMPLES, whatever the window */
+    for (i = 0; i < 3 * TREND_SAMPLES; i++) {
+        trend_add(&t, 3000 + i, i, 1000000);
+    }
+    g_assert_cmpuint(t.n, ==, TREND_SAMPLES);
+    g_assert_cmpint(trend_rise(&t), ==, TREND_SAMPLES - 1);
+}
+
 /* Pure: the same inputs, the same plan */
 static void test_pure(void)
 {
     Plan p = { 0 };
     PolicyDecision first[8];
 
-    domain(&p, 1600, -100);
+    domain(&p, 1200, -100);
     add(&p, guest("a", 1024, 700, 0), 1);
     add(&p, guest("b", 900, 400, 1), 1);
     add(&p, guest("c", 700, 30, 0), 1);
@@ -396,6 +492,8 @@ int main(int argc, char **argv)
     g_test_add_func("/balloond/plan/reserve", test_reserve);
     g_test_add_func("/balloond/plan/split", test_split);
     g_test_add_func("/balloond/plan/split-capacity", test_split_capacity);
+    g_test_add_func("/balloond/plan/lookahead", test_lookahead);
+    g_test_add_func("/balloond/plan/settling", test_settling);
     g_test_add_func("/balloond/plan/tiers", test_tiers);
     g_test_add_func("/balloond/plan/domains-apart", test_domains_apart);
     g_test_add_func("/balloond/plan/pending", test_pending);
@@ -405,6 +503,7 @@ int main(int argc, char **argv)
     g_test_add_func("/balloond/plan/cooldown", test_cooldown);
     g_test_add_func("/balloond/plan/grow-budget", test_grow_budget);
     g_test_add_func("/balloond/plan/rank", test_rank);
+    g_test_add_func("/balloond/plan/trend", test_trend);
     g_test_add_func("/balloond/plan/pure", test_pure);
     return g_test_run();
 }

@@ -22,14 +22,17 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 #include "fleet.h"
 #include "domains.h"
 #include "host-pressure.h"
 #include "metrics.h"
 #include "policy.h"
 
-/* Reports remembered for a VM's demand (at most) */
-#define DEMAND_SAMPLES 64
+/* A QEMU's growth is measured over this long */
+#define RSS_WINDOW_MS 1000
+
+static long page_size;
 
 /* The daemon's own state of one VM (under Daemon.lock) */
 typedef struct BdVm {
@@ -41,13 +44,8 @@ typedef struct BdVm {
     int pid;                    /* its QEMU process, as last seen */
     uint64_t domains;           /* the memory domains it is in */
     uint64_t decisions[POLICY_REASON__MAX];
-    /* the guest's used memory at each report, the last POLICY_DEMAND_MS */
-    struct {
-        int64_t ms;
-        uint64_t used_mib;
-    } demand[DEMAND_SAMPLES];
-    unsigned n_demand;
-    uint64_t used_rise_mib;     /* now - the lowest of them */
+    Trend demand;               /* used memory at each report, MiB */
+    Trend rss;                  /* its QEMU's resident memory, MiB */
 } BdVm;
 
 typedef struct Daemon {
@@ -61,6 +59,7 @@ typedef struct Daemon {
 
     Domains *domains;
     GMutex log_lock;            /* one log line at a time */
+    int64_t settled_us;         /* monotonic: every VM has been heard */
 
     GMutex lock;
     GHashTable *vms;            /* name -> BdVm */
@@ -87,32 +86,33 @@ static BdVm *bd_vm(const char *name)
 
 static void plan_now(void);
 
-/* A new report: remember its used memory, forget the old ones */
+/* A new report: remember its used memory (its demand) */
 static void note_demand(BdVm *v, const VmSnapshot *s)
 {
-    uint64_t used, low;
-    unsigned i, keep = 0;
-
     if (!(s->stats_mask & (1u << STAT_TOTAL)) ||
         !(s->stats_mask & (1u << STAT_AVAILABLE)) ||
         s->stats[STAT_AVAILABLE] > s->stats[STAT_TOTAL]) {
         return;
     }
-    used = (s->stats[STAT_TOTAL] - s->stats[STAT_AVAILABLE]) >> 20;
-    for (i = 0; i < v->n_demand; i++) {
-        if (s->stats_update_ms - v->demand[i].ms < POLICY_DEMAND_MS &&
-            v->n_demand - i < DEMAND_SAMPLES) {
-            v->demand[keep++] = v->demand[i];
-        }
+    trend_add(&v->demand, s->stats_update_ms,
+              (s->stats[STAT_TOTAL] - s->stats[STAT_AVAILABLE]) >> 20,
+              POLICY_DEMAND_MS);
+}
+
+/* How fast the VM's QEMU process grows, MiB/s (under bd.lock) */
+static double qemu_growth(BdVm *v, int pid, int64_t now_ms)
+{
+    g_autofree char *path = g_strdup_printf("/proc/%d/statm", pid);
+    g_autofree char *text = NULL;
+    unsigned long size, resident;
+
+    if (pid <= 0 || !g_file_get_contents(path, &text, NULL, NULL) ||
+        sscanf(text, "%lu %lu", &size, &resident) != 2) {
+        return 0;
     }
-    v->demand[keep].ms = s->stats_update_ms;
-    v->demand[keep].used_mib = used;
-    v->n_demand = keep + 1;
-    low = used;
-    for (i = 0; i < v->n_demand; i++) {
-        low = MIN(low, v->demand[i].used_mib);
-    }
-    v->used_rise_mib = used - low;
+    trend_add(&v->rss, now_ms, (int64_t)resident * page_size >> 20,
+              RSS_WINDOW_MS);
+    return trend_rise_per_s(&v->rss, 50);
 }
 
 /* A VM's QEMU process is new: find the memory domains it is in */
@@ -289,8 +289,10 @@ static void plan_input(const VmSnapshot *s, BdVm *v, int64_t now_ms,
     in->cfg = vmc ? vmc : &bd.policy.defaults;
     in->max_mib = s->max_memory >> 20;
     in->domains = v->domains;
-    in->used_rise_mib = v->used_rise_mib;
-    in->demand_known = v->n_demand >= 2;
+    in->used_rise_mib = trend_rise(&v->demand);
+    in->demand_known = v->demand.n >= 2;
+    in->qemu_rss_mib_s = qemu_growth(v, s->pid, now_ms);
+    in->settling = g_get_monotonic_time() < bd.settled_us;
     in->target_mib = v->target_mib && now_ms - v->target_ms < PENDING_MS &&
                      (actual > v->target_mib + 2 ||
                       actual + 2 < v->target_mib) ? v->target_mib : 0;
@@ -542,6 +544,7 @@ int main(int argc, char **argv)
     bd.vms = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     g_mutex_init(&bd.lock);
     g_mutex_init(&bd.log_lock);
+    page_size = sysconf(_SC_PAGE_SIZE);     /* (a host tool, not QEMU) */
 
     hc.meminfo_path = o.meminfo;
     hc.psi_path = o.psi;
@@ -566,6 +569,9 @@ int main(int argc, char **argv)
         }
     }
     wc.interval_ms = o.interval * 1000;
+    /* two rounds of every VM, and at least two seconds */
+    bd.settled_us = g_get_monotonic_time() +
+                    MAX(2 * wc.interval_ms, 2000) * (int64_t)1000;
     wc.timeout_ms = o.timeout_ms;
     bd.fleet = fleet_new(&wc, &qmp_default_limits, on_publish, NULL);
     if (!discovery_add_sources(fleet_discovery(bd.fleet), o.qmp_dirs, o.uris,

@@ -16,6 +16,9 @@
 #include <glib-unix.h>
 #include "domains.h"
 
+/* The headroom's recent past, for how fast it falls */
+#define FALL_WINDOW_MS 1000
+
 typedef struct Domain {
     Domains *ds;
     MemDomain *md;
@@ -28,6 +31,7 @@ typedef struct Domain {
     int notify_fd;                  /* eventfd or inotify fd; -1: none */
     uint64_t threshold;             /* v1: the usage armed for */
     GSource *notify;
+    Trend fall;                     /* -headroom, the last FALL_WINDOW_MS */
 } Domain;
 
 struct Domains {
@@ -117,6 +121,8 @@ static bool read_domain(Domain *d)
     }
     d->st = st;
     d->pd.headroom_mib = st.headroom / (1 << 20);
+    trend_add(&d->fall, t, -d->pd.headroom_mib, FALL_WINDOW_MS);
+    d->pd.falling_mib_s = trend_rise_per_s(&d->fall, 50);
     d->pd.limit_mib = st.limit >> 20;
     reserve = policy_domain_reserve_mib(pc, &d->pd);
     now_short = d->pd.headroom_mib < reserve;

@@ -22,6 +22,7 @@
 
 #include "memdomain.h"
 #include "policy.h"
+#include "trend.h"
 
 typedef struct Domains Domains;
 

@@ -50,6 +50,7 @@ static const KeyDef policy_keys[] = {
     KEY("cooldown-ms", KEY_MS, cooldown_ms),
     KEY("oom-cooldown-ms", KEY_MS, oom_cooldown_ms),
     KEY("guest-alloc-mib-per-s", KEY_RATE, guest_alloc_mib_s),
+    KEY("lookahead-ms", KEY_MS, lookahead_ms),
 };
 
 /* In a [vm NAME] group: offsets in PolicyVmConfig */

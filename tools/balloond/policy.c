@@ -30,10 +30,11 @@ const PolicyConfig policy_default_config = {
     .host_low_avail_pct = 10,
     .host_psi_some_avg10 = 10,
     .reserve_mib = 256,
-    .reserve_pct = 10,
+    .reserve_pct = 20,
     .cooldown_ms = 30000,
     .oom_cooldown_ms = 300000,
     .guest_alloc_mib_s = 4,
+    .lookahead_ms = 1000,
 };
 
 const char *const policy_reason_names[POLICY_REASON__MAX] = {
@@ -398,20 +399,30 @@ static uint64_t give_capacity(const PolicyConfig *cfg, const PolicyVm *v,
     if (base->reason == POLICY_UNRESPONSIVE || base->reason == POLICY_STALE ||
         base->reason == POLICY_GUEST_PRESSURE ||
         guest_near_pressure(cfg, base) || rate > cfg->guest_alloc_mib_s ||
-        going <= floor) {
+        v->qemu_rss_mib_s > cfg->guest_alloc_mib_s || going <= floor) {
         return 0;
     }
     /* the guest's spare memory, less what its balloon still takes */
     spare = guest_spare_mib(cfg, s, cfg->hysteresis_mib);
     pending = base->current_mib > going ? base->current_mib - going : 0;
     spare = spare > pending ? spare - pending : 0;
+    if (v->settling) {
+        uint64_t step = policy_step(cfg, base->current_mib);
+
+        spare = MIN(spare, step > pending ? step - pending : 0);
+    }
     /*
      * tier 0: used memory not rising, and not risen lately (a guest that
-     * allocates in steps looks idle between them); tier 1: the others,
-     * and those whose demand is not known yet (a daemon just started)
+     * allocates in steps looks idle between them); tier 1: the others;
+     * tier 2: those whose demand is not known yet (a daemon just
+     * started), only when the domain is nearly out (urgent)
      */
-    *tier = rate > cfg->guest_alloc_mib_s / 4 || !v->demand_known ||
-            v->used_rise_mib > 2 * cfg->hysteresis_mib ? 1 : 0;
+    if (!v->demand_known) {
+        *tier = 2;
+    } else {
+        *tier = rate > cfg->guest_alloc_mib_s / 4 ||
+                v->used_rise_mib > 2 * cfg->hysteresis_mib ? 1 : 0;
+    }
     return MIN(spare, going - floor);
 }
 
@@ -434,6 +445,11 @@ static void plan_domains(const PolicyConfig *cfg, const PolicyDomain *doms,
             }
         }
         dp[i].need = reserve - dp[i].headroom;
+        if (dp[i].need > 0) {
+            /* a burst: what it takes before the balloons answer too */
+            dp[i].need += (int64_t)(doms[i].falling_mib_s *
+                                    cfg->lookahead_ms / 1000.0);
+        }
         dp[i].grow_budget = dp[i].headroom - reserve - reserve / 2;
         dp[i].cooling = (doms[i].short_ms &&
                          now_ms - doms[i].short_ms < cfg->cooldown_ms) ||
@@ -442,27 +458,43 @@ static void plan_domains(const PolicyConfig *cfg, const PolicyDomain *doms,
     }
 }
 
+/* What the VMs of @tier in domain @d can give */
+static uint64_t tier_total(unsigned d, uint64_t tier, const PolicyVm *vms,
+                           unsigned n_vms, const uint64_t *cap,
+                           const uint64_t *tiers)
+{
+    uint64_t total = 0;
+    unsigned j;
+
+    for (j = 0; j < n_vms; j++) {
+        if ((vms[j].domains & (1ull << d)) && tiers[j] == tier) {
+            total += cap[j];
+        }
+    }
+    return total;
+}
+
 /*
  * Split domain @d's need among its VMs that can give: the VMs of tier 0
- * first, in proportion to what each can give; tier 1 only for what tier
- * 0 cannot cover.  Each share is at least the hysteresis (or all the
- * VM can give), so a small need is not split into useless commands.
+ * first, in proportion to what each can give; tier 1 only for what
+ * tier 0 cannot cover; tier 2 (demand not known yet) only if @urgent.
+ * Until then tier 2 keeps its part of the proportion (it gives it once
+ * known), so the first VM a daemon hears from is not asked for all.
+ * Each share is at least the hysteresis (or all the VM can give), so a
+ * small need is not split into useless commands.
  */
 static void split_need(const PolicyConfig *cfg, unsigned d, int64_t need,
-                       const PolicyVm *vms, unsigned n_vms,
-                       const uint64_t *cap, const uint64_t *tier,
-                       uint64_t *give)
+                       bool urgent, const PolicyVm *vms, unsigned n_vms,
+                       const PolicyDecision *base, const uint64_t *cap,
+                       const uint64_t *tier, uint64_t *give)
 {
+    uint64_t waiting = urgent ? 0 : tier_total(d, 2, vms, n_vms, cap, tier);
     unsigned t, j;
 
-    for (t = 0; t < 2 && need > 0; t++) {
-        uint64_t total = 0, share;
+    for (t = 0; t < (urgent ? 3 : 2) && need > 0; t++) {
+        uint64_t total = tier_total(d, t, vms, n_vms, cap, tier);
+        uint64_t whole = total + (t == 0 ? waiting : 0), share, covered;
 
-        for (j = 0; j < n_vms; j++) {
-            if ((vms[j].domains & (1ull << d)) && tier[j] == t) {
-                total += cap[j];
-            }
-        }
         if (!total) {
             continue;
         }
@@ -470,12 +502,17 @@ static void split_need(const PolicyConfig *cfg, unsigned d, int64_t need,
             if (!(vms[j].domains & (1ull << d)) || tier[j] != t || !cap[j]) {
                 continue;
             }
-            share = (uint64_t)need >= total ? cap[j] :
-                    (uint64_t)ceil((double)need * cap[j] / total);
+            share = (uint64_t)need >= whole ? cap[j] :
+                    (uint64_t)ceil((double)need * cap[j] / whole);
             share = MIN(MAX(share, cfg->hysteresis_mib), cap[j]);
+            if (t == 2) {
+                /* a step at a time: it may be about to need it */
+                share = MIN(share, policy_step(cfg, base[j].current_mib));
+            }
             give[j] = MAX(give[j], share);
         }
-        need -= MIN((uint64_t)need, total);
+        covered = (uint64_t)need >= whole ? whole : (uint64_t)need;
+        need -= covered;        /* (tier 2's part included: it will come) */
     }
 }
 
@@ -536,7 +573,10 @@ void policy_plan(const PolicyConfig *cfg, const PolicyDomain *doms,
     plan_domains(cfg, doms, n_doms, vms, n_vms, out, now_ms, dp);
     for (i = 0; i < n_doms; i++) {
         if (dp[i].need > 0) {
-            split_need(cfg, i, dp[i].need, vms, n_vms, cap, tier, give);
+            /* urgent: the headroom below half the reserve */
+            split_need(cfg, i, dp[i].need,
+                       dp[i].headroom < dp[i].reserve / 2, vms, n_vms, out,
+                       cap, tier, give);
         }
     }
     for (j = 0; j < n_vms; j++) {

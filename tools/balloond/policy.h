@@ -48,6 +48,7 @@ typedef struct PolicyConfig {
     int64_t cooldown_ms;        /* no growth this long after a shortfall */
     int64_t oom_cooldown_ms;    /* ... and this long after an OOM kill */
     double guest_alloc_mib_s;   /* used memory rising faster: allocating */
+    int64_t lookahead_ms;       /* a falling headroom: ask for this far on */
 } PolicyConfig;
 
 /* Safe for any guest: floor 512 MiB, steps of 256 MiB / 10 %, ... */
@@ -99,16 +100,18 @@ void policy_decide(const PolicyConfig *cfg, const PolicyVmConfig *vm,
  * the kernel's OOM killer kills a whole QEMU: limit - usage +
  * reclaimable page cache.  A domain is short while its headroom is below
  * its reserve (policy_domain_reserve_mib); the VMs in it that can give
- * are asked at once, in parallel, for the shortfall.  VMs grow back only
- * once the headroom is above 1.5 times the reserve and the cool-down
- * after the last shortfall (and, longer, after the last OOM kill) is
- * over.
+ * are asked at once, in parallel, for the shortfall, and, while the
+ * headroom falls, for what it will lose in the next lookahead_ms.  VMs
+ * grow back only once the headroom is above 1.5 times the reserve and
+ * the cool-down after the last shortfall (and, longer, after the last
+ * OOM kill) is over.
  */
 typedef struct PolicyDomain {
     int64_t headroom_mib;       /* limit - usage + reclaimable */
     uint64_t limit_mib;
     int64_t short_ms;           /* wall clock: last seen short; 0: never */
     int64_t oom_ms;             /* wall clock: last OOM kill seen; 0: none */
+    double falling_mib_s;       /* how fast the headroom falls (>= 0) */
 } PolicyDomain;
 
 uint64_t policy_domain_reserve_mib(const PolicyConfig *cfg,
@@ -128,6 +131,17 @@ typedef struct PolicyVm {
     /* its used memory's rise in the last POLICY_DEMAND_MS: its demand */
     uint64_t used_rise_mib;
     bool demand_known;          /* from two reports at least */
+    /*
+     * how fast its QEMU process's resident memory grew over the last
+     * second, MiB/s (0 if unknown): the host sees a guest allocate before
+     * the guest's next report says so
+     */
+    double qemu_rss_mib_s;
+    /*
+     * the daemon has just started and may not have heard from every VM:
+     * a step at a time, the first VM to answer is not asked for all
+     */
+    bool settling;
     unsigned rank, n_ranked;    /* as policy_decide() (host pressure) */
 } PolicyVm;
 

@@ -653,6 +653,7 @@ static void test_config_good(void)
     g_assert_nonnull(vm);
     g_assert_cmpuint(vm->floor_mib, ==, 1024);      /* from [policy] */
     g_assert_cmpuint(vm->ceiling_mib, ==, 4096);
+    g_hash_table_unref(c.domains);
     g_unlink(path);
 }
 
@@ -669,11 +670,17 @@ static void test_config_defaults(void)
     g_assert_true(policy_config_load(path, &c, &per_vm, &err));
     g_assert_no_error(err);
     want.step_mib = 64;
+    /* (an empty table of domains: the rest is the defaults') */
+    g_assert_cmpuint(g_hash_table_size(c.domains), ==, 0);
+    g_hash_table_unref(c.domains);
+    c.domains = NULL;
     g_assert_true(memcmp(&c, &want, sizeof(c)) == 0);
     g_assert_cmpuint(g_hash_table_size(per_vm), ==, 0);
 
     g_assert_true(policy_config_load(empty, &c, &none, &err));
     g_assert_no_error(err);
+    g_hash_table_unref(c.domains);
+    c.domains = NULL;
     g_assert_true(memcmp(&c, &policy_default_config, sizeof(c)) == 0);
     g_unlink(path);
     g_unlink(empty);
@@ -686,6 +693,12 @@ typedef struct BadFile {
 
 static const BadFile bad_files[] = {
     { "[policy]\nfloor-mib = -1\n", "[policy]", "floor-mib", "negative" },
+    { "[domain machine.slice]\nreserve-mib = 1\n", "[domain machine.slice]",
+      "domain", "absolute path" },
+    { "[domain /sys/fs/cgroup/x]\nreserve-pct = 120\n",
+      "[domain /sys/fs/cgroup/x]", "reserve-pct", "percentage" },
+    { "[domain /sys/fs/cgroup/x]\nfloor-mib = 1\n",
+      "[domain /sys/fs/cgroup/x]", "floor-mib", "unknown key" },
     { "[policy]\nhysteresis-mib = -5\n", "[policy]", "hysteresis-mib",
       "negative" },
     { "[policy]\nguest-majflt-per-s = -0.5\n", "[policy]",
@@ -718,6 +731,40 @@ static const BadFile bad_files[] = {
     { "[vm]\nfloor-mib = 512\n", "[vm]", "", "unknown group" },
     { "floor-mib = 512\n", "", "", "" },            /* no group: syntax */
 };
+
+/* [domain PATH]: a cgroup's own reserve, the rest from [policy] */
+static void test_config_domains(void)
+{
+    g_autofree char *path = write_tmp(
+        "[policy]\nreserve-mib = 300\nreserve-pct = 5\n"
+        "[domain /sys/fs/cgroup/memory/machine.slice/]\nreserve-mib = 1024\n"
+        "[domain /sys/fs/cgroup/other]\nreserve-pct = 30\n");
+    g_autoptr(GHashTable) per_vm = NULL;
+    g_autoptr(GHashTable) domains = NULL;
+    const PolicyDomainConfig *d;
+    PolicyDomain dom = { .limit_mib = 10000 };
+    GError *err = NULL;
+    PolicyConfig c;
+
+    g_assert_true(policy_config_load(path, &c, &per_vm, &err));
+    g_assert_no_error(err);
+    domains = c.domains;
+    /* found by its canonical path */
+    d = g_hash_table_lookup(domains,
+                            "/sys/fs/cgroup/memory/machine.slice");
+    g_assert_nonnull(d);
+    g_assert_cmpuint(d->reserve_mib, ==, 1024);
+    g_assert_cmpfloat(d->reserve_pct, ==, 5);
+    dom.own = d;
+    g_assert_cmpuint(policy_domain_reserve_mib(&c, &dom), ==, 1024);
+    d = g_hash_table_lookup(domains, "/sys/fs/cgroup/other");
+    g_assert_nonnull(d);
+    dom.own = d;
+    g_assert_cmpuint(policy_domain_reserve_mib(&c, &dom), ==, 3000);
+    dom.own = NULL;
+    g_assert_cmpuint(policy_domain_reserve_mib(&c, &dom), ==, 500);
+    g_unlink(path);
+}
 
 static void test_config_bad(void)
 {
@@ -821,6 +868,7 @@ int main(int argc, char **argv)
                     test_sim_majflt_wobble);
     g_test_add_func("/balloond/config/good", test_config_good);
     g_test_add_func("/balloond/config/defaults", test_config_defaults);
+    g_test_add_func("/balloond/config/domains", test_config_domains);
     g_test_add_func("/balloond/config/bad", test_config_bad);
     g_test_add_func("/balloond/config/missing-file",
                     test_config_missing_file);

@@ -241,6 +241,9 @@ int domains_add(Domains *ds, const char *dir, GError **err)
     d->md = md;
     d->dir = g_steal_pointer(&canon);
     d->notify_fd = -1;
+    if (ds->cfg.policy->domains) {
+        d->pd.own = g_hash_table_lookup(ds->cfg.policy->domains, d->dir);
+    }
     g_mutex_lock(&ds->lock);
     for (i = 0; i < ds->n && strcmp(ds->dom[i]->dir, d->dir); i++) {
         /* another thread may have added it meanwhile */

@@ -59,7 +59,14 @@ static const KeyDef vm_keys[] = {
     { "ceiling-mib", KEY_MIB, offsetof(PolicyVmConfig, ceiling_mib) },
 };
 
+/* In a [domain PATH] group: offsets in PolicyDomainConfig */
+static const KeyDef domain_keys[] = {
+    { "reserve-mib", KEY_MIB, offsetof(PolicyDomainConfig, reserve_mib) },
+    { "reserve-pct", KEY_PCT, offsetof(PolicyDomainConfig, reserve_pct) },
+};
+
 #define VM_GROUP_PREFIX "vm "
+#define DOMAIN_GROUP_PREFIX "domain "
 
 static bool bad_value(GError **err, const char *path, const char *group,
                       const char *key, const char *value, const char *why)
@@ -199,6 +206,30 @@ static bool load_vm(GKeyFile *kf, const char *path, const char *group,
            check_bounds(path, group, vm, err);
 }
 
+/*
+ * A [domain PATH] group: [policy]'s reserve, overridden by its keys, for
+ * the cgroup at PATH (an absolute path)
+ */
+static bool load_domain(GKeyFile *kf, const char *path, const char *group,
+                        const PolicyConfig *cfg, GError **err)
+{
+    const char *dir = group + strlen(DOMAIN_GROUP_PREFIX);
+    PolicyDomainConfig *d;
+
+    if (!g_path_is_absolute(dir)) {
+        g_set_error(err, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_GROUP_NOT_FOUND,
+                    "%s: [%s]: a domain group needs the cgroup's absolute "
+                    "path: [domain /sys/fs/cgroup/...]", path, group);
+        return false;
+    }
+    d = g_new(PolicyDomainConfig, 1);
+    d->reserve_mib = cfg->reserve_mib;
+    d->reserve_pct = cfg->reserve_pct;
+    g_hash_table_replace(cfg->domains, g_canonicalize_filename(dir, "/"), d);
+    return load_group(kf, path, group, domain_keys,
+                      G_N_ELEMENTS(domain_keys), d, err);
+}
+
 static bool load_groups(GKeyFile *kf, const char *path, PolicyConfig *cfg,
                         GHashTable *per_vm, GError **err)
 {
@@ -207,12 +238,13 @@ static bool load_groups(GKeyFile *kf, const char *path, PolicyConfig *cfg,
 
     for (i = 0; groups[i]; i++) {
         if (!strcmp(groups[i], "policy") ||
-            g_str_has_prefix(groups[i], VM_GROUP_PREFIX)) {
+            g_str_has_prefix(groups[i], VM_GROUP_PREFIX) ||
+            g_str_has_prefix(groups[i], DOMAIN_GROUP_PREFIX)) {
             continue;
         }
         g_set_error(err, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_GROUP_NOT_FOUND,
-                    "%s: [%s]: unknown group (expected [policy] or "
-                    "[vm NAME])", path, groups[i]);
+                    "%s: [%s]: unknown group (expected [policy], "
+                    "[vm NAME] or [domain PATH])", path, groups[i]);
         return false;
     }
     if (g_key_file_has_group(kf, "policy") &&
@@ -226,13 +258,18 @@ static bool load_groups(GKeyFile *kf, const char *path, PolicyConfig *cfg,
             !load_vm(kf, path, groups[i], cfg, per_vm, err)) {
             return false;
         }
+        if (g_str_has_prefix(groups[i], DOMAIN_GROUP_PREFIX) &&
+            !load_domain(kf, path, groups[i], cfg, err)) {
+            return false;
+        }
     }
     return true;
 }
 
 /*
  * Start from policy_default_config; @cfg and @per_vm are set only on
- * success (*per_vm: a new table, name -> g_new'd PolicyVmConfig)
+ * success (*per_vm: a new table, name -> g_new'd PolicyVmConfig;
+ * cfg->domains: a new table, canonical path -> PolicyDomainConfig)
  */
 bool policy_config_load(const char *path, PolicyConfig *cfg,
                         GHashTable **per_vm, GError **err)
@@ -248,8 +285,11 @@ bool policy_config_load(const char *path, PolicyConfig *cfg,
         return false;
     }
     vms = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    c.domains = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                      g_free);
     if (!load_groups(kf, path, &c, vms, err)) {
         g_hash_table_unref(vms);
+        g_hash_table_unref(c.domains);
         return false;
     }
     *cfg = c;

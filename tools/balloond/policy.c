@@ -346,8 +346,10 @@ void policy_rank(const PolicyConfig *cfg, PolicyVm *vms, unsigned n_vms,
 uint64_t policy_domain_reserve_mib(const PolicyConfig *cfg,
                                    const PolicyDomain *d)
 {
-    return MAX(cfg->reserve_mib,
-               (uint64_t)(d->limit_mib * cfg->reserve_pct / 100.0));
+    uint64_t mib = d->own ? d->own->reserve_mib : cfg->reserve_mib;
+    double pct = d->own ? d->own->reserve_pct : cfg->reserve_pct;
+
+    return MAX(mib, (uint64_t)(d->limit_mib * pct / 100.0));
 }
 
 /*

@@ -49,7 +49,15 @@ typedef struct PolicyConfig {
     int64_t oom_cooldown_ms;    /* ... and this long after an OOM kill */
     double guest_alloc_mib_s;   /* used memory rising faster: allocating */
     int64_t lookahead_ms;       /* a falling headroom: ask for this far on */
+    /* [domain PATH] groups: canonical cgroup path -> PolicyDomainConfig */
+    GHashTable *domains;
 } PolicyConfig;
+
+/* One memory domain's own reserve ([domain PATH] in the file) */
+typedef struct PolicyDomainConfig {
+    uint64_t reserve_mib;
+    double reserve_pct;
+} PolicyDomainConfig;
 
 /* Safe for any guest: floor 512 MiB, steps of 256 MiB / 10 %, ... */
 extern const PolicyConfig policy_default_config;
@@ -112,6 +120,7 @@ typedef struct PolicyDomain {
     int64_t short_ms;           /* wall clock: last seen short; 0: never */
     int64_t oom_ms;             /* wall clock: last OOM kill seen; 0: none */
     double falling_mib_s;       /* how fast the headroom falls (>= 0) */
+    const PolicyDomainConfig *own;  /* its own reserve; NULL: [policy]'s */
 } PolicyDomain;
 
 uint64_t policy_domain_reserve_mib(const PolicyConfig *cfg,

@@ -60,6 +60,7 @@ typedef struct Daemon {
     Domains *domains;
     GMutex log_lock;            /* one log line at a time */
     int64_t settled_us;         /* monotonic: every VM has been heard */
+    gint ready;                 /* the fleet exists: watchers may use it */
 
     GMutex lock;
     GHashTable *vms;            /* name -> BdVm */
@@ -183,7 +184,12 @@ static void on_host(void *opaque G_GNUC_UNUSED, const HostMemory *host)
                   host->pressure ? "starts" : "ends",
                   host->available_kib >> 10, host->total_kib >> 10,
                   host->psi_some_avg10);
-        /* fresh statistics from every VM: each decided as it answers */
+    }
+    if (changed && g_atomic_int_get(&bd.ready)) {
+        /*
+         * fresh statistics from every VM: each decided as it answers
+         * (before the fleet exists, each VM is decided as it connects)
+         */
         fleet_kick_all(bd.fleet);
     }
 }
@@ -380,6 +386,9 @@ static void on_domains(void *opaque G_GNUC_UNUSED)
     static int64_t kicked_us;
     int64_t now_us = g_get_monotonic_time();
 
+    if (!g_atomic_int_get(&bd.ready)) {
+        return;         /* (the VMs come next: each is decided then) */
+    }
     plan_now();
     if (now_us - kicked_us >= 200 * 1000) {
         kicked_us = now_us;
@@ -574,6 +583,8 @@ int main(int argc, char **argv)
                     MAX(2 * wc.interval_ms, 2000) * (int64_t)1000;
     wc.timeout_ms = o.timeout_ms;
     bd.fleet = fleet_new(&wc, &qmp_default_limits, on_publish, NULL);
+    /* the host and domain watchers run already: from now on they act */
+    g_atomic_int_set(&bd.ready, 1);
     if (!discovery_add_sources(fleet_discovery(bd.fleet), o.qmp_dirs, o.uris,
                                "qemu-oc-balloond")) {
         return 1;

@@ -2,7 +2,7 @@
 
 QTESTS := $(shell grep -hv '^\#' tests/upstream-qtests.list tests/oc-qtests.list)
 
-.PHONY: all build qtests guest demo check bench sanitize fuzz clean distclean
+.PHONY: all build qtests guest guest-trixie demo check bench sanitize fuzz clean distclean
 
 all: build
 
@@ -15,12 +15,16 @@ qtests:
 guest:
 	scripts/build-guest.sh build/guest
 
+# a second test guest with Debian 13's cloud kernel (balloon stats tags 10-15)
+guest-trixie:
+	scripts/build-guest.sh build/guest-trixie trixie
+
 # boot a demo VM and show its balloon statistics (and runstates)
 demo: build guest
 	/usr/bin/python3 scripts/demo.py
 
 # every suite; ends with "N passed, N failed, N skipped"
-check: qtests guest
+check: qtests guest guest-trixie
 	scripts/run-tests.sh
 
 # benchmarks print numbers (bench/); they are not tests
@@ -42,7 +46,7 @@ fuzz:
 	scripts/fuzz.sh
 
 clean:
-	rm -rf build/qemu build/asan build/oc build/guest build/fuzz build/qemu-system-x86_64
+	rm -rf build/qemu build/asan build/oc build/guest build/guest-trixie build/fuzz build/qemu-system-x86_64
 
 distclean:
 	rm -rf build

@@ -468,6 +468,42 @@ static void test_trend(void)
     g_assert_cmpint(trend_rise(&t), ==, TREND_SAMPLES - 1);
 }
 
+/*
+ * A guest that OOM-killed lately, its available memory back up since:
+ * never shrunk (host pressure or a short domain), it grows, until the
+ * hold is over
+ */
+static void test_distress(void)
+{
+    static const HostMemory pressed = {
+        .total_kib = 64 * 1024 * 1024, .available_kib = 1024,
+    };
+    Plan p = { 0 };
+
+    domain(&p, 1200, -300);
+    add(&p, guest("killed", 600, 400, 0), 1);
+    add(&p, guest("idle", 1024, 700, 0), 1);
+    p.in[0].distress_ms = NOW_MS - cfg->guest_distress_ms + 1;
+    p.in[0].rank = 0;
+    p.in[0].n_ranked = 2;
+    policy_plan(cfg, p.dom, p.n_doms, p.in, p.n, &pressed, NOW_MS, p.out);
+    /* the domain is short: it waits for room, but is not shrunk */
+    assert_reason(&p.out[0], POLICY_GUEST_PRESSURE);
+    g_assert_cmpuint(p.out[0].target_mib, ==, 600);
+    g_assert_cmpuint(given(&p, 1), >, 0);
+    /* room in the domain, the host short: it grows */
+    p.dom[0].headroom_mib = 600;
+    policy_plan(cfg, p.dom, p.n_doms, p.in, p.n, &pressed, NOW_MS, p.out);
+    assert_reason(&p.out[0], POLICY_GUEST_PRESSURE);
+    g_assert_cmpuint(p.out[0].target_mib, ==, 660);
+    /* the hold is over: it gives again */
+    p.dom[0].headroom_mib = -300;
+    p.in[0].distress_ms = NOW_MS - cfg->guest_distress_ms;
+    policy_plan(cfg, p.dom, p.n_doms, p.in, p.n, &pressed, NOW_MS, p.out);
+    g_assert_cmpuint(given(&p, 0), >, 0);
+    plan_free(&p);
+}
+
 /* Pure: the same inputs, the same plan */
 static void test_pure(void)
 {
@@ -504,6 +540,7 @@ int main(int argc, char **argv)
     g_test_add_func("/balloond/plan/grow-budget", test_grow_budget);
     g_test_add_func("/balloond/plan/rank", test_rank);
     g_test_add_func("/balloond/plan/trend", test_trend);
+    g_test_add_func("/balloond/plan/distress", test_distress);
     g_test_add_func("/balloond/plan/pure", test_pure);
     return g_test_run();
 }

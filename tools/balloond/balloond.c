@@ -46,6 +46,7 @@ typedef struct BdVm {
     uint64_t decisions[POLICY_REASON__MAX];
     Trend demand;               /* used memory at each report, MiB */
     Trend rss;                  /* its QEMU's resident memory, MiB */
+    int64_t distress_ms;        /* its guest last OOM-killed or stalled */
 } BdVm;
 
 typedef struct Daemon {
@@ -153,7 +154,13 @@ static void on_publish(void *opaque G_GNUC_UNUSED, VmWorker *w)
            s->responsive != v->seen_responsive;
     moved = s->pid != v->pid;
     if (s->has_stats && s->stats_update_ms != v->seen_update_ms) {
+        double r;
+
         note_demand(v, s);
+        if ((vm_snapshot_stat_rate(s, STAT_OOM_KILLS, &r) && r > 0) ||
+            (vm_snapshot_stat_rate(s, STAT_ALLOC_STALLS, &r) && r > 0)) {
+            v->distress_ms = s->stats_update_ms;
+        }
     }
     v->seen_update_ms = s->stats_update_ms;
     v->seen_responsive = s->responsive;
@@ -299,6 +306,7 @@ static void plan_input(const VmSnapshot *s, BdVm *v, int64_t now_ms,
     in->demand_known = v->demand.n >= 2;
     in->qemu_rss_mib_s = qemu_growth(v, s->pid, now_ms);
     in->settling = g_get_monotonic_time() < bd.settled_us;
+    in->distress_ms = v->distress_ms;
     in->target_mib = v->target_mib && now_ms - v->target_ms < PENDING_MS &&
                      (actual > v->target_mib + 2 ||
                       actual + 2 < v->target_mib) ? v->target_mib : 0;

@@ -51,6 +51,7 @@ static const KeyDef policy_keys[] = {
     KEY("oom-cooldown-ms", KEY_MS, oom_cooldown_ms),
     KEY("guest-alloc-mib-per-s", KEY_RATE, guest_alloc_mib_s),
     KEY("lookahead-ms", KEY_MS, lookahead_ms),
+    KEY("guest-distress-ms", KEY_MS, guest_distress_ms),
 };
 
 /* In a [vm NAME] group: offsets in PolicyVmConfig */

@@ -35,6 +35,7 @@ const PolicyConfig policy_default_config = {
     .oom_cooldown_ms = 300000,
     .guest_alloc_mib_s = 4,
     .lookahead_ms = 1000,
+    .guest_distress_ms = 60000,
 };
 
 const char *const policy_reason_names[POLICY_REASON__MAX] = {
@@ -555,6 +556,27 @@ static void plan_grow(const PolicyConfig *cfg, const PolicyVm *v,
     }
 }
 
+/*
+ * A guest that OOM-killed or stalled lately: the signal lasts one report
+ * (the kill frees memory), but the guest is still short.  Never shrunk
+ * for guest_distress_ms; it grows as under pressure.
+ */
+static void hold_distressed(const PolicyConfig *cfg, const PolicyVm *v,
+                            int64_t now_ms, PolicyDecision *out)
+{
+    uint64_t ceiling, step;
+
+    if (!v->distress_ms || now_ms - v->distress_ms >= cfg->guest_distress_ms ||
+        out->reason == POLICY_UNRESPONSIVE || out->reason == POLICY_STALE ||
+        out->reason == POLICY_GUEST_PRESSURE) {
+        return;
+    }
+    ceiling = vm_ceiling(v->cfg, v->max_mib, out->current_mib);
+    step = policy_step(cfg, out->current_mib);
+    out->reason = POLICY_GUEST_PRESSURE;
+    out->target_mib = grow_target(out->current_mib, step, ceiling);
+}
+
 void policy_plan(const PolicyConfig *cfg, const PolicyDomain *doms,
                  unsigned n_doms, const PolicyVm *vms, unsigned n_vms,
                  const HostMemory *host, int64_t now_ms,
@@ -570,6 +592,7 @@ void policy_plan(const PolicyConfig *cfg, const PolicyDomain *doms,
     for (j = 0; j < n_vms; j++) {
         policy_decide(cfg, vms[j].cfg, vms[j].s, host, vms[j].rank,
                       vms[j].n_ranked, vms[j].max_mib, now_ms, &out[j]);
+        hold_distressed(cfg, &vms[j], now_ms, &out[j]);
         cap[j] = give_capacity(cfg, &vms[j], &out[j], &tier[j]);
     }
     plan_domains(cfg, doms, n_doms, vms, n_vms, out, now_ms, dp);

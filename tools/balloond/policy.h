@@ -49,6 +49,7 @@ typedef struct PolicyConfig {
     int64_t oom_cooldown_ms;    /* ... and this long after an OOM kill */
     double guest_alloc_mib_s;   /* used memory rising faster: allocating */
     int64_t lookahead_ms;       /* a falling headroom: ask for this far on */
+    int64_t guest_distress_ms;  /* after a guest OOM kill or stall: held */
     /* [domain PATH] groups: canonical cgroup path -> PolicyDomainConfig */
     GHashTable *domains;
 } PolicyConfig;
@@ -151,6 +152,8 @@ typedef struct PolicyVm {
      * a step at a time, the first VM to answer is not asked for all
      */
     bool settling;
+    /* wall clock: the guest's OOM kills or allocation stalls last rose */
+    int64_t distress_ms;
     unsigned rank, n_ranked;    /* as policy_decide() (host pressure) */
 } PolicyVm;
 

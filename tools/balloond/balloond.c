@@ -317,18 +317,26 @@ static bool apply(const VmSnapshot *s, const PolicyVm *in,
                   const PolicyDecision *d, const char **action)
 {
     bool change = d->target_mib != d->current_mib;
-    bool sent = change && d->target_mib != in->target_mib;
-    bool log;
+    int64_t now_ms = g_get_real_time() / 1000;
+    bool sent, log;
     BdVm *v;
 
     g_mutex_lock(&bd.lock);
     v = bd_vm(s->name);
+    /*
+     * not again what is on its way, nor what was just set (a balloon
+     * may stop a page or two short of its target: not a reason to ask
+     * for it at every decision)
+     */
+    sent = change && d->target_mib != in->target_mib &&
+           !(d->target_mib == v->target_mib &&
+             now_ms - v->target_ms < PENDING_MS);
     v->decisions[d->reason]++;
     log = sent || d->reason != v->last_reason;
     v->last_reason = d->reason;
     if (sent) {
         v->target_mib = d->target_mib;
-        v->target_ms = g_get_real_time() / 1000;
+        v->target_ms = now_ms;
     }
     g_mutex_unlock(&bd.lock);
     *action = change ? "on its way" : "no change";

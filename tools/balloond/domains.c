@@ -244,6 +244,18 @@ int domains_add(Domains *ds, const char *dir, GError **err)
     if (ds->cfg.policy->domains) {
         d->pd.own = g_hash_table_lookup(ds->cfg.policy->domains, d->dir);
     }
+    /*
+     * a first read here: a plan made before the watcher reads it must not
+     * take a domain never read (headroom 0) for a short one
+     */
+    if (!memdomain_read(md, &d->st, err)) {
+        memdomain_free(md);
+        g_free(d->dir);
+        g_free(d);
+        return -1;
+    }
+    d->pd.headroom_mib = d->st.headroom / (1 << 20);
+    d->pd.limit_mib = d->st.limit >> 20;
     g_mutex_lock(&ds->lock);
     for (i = 0; i < ds->n && strcmp(ds->dom[i]->dir, d->dir); i++) {
         /* another thread may have added it meanwhile */

@@ -35,6 +35,7 @@ bench: build guest
 	/usr/bin/python3 bench/vmtop.py
 	/usr/bin/python3 bench/balloond.py
 	/usr/bin/python3 bench/pv_overcommit.py || [ $$? -eq 77 ]
+	/usr/bin/python3 bench/overcommit.py || [ $$? -eq 77 ]
 
 # ASan + UBSan build (build/asan) running our qtests and real-guest tests
 sanitize:

@@ -138,24 +138,23 @@ def _check(rec, what, r):
     return r
 
 
-def setup_freed(vms, rec, log):
+def _setup_idle(workload, vms, rec, log):
+    """g0 and g1 run @workload(vm, IDLE_MIB); what they held is kept"""
     rec['idle'] = {}
     for i in (0, 1):
         r = _guarded(rec, 'set-up g%d' % i,
-                     lambda: squeeze.idle_then_free(vms[i], IDLE_MIB))
+                     lambda: workload(vms[i], IDLE_MIB))
         if _check(rec, 'set-up g%d' % i, r) is not None:
             log(r.summary())
             rec['idle'][i] = r.rss_held
+
+
+def setup_freed(vms, rec, log):
+    _setup_idle(squeeze.idle_then_free, vms, rec, log)
 
 
 def setup_cache(vms, rec, log):
-    rec['idle'] = {}
-    for i in (0, 1):
-        r = _guarded(rec, 'set-up g%d' % i,
-                     lambda: squeeze.page_cache(vms[i], IDLE_MIB))
-        if _check(rec, 'set-up g%d' % i, r) is not None:
-            log(r.summary())
-            rec['idle'][i] = r.rss_held
+    _setup_idle(squeeze.page_cache, vms, rec, log)
 
 
 def load_gradual(vms, rec, log):

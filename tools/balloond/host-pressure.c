@@ -85,15 +85,11 @@ struct HostPressure {
     HostMemory reported;        /* the state last given to fn (thread) */
 };
 
-/* Digits at *@p (after spaces and tabs) into @out; false on overflow */
-static bool parse_u64(const char **p, uint64_t *out)
+bool host_pressure_parse_digits(const char **p, uint64_t *out)
 {
     const char *s = *p;
     uint64_t v = 0;
 
-    while (*s == ' ' || *s == '\t') {
-        s++;
-    }
     if (!g_ascii_isdigit(*s)) {
         return false;
     }
@@ -124,7 +120,10 @@ static bool meminfo_value(const char *text, const char *key, uint64_t *kib)
             continue;
         }
         line += len;
-        if (!parse_u64(&line, kib)) {
+        while (*line == ' ' || *line == '\t') {
+            line++;
+        }
+        if (!host_pressure_parse_digits(&line, kib)) {
             return false;
         }
         while (*line == ' ' || *line == '\t') {

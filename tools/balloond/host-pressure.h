@@ -46,6 +46,11 @@ void host_pressure_stop(HostPressure *hp);
 /* Parse meminfo text: false if MemTotal or MemAvailable is missing */
 bool host_pressure_parse_meminfo(const char *text, uint64_t *total_kib,
                                  uint64_t *available_kib);
+/*
+ * The decimal digits at *@p (at least one) into @out, *@p moved past
+ * them; false on overflow (also for memdomain.c's cgroup files)
+ */
+bool host_pressure_parse_digits(const char **p, uint64_t *out);
 /* Parse PSI text: the "some" line's avg10; false if absent */
 bool host_pressure_parse_psi(const char *text, double *some_avg10);
 

@@ -43,28 +43,6 @@ struct MemDomain {
 #define V2_CONTROLLERS "cgroup.controllers"
 #define STAT "memory.stat"
 
-/* Digits at *@p into @out, *@p moved past them; false on overflow */
-static bool parse_digits(const char **p, uint64_t *out)
-{
-    const char *s = *p;
-    uint64_t v = 0;
-
-    if (!g_ascii_isdigit(*s)) {
-        return false;
-    }
-    for (; g_ascii_isdigit(*s); s++) {
-        unsigned d = *s - '0';
-
-        if (v > (G_MAXUINT64 - d) / 10) {
-            return false;
-        }
-        v = v * 10 + d;
-    }
-    *p = s;
-    *out = v;
-    return true;
-}
-
 bool memdomain_parse_u64_or_max(const char *text, uint64_t *out)
 {
     const char *p = text;
@@ -76,7 +54,7 @@ bool memdomain_parse_u64_or_max(const char *text, uint64_t *out)
     if (g_str_has_prefix(p, "max")) {
         v = UINT64_MAX;
         p += 3;
-    } else if (!parse_digits(&p, &v)) {
+    } else if (!host_pressure_parse_digits(&p, &v)) {
         return false;
     }
     if (*p == '\n') {
@@ -109,7 +87,7 @@ bool memdomain_parse_keyed(const char *text, const char *key, uint64_t *out)
         for (p = line + len; *p == ' ' || *p == '\t'; p++) {
             continue;
         }
-        if (!parse_digits(&p, &v) || (*p && *p != '\n')) {
+        if (!host_pressure_parse_digits(&p, &v) || (*p && *p != '\n')) {
             return false;
         }
         *out = v;

@@ -11,14 +11,13 @@ is refused."""
 
 import json
 import os
-import re
 import signal
-import socket
 import subprocess
 import tempfile
 import time
 import urllib.request
 
+from balloondctl import free_port, meminfo, metrics, sample
 from ocvm import VM, VMTestCase, wait_until
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -27,39 +26,6 @@ FAKE = os.path.join(TOP, 'tests', 'tools', 'fake_qmp.py')
 
 PLENTY = 8000000      # host MemAvailable, kB
 SHORT = 400000
-
-
-def meminfo(path, available_kb):
-    tmp = path + '.tmp'
-    with open(tmp, 'w') as f:
-        f.write('MemTotal:       16000000 kB\nMemFree:        %d kB\n'
-                'MemAvailable:   %d kB\n' % (available_kb, available_kb))
-    os.rename(tmp, path)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(('127.0.0.1', 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def metrics(port):
-    with urllib.request.urlopen('http://127.0.0.1:%d/metrics' % port, timeout=5) as r:
-        return r.read().decode()
-
-
-def sample(text, name, **labels):
-    """The value of metric @name with @labels, or None."""
-    want = ','.join('%s="%s"' % kv for kv in sorted(labels.items()))
-    for line in text.splitlines():
-        m = re.match(r'^(\w+)(?:\{(.*)\})? (\S+)$', line)
-        if m and m.group(1) == name:
-            have = ','.join(sorted(p for p in (m.group(2) or '').split(',') if p))
-            if have == want:
-                return float(m.group(3))
-    return None
 
 
 class Daemon:

@@ -28,17 +28,15 @@ cgroup is the only thing short.  Numbers go to stderr.
 
 import json
 import os
-import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 
 import occgroup
+from balloondctl import free_port, metrics, sample
 import squeeze
 from ocvm import VM, VMTestCase, wait_until
 
@@ -56,14 +54,6 @@ NAMES = ('g0', 'g1', 'g2')
 def log(fmt, *args):
     sys.stderr.write('squeeze: ' + (fmt % args) + '\n')
     sys.stderr.flush()
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(('127.0.0.1', 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def has_sys_resource():
@@ -92,24 +82,17 @@ class Daemon:
              '--metrics', '127.0.0.1:%d' % self.port] + list(args),
             stderr=self.err)
 
-    def domain(self):
-        """(headroom, reserve) of the one memory domain, bytes, from the
-        daemon's metrics; None before it has read it"""
+    def domain(self, path):
+        """(headroom, reserve) of the memory domain at @path, bytes, from
+        the daemon's metrics; None before it has read it"""
         try:
-            with urllib.request.urlopen('http://127.0.0.1:%d/metrics'
-                                        % self.port, timeout=5) as r:
-                text = r.read().decode()
+            text = metrics(self.port)
         except OSError:
             return None
-        got = {}
-        for line in text.splitlines():
-            m = re.match(r'^qemu_oc_domain_(headroom_bytes|memory_bytes)'
-                         r'\{domain="[^"]*"(?:,kind="reserve")?\} (\S+)$', line)
-            if m:
-                got[m.group(1)] = float(m.group(2))
-        if len(got) < 2:
-            return None
-        return got['headroom_bytes'], got['memory_bytes']
+        headroom = sample(text, 'qemu_oc_domain_headroom_bytes', domain=path)
+        reserve = sample(text, 'qemu_oc_domain_memory_bytes', domain=path,
+                         kind='reserve')
+        return None if headroom is None or reserve is None else (headroom, reserve)
 
     def text(self):
         with open(self.err_path) as f:
@@ -215,13 +198,15 @@ class BalloondSqueezeTest(VMTestCase):
         d = self.start_daemon(vms, args=args)
         # a daemon that has been running: the reserve restored from the
         # idle guests (its own figures say so) before the load comes
+        where = os.path.realpath(self.cg.path)
+
         def restored():
-            got = d.domain()
+            got = d.domain(where)
             return got and got[0] >= got[1]
         wait_until(restored, 60, 0.2, message='the daemon did not restore '
-                   'the reserve: %s' % (d.domain(),))
+                   'the reserve: %s' % (d.domain(where),))
         log('reserve restored: headroom %d MiB, reserve %d MiB',
-            *(int(x) // MIB for x in d.domain()))
+            *(int(x) // MIB for x in d.domain(where)))
         watch = squeeze.Watch(self.cg, vms)
         watch.start()
         self.addCleanup(watch.stop)

@@ -32,6 +32,7 @@ import time
 import unittest
 
 import ocvm
+from balloondctl import meminfo
 from ocvm import VM, VMTestCase, wait_until
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -167,14 +168,6 @@ class GuestStatsTest(VMTestCase):
             self.assertEqual(vm.shell('echo alive'), 'alive')
         finally:
             vm.qmp('balloon', value=512 * MIB)
-
-
-def meminfo(path, available_kb):
-    tmp = path + '.tmp'
-    with open(tmp, 'w') as f:
-        f.write('MemTotal:       16000000 kB\nMemFree:        %d kB\n'
-                'MemAvailable:   %d kB\n' % (available_kb, available_kb))
-    os.rename(tmp, path)
 
 
 class Reports:

@@ -228,7 +228,7 @@ static bool read_meminfo(const char *path, HostMemory *m, GError **err)
     return text != NULL;
 }
 
-static bool read_psi(const char *path, double *avg10, GError **err)
+bool host_pressure_read_psi(const char *path, double *avg10, GError **err)
 {
     g_autofree char *text = read_text(path, err);
 
@@ -310,11 +310,13 @@ static void psi_real_setup(HostPressure *hp)
 
     if (psi_trigger_open(hp)) {
         hp->psi_mode = PSI_TRIGGER;
-        read_psi(PROC_PSI_MEMORY, &hp->cur.psi_some_avg10, NULL);
+        host_pressure_read_psi(PROC_PSI_MEMORY, &hp->cur.psi_some_avg10,
+                               NULL);
         return;
     }
     e = errno;
-    if (read_psi(PROC_PSI_MEMORY, &hp->cur.psi_some_avg10, &err)) {
+    if (host_pressure_read_psi(PROC_PSI_MEMORY, &hp->cur.psi_some_avg10,
+                               &err)) {
         g_message("host memory: no PSI trigger on %s (%s%s): reading "
                   "avg10 every %d ms instead", PROC_PSI_MEMORY,
                   g_strerror(e), hp->window_us % 2000000 ?
@@ -346,16 +348,16 @@ static void refresh(HostPressure *hp, HostMemory *m)
     g_clear_error(&err);
     switch (hp->psi_mode) {
     case PSI_FILE:
-        ok = read_psi(hp->psi.path, &m->psi_some_avg10, &err);
+        ok = host_pressure_read_psi(hp->psi.path, &m->psi_some_avg10, &err);
         watched_note(&hp->psi, ok, err);
         hp->psi_pressure = m->psi_some_avg10 > hp->psi_threshold;
         break;
     case PSI_AVG10:
-        read_psi(PROC_PSI_MEMORY, &m->psi_some_avg10, NULL);
+        host_pressure_read_psi(PROC_PSI_MEMORY, &m->psi_some_avg10, NULL);
         hp->psi_pressure = m->psi_some_avg10 > hp->psi_threshold;
         break;
     case PSI_TRIGGER:
-        read_psi(PROC_PSI_MEMORY, &m->psi_some_avg10, NULL);
+        host_pressure_read_psi(PROC_PSI_MEMORY, &m->psi_some_avg10, NULL);
         if (hp->psi_pressure && m->psi_some_avg10 < hp->psi_threshold &&
             g_get_monotonic_time() - hp->psi_event_us >=
             (int64_t)hp->window_us) {
@@ -519,7 +521,8 @@ static bool sources_init(HostPressure *hp, const HostPressureConfig *cfg,
         watch_file(hp, &hp->meminfo);
     }
     if (cfg->psi_path) {
-        if (!read_psi(hp->psi.path, &hp->cur.psi_some_avg10, err)) {
+        if (!host_pressure_read_psi(hp->psi.path, &hp->cur.psi_some_avg10,
+                                    err)) {
             return false;
         }
         hp->psi_mode = PSI_FILE;

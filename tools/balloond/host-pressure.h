@@ -51,6 +51,8 @@ bool host_pressure_parse_meminfo(const char *text, uint64_t *total_kib,
  * them; false on overflow (also for memdomain.c's cgroup files)
  */
 bool host_pressure_parse_digits(const char **p, uint64_t *out);
+/* Read a PSI file's "some" avg10 (also a cgroup's memory.pressure) */
+bool host_pressure_read_psi(const char *path, double *avg10, GError **err);
 /* Parse PSI text: the "some" line's avg10; false if absent */
 bool host_pressure_parse_psi(const char *text, double *some_avg10);
 

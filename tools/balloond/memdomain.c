@@ -295,18 +295,6 @@ static bool read_v2(const MemDomain *d, MemDomainState *s, GError **err)
     return true;
 }
 
-static bool read_psi(const char *path, double *avg10, GError **err)
-{
-    g_autofree char *text = read_small(path, err);
-
-    if (text && !host_pressure_parse_psi(text, avg10)) {
-        g_set_error(err, G_FILE_ERROR, G_FILE_ERROR_INVAL,
-                    "%s: no valid \"some avg10=\"", path);
-        return false;
-    }
-    return text != NULL;
-}
-
 bool memdomain_read(MemDomain *d, MemDomainState *out, GError **err)
 {
     MemDomainState s = { .psi_some_avg10 = -1 };
@@ -315,7 +303,8 @@ bool memdomain_read(MemDomain *d, MemDomainState *out, GError **err)
                                   : read_v2(d, &s, err))) {
         return false;
     }
-    if (d->psi_path && !read_psi(d->psi_path, &s.psi_some_avg10, err)) {
+    if (d->psi_path &&
+        !host_pressure_read_psi(d->psi_path, &s.psi_some_avg10, err)) {
         return false;
     }
     s.headroom = memdomain_headroom(s.limit, s.usage, s.reclaimable);

@@ -101,8 +101,8 @@ static void note_demand(BdVm *v, const VmSnapshot *s)
               POLICY_DEMAND_MS);
 }
 
-/* How fast the VM's QEMU process grows, MiB/s (under bd.lock) */
-static double qemu_growth(BdVm *v, int pid, int64_t now_ms)
+/* The resident memory of process @pid, MiB; -1 if unknown (no lock) */
+static int64_t qemu_rss_mib(int pid)
 {
     g_autofree char *path = g_strdup_printf("/proc/%d/statm", pid);
     g_autofree char *text = NULL;
@@ -110,10 +110,18 @@ static double qemu_growth(BdVm *v, int pid, int64_t now_ms)
 
     if (pid <= 0 || !g_file_get_contents(path, &text, NULL, NULL) ||
         sscanf(text, "%lu %lu", &size, &resident) != 2) {
+        return -1;
+    }
+    return (int64_t)resident * page_size >> 20;
+}
+
+/* How fast the VM's QEMU process grows, MiB/s (under bd.lock) */
+static double qemu_growth(BdVm *v, int64_t rss_mib, int64_t now_ms)
+{
+    if (rss_mib < 0) {
         return 0;
     }
-    trend_add(&v->rss, now_ms, (int64_t)resident * page_size >> 20,
-              RSS_WINDOW_MS);
+    trend_add(&v->rss, now_ms, rss_mib, RSS_WINDOW_MS);
     return trend_rise_per_s(&v->rss, 50);
 }
 
@@ -292,8 +300,8 @@ static void log_decision(const VmSnapshot *s, const PolicyDecision *d,
 #define PENDING_MS 3000
 
 /* The plan's view of one VM (under bd.lock) */
-static void plan_input(const VmSnapshot *s, BdVm *v, int64_t now_ms,
-                       PolicyVm *in)
+static void plan_input(const VmSnapshot *s, BdVm *v, int64_t rss_mib,
+                       int64_t now_ms, PolicyVm *in)
 {
     const PolicyVmConfig *vmc = g_hash_table_lookup(bd.per_vm, s->name);
     uint64_t actual = s->has_balloon && s->actual > 0 ? s->actual >> 20 : 0;
@@ -304,7 +312,7 @@ static void plan_input(const VmSnapshot *s, BdVm *v, int64_t now_ms,
     in->domains = v->domains;
     in->used_rise_mib = trend_rise(&v->demand);
     in->demand_known = v->demand.n >= 2;
-    in->qemu_rss_mib_s = qemu_growth(v, s->pid, now_ms);
+    in->qemu_rss_mib_s = qemu_growth(v, rss_mib, now_ms);
     in->settling = g_get_monotonic_time() < bd.settled_us;
     in->distress_ms = v->distress_ms;
     in->target_mib = v->target_mib && now_ms - v->target_ms < PENDING_MS &&
@@ -364,6 +372,7 @@ static void plan_now(void)
     g_autofree PolicyDecision *d = g_new0(PolicyDecision, snaps->len);
     g_autofree const char **action = g_new0(const char *, snaps->len);
     g_autofree bool *log = g_new0(bool, snaps->len);
+    g_autofree int64_t *rss = g_new0(int64_t, snaps->len);
     PolicyDomain doms[POLICY_MAX_DOMAINS];
     unsigned i, n_doms;
     HostMemory host;
@@ -371,11 +380,14 @@ static void plan_now(void)
     g_mutex_lock(&plan_lock);
     host_pressure_get(bd.host, &host);
     n_doms = domains_get(bd.domains, doms, NULL);
+    for (i = 0; i < snaps->len; i++) {     /* (file reads: not locked) */
+        rss[i] = qemu_rss_mib(((VmSnapshot *)g_ptr_array_index(snaps, i))->pid);
+    }
     g_mutex_lock(&bd.lock);
     for (i = 0; i < snaps->len; i++) {
         VmSnapshot *s = g_ptr_array_index(snaps, i);
 
-        plan_input(s, bd_vm(s->name), now_ms, &in[i]);
+        plan_input(s, bd_vm(s->name), rss[i], now_ms, &in[i]);
     }
     g_mutex_unlock(&bd.lock);
     policy_rank(&bd.policy, in, snaps->len, now_ms);

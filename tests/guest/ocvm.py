@@ -16,6 +16,8 @@ a failing test started or still runs.
 Environment:
     QEMU_OC_BINARY  emulator (default: <repo>/build/qemu-system-x86_64)
     QEMU_OC_GUEST   guest image dir (default: <repo>/build/guest)
+    QEMU_OC_REQUIRE_KVM=1  a host without /dev/kvm fails the KVM tests
+                    instead of reporting them as not runnable here
 """
 
 import json
@@ -571,6 +573,22 @@ def wait_until(predicate, timeout, interval=0.1, what='condition',
             time.sleep(interval)
 
 
+# A skip reason that starts so names something the host lacks; the test
+# runner counts such cases apart (scripts/run-tests.sh): not a failure of
+# the code, and not a skip of a test the host could have run.
+NOT_ON_THIS_HOST = 'not on this host:'
+
+
+def kvm_missing():
+    """None if the tests may use KVM here; else why not, as a skip reason.
+    KVM tests are required wherever /dev/kvm exists (a device that cannot
+    be opened fails them) and where QEMU_OC_REQUIRE_KVM=1."""
+    if os.path.exists('/dev/kvm') or os.environ.get('QEMU_OC_REQUIRE_KVM') == '1':
+        return None
+    return ('%s no /dev/kvm (kernel %s); the test needs the KVM accelerator'
+            % (NOT_ON_THIS_HOST, os.uname().release))
+
+
 # The VMs started and not yet forgotten by VMTestCase, oldest first
 _started = []
 
@@ -581,6 +599,15 @@ class VMTestCase(unittest.TestCase):
     and of the VMs still running then (e.g. one its class started).  A VM
     that left its `with` block with an exception printed its own already:
     it is not printed twice."""
+
+    def need_kvm(self):
+        """Skip (as not runnable on this host) without /dev/kvm; fail if it
+        exists but this process cannot open it."""
+        why = kvm_missing()
+        if why:
+            self.skipTest(why)
+        if not os.access('/dev/kvm', os.R_OK | os.W_OK):
+            self.fail('/dev/kvm cannot be opened for reading and writing')
 
     def run(self, result=None):
         if result is None:

@@ -413,8 +413,7 @@ class RunstatesTest(VMTestCase):
         return vm, out
 
     def test_kvm_tiny_guests(self):
-        if not os.access('/dev/kvm', os.R_OK | os.W_OK):
-            self.fail('/dev/kvm is not available')
+        self.need_kvm()
         for name, state in [('halt', 'blocked'), ('spin', 'running')]:
             vm, out = self.kvm_guest(name)
             with vm:

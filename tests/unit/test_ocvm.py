@@ -6,11 +6,13 @@ arguments and VMTestCase."""
 import contextlib
 import io
 import json
+import os
 import socket
 import sys
 import threading
 import time
 import unittest
+import unittest.mock
 
 import ocvm
 
@@ -301,6 +303,31 @@ class VMTestCaseTest(unittest.TestCase):
         self.assertTrue(result.wasSuccessful())
         self.assertEqual(err, '')
         self.assertEqual(ocvm._started, [])
+
+
+class KvmRequirementTest(unittest.TestCase):
+    """KVM tests are not runnable only where /dev/kvm is absent and
+    QEMU_OC_REQUIRE_KVM is not 1; the reason carries the runner's prefix."""
+
+    def missing(self, require):
+        env = dict(os.environ)
+        env.pop('QEMU_OC_REQUIRE_KVM', None)
+        if require is not None:
+            env['QEMU_OC_REQUIRE_KVM'] = require
+        with unittest.mock.patch.dict(os.environ, env, clear=True):
+            return ocvm.kvm_missing()
+
+    def test_required_by_the_environment(self):
+        self.assertIsNone(self.missing('1'))
+
+    def test_by_the_device(self):
+        for require in (None, '0'):
+            why = self.missing(require)
+            if os.path.exists('/dev/kvm'):
+                self.assertIsNone(why)
+            else:
+                self.assertTrue(why.startswith(ocvm.NOT_ON_THIS_HOST), why)
+                self.assertIn('/dev/kvm', why)
 
 
 if __name__ == '__main__':

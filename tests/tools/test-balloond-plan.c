@@ -5,7 +5,8 @@
  * shortfall split among the VMs that can give, in parallel and in
  * proportion; a VM whose used memory rises gives after the idle ones,
  * one that allocates never; a VM in a domain that is fine is not shrunk
- * for another's sake; floors, balloons already on their way, guests
+ * for another's sake; what a balloon gives counted in the memory the host
+ * holds for the guest; floors, balloons already on their way, guests
  * under pressure, stale and unresponsive VMs; the cool-down after a
  * shortfall and after an OOM kill; the same inputs give the same plan.
  *
@@ -176,7 +177,7 @@ static void test_settling(void)
     g_assert_cmpuint(p.out[0].target_mib, ==, p.out[0].current_mib);
     p.in[0].settling = false;
     run(&p);
-    g_assert_cmpuint(p.out[0].target_mib, ==, 512);
+    g_assert_cmpuint(p.out[0].target_mib, ==, 1024 - 256 - 300);
     plan_free(&p);
 }
 
@@ -206,13 +207,52 @@ static void test_split_capacity(void)
     domain(&p, 1200, -2000);
     add(&p, guest("a", 1024, 400, 0), 1);
     add(&p, guest("b", 600, 300, 0), 1);
-    add(&p, guest("c", 1024, 900, 0), 1);
+    add(&p, guest("c", 1024, 1000, 0), 1);
     run(&p);
     /* above the low mark (10 % of total) and the hysteresis ... */
     g_assert_cmpuint(p.out[0].target_mib, ==, 1024 - SPARE_1G_400);
-    /* ... and the floor, 512 MiB */
-    g_assert_cmpuint(p.out[1].target_mib, ==, 512);
-    g_assert_cmpuint(p.out[2].target_mib, ==, 512);
+    g_assert_cmpuint(p.out[1].target_mib, ==, 600 - (300 - 60 - 32));
+    /* ... and the floor, 256 MiB */
+    g_assert_cmpuint(p.out[2].target_mib, ==, 256);
+    plan_free(&p);
+}
+
+/*
+ * Guests full of page cache whose free pages were never touched: the
+ * host holds 500 of their 1024 MiB, so a balloon must inflate through
+ * the 524 untouched MiB before it gives the host anything.  The need
+ * (356 MiB) is counted in host memory: each goes below what the host
+ * holds by its half; one whose held memory is at its floor gives
+ * nothing; a balloon on its way counts for what it gives the host.
+ */
+static void test_held(void)
+{
+    Plan p = { 0 };
+    uint64_t need = 256 + 100;
+
+    domain(&p, 1200, -100);
+    add(&p, guest("cache-a", 1024, 900, 0), 1);
+    add(&p, guest("cache-b", 1024, 900, 0), 1);
+    add(&p, guest("small", 1024, 900, 0), 1);
+    p.in[0].held_mib = p.in[1].held_mib = 500;
+    p.in[2].held_mib = 512;
+    p.in[2].cfg = &(PolicyVmConfig) { .floor_mib = 512 };
+    run(&p);
+    g_assert_cmpuint(p.out[0].target_mib, ==, 500 - need / 2);
+    g_assert_cmpuint(p.out[1].target_mib, ==, 500 - need / 2);
+    assert_reason(&p.out[2], POLICY_STEADY);
+
+    /* on their way there: nothing more is asked */
+    p.in[0].target_mib = p.in[1].target_mib = 500 - need / 2;
+    run(&p);
+    assert_reason(&p.out[0], POLICY_STEADY);
+    assert_reason(&p.out[1], POLICY_STEADY);
+
+    /* a target still above what the host holds gives it nothing */
+    p.in[0].target_mib = p.in[1].target_mib = 900;
+    run(&p);
+    g_assert_cmpuint(p.out[0].target_mib, ==, 500 - need / 2);
+    g_assert_cmpuint(p.out[1].target_mib, ==, 500 - need / 2);
     plan_free(&p);
 }
 
@@ -528,6 +568,7 @@ int main(int argc, char **argv)
     g_test_add_func("/balloond/plan/reserve", test_reserve);
     g_test_add_func("/balloond/plan/split", test_split);
     g_test_add_func("/balloond/plan/split-capacity", test_split_capacity);
+    g_test_add_func("/balloond/plan/held", test_held);
     g_test_add_func("/balloond/plan/lookahead", test_lookahead);
     g_test_add_func("/balloond/plan/settling", test_settling);
     g_test_add_func("/balloond/plan/tiers", test_tiers);

@@ -275,8 +275,8 @@ static void test_host_signals(void)
 
 static void test_host_floor(void)
 {
-    g_autoptr(VmSnapshot) s = snap(560, 560, 550);  /* step 56 */
-    g_autoptr(VmSnapshot) at = snap(512, 512, 500);
+    g_autoptr(VmSnapshot) s = snap(280, 280, 275);  /* step 28 */
+    g_autoptr(VmSnapshot) at = snap(256, 256, 250);
     PolicyDecision d;
 
     d = decide(s, &host_pressed, 0, 1, 8192);
@@ -284,7 +284,7 @@ static void test_host_floor(void)
     g_assert_cmpuint(d.target_mib, ==, vmc->floor_mib);
     d = decide(at, &host_pressed, 0, 1, 8192);
     assert_reason(&d, POLICY_STEADY);
-    g_assert_cmpuint(d.target_mib, ==, 512);
+    g_assert_cmpuint(d.target_mib, ==, 256);
 }
 
 /* Never the guest's used memory: it keeps low mark + a step available */
@@ -351,7 +351,7 @@ static void test_hysteresis(void)
     /* spare above the margin: 20 MiB, less than the hysteresis */
     g_autoptr(VmSnapshot) s = snap(8192, 8192, low + 256 + 20);
     g_autoptr(VmSnapshot) near = snap(8160, 8160, 4000);
-    g_autoptr(VmSnapshot) tiny = snap(520, 520, 500);
+    g_autoptr(VmSnapshot) tiny = snap(264, 264, 250);
     PolicyDecision d;
 
     d = decide(s, &host_pressed, 0, 1, 8192);
@@ -363,7 +363,7 @@ static void test_hysteresis(void)
     g_assert_cmpuint(d.target_mib, ==, 8180);
     d = decide(tiny, &host_pressed, 0, 1, 8192);
     assert_reason(&d, POLICY_HOST_PRESSURE);
-    g_assert_cmpuint(d.target_mib, ==, 512);
+    g_assert_cmpuint(d.target_mib, ==, 256);
 }
 
 /* No pressure: back to the ceiling in bounded steps */
@@ -823,7 +823,7 @@ static void test_reason_names(void)
 
 static void test_defaults(void)
 {
-    g_assert_cmpuint(cfg->defaults.floor_mib, ==, 512);
+    g_assert_cmpuint(cfg->defaults.floor_mib, ==, 256);
     g_assert_cmpuint(cfg->defaults.ceiling_mib, ==, 0);
     g_assert_cmpuint(cfg->step_mib, ==, 256);
     g_assert_cmpfloat(cfg->step_pct, ==, 10);

@@ -28,11 +28,11 @@
 #include "host-pressure.h"
 #include "metrics.h"
 #include "policy.h"
+#include "qemu-memory.h"
 
 /* A QEMU's growth is measured over this long */
 #define RSS_WINDOW_MS 1000
 
-static long page_size;
 
 /* The daemon's own state of one VM (under Daemon.lock) */
 typedef struct BdVm {
@@ -46,6 +46,8 @@ typedef struct BdVm {
     uint64_t decisions[POLICY_REASON__MAX];
     Trend demand;               /* used memory at each report, MiB */
     Trend rss;                  /* its QEMU's resident memory, MiB */
+    int64_t own_mib;            /* QEMU's own part of it; -1: unknown */
+    int64_t own_us;             /* monotonic: when own_mib was asked for */
     int64_t distress_ms;        /* its guest last OOM-killed or stalled */
 } BdVm;
 
@@ -81,6 +83,7 @@ static BdVm *bd_vm(const char *name)
     if (!v) {
         v = g_new0(BdVm, 1);
         v->last_reason = POLICY_REASON__MAX;
+        v->own_mib = -1;
         g_hash_table_insert(bd.vms, g_strdup(name), v);
     }
     return v;
@@ -101,20 +104,6 @@ static void note_demand(BdVm *v, const VmSnapshot *s)
               POLICY_DEMAND_MS);
 }
 
-/* The resident memory of process @pid, MiB; -1 if unknown (no lock) */
-static int64_t qemu_rss_mib(int pid)
-{
-    g_autofree char *path = g_strdup_printf("/proc/%d/statm", pid);
-    g_autofree char *text = NULL;
-    unsigned long size, resident;
-
-    if (pid <= 0 || !g_file_get_contents(path, &text, NULL, NULL) ||
-        sscanf(text, "%lu %lu", &size, &resident) != 2) {
-        return -1;
-    }
-    return (int64_t)resident * page_size >> 20;
-}
-
 /* How fast the VM's QEMU process grows, MiB/s (under bd.lock) */
 static double qemu_growth(BdVm *v, int64_t rss_mib, int64_t now_ms)
 {
@@ -123,6 +112,53 @@ static double qemu_growth(BdVm *v, int64_t rss_mib, int64_t now_ms)
     }
     trend_add(&v->rss, now_ms, rss_mib, RSS_WINDOW_MS);
     return trend_rise_per_s(&v->rss, 50);
+}
+
+/*
+ * The guest memory its QEMU process holds, MiB (0: unknown; under
+ * bd.lock): its resident memory now less QEMU's own part, as last read
+ * from smaps (it changes slowly; smaps costs more than statm).
+ */
+static uint64_t guest_held_mib(const BdVm *v, int64_t rss_mib)
+{
+    if (rss_mib <= 0 || v->own_mib < 0) {
+        return 0;
+    }
+    return MAX(rss_mib - v->own_mib, 1);
+}
+
+/* Read QEMU's own part again this often */
+#define OWN_REFRESH_US (10 * G_USEC_PER_SEC)
+
+/* Read QEMU's own memory again, if due (in the VM's worker thread) */
+static void refresh_own(const VmSnapshot *s)
+{
+    int64_t now_us = g_get_monotonic_time(), own = -1;
+    g_autoptr(GError) err = NULL;
+    bool due, first;
+    BdVm *v;
+
+    g_mutex_lock(&bd.lock);
+    v = bd_vm(s->name);
+    due = s->pid > 0 && (!v->own_us || now_us - v->own_us >= OWN_REFRESH_US);
+    first = !v->own_us;
+    if (due) {
+        v->own_us = now_us;
+    }
+    g_mutex_unlock(&bd.lock);
+    if (!due) {
+        return;
+    }
+    if (!qemu_memory_own_mib(s->pid, &own, &err) && first) {
+        /* (said once per process: its balloon's size counts instead) */
+        g_message("%s: QEMU process %d: %s", s->name, s->pid, err->message);
+    }
+    g_mutex_lock(&bd.lock);
+    v = bd_vm(s->name);
+    if (v->pid == s->pid) {
+        v->own_mib = own;
+    }
+    g_mutex_unlock(&bd.lock);
 }
 
 /* A VM's QEMU process is new: find the memory domains it is in */
@@ -173,10 +209,15 @@ static void on_publish(void *opaque G_GNUC_UNUSED, VmWorker *w)
     v->seen_update_ms = s->stats_update_ms;
     v->seen_responsive = s->responsive;
     v->pid = s->pid;
+    if (moved) {
+        v->own_mib = -1;
+        v->own_us = 0;
+    }
     g_mutex_unlock(&bd.lock);
     if (moved) {
         find_domains(s);
     }
+    refresh_own(s);
     if (news || moved) {
         /* here, so that the worker makes the command before it waits */
         plan_now();
@@ -313,6 +354,7 @@ static void plan_input(const VmSnapshot *s, BdVm *v, int64_t rss_mib,
     in->used_rise_mib = trend_rise(&v->demand);
     in->demand_known = v->demand.n >= 2;
     in->qemu_rss_mib_s = qemu_growth(v, rss_mib, now_ms);
+    in->held_mib = guest_held_mib(v, rss_mib);
     in->settling = g_get_monotonic_time() < bd.settled_us;
     in->distress_ms = v->distress_ms;
     in->target_mib = v->target_mib && now_ms - v->target_ms < PENDING_MS &&
@@ -381,7 +423,8 @@ static void plan_now(void)
     host_pressure_get(bd.host, &host);
     n_doms = domains_get(bd.domains, doms, NULL);
     for (i = 0; i < snaps->len; i++) {     /* (file reads: not locked) */
-        rss[i] = qemu_rss_mib(((VmSnapshot *)g_ptr_array_index(snaps, i))->pid);
+        rss[i] = qemu_memory_rss_mib(
+            ((VmSnapshot *)g_ptr_array_index(snaps, i))->pid);
     }
     g_mutex_lock(&bd.lock);
     for (i = 0; i < snaps->len; i++) {
@@ -581,7 +624,6 @@ int main(int argc, char **argv)
     bd.vms = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     g_mutex_init(&bd.lock);
     g_mutex_init(&bd.log_lock);
-    page_size = sysconf(_SC_PAGE_SIZE);     /* (a host tool, not QEMU) */
 
     hc.meminfo_path = o.meminfo;
     hc.psi_path = o.psi;

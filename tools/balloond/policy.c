@@ -19,7 +19,7 @@
 #include "policy.h"
 
 const PolicyConfig policy_default_config = {
-    .defaults = { .floor_mib = 512, .ceiling_mib = 0 },
+    .defaults = { .floor_mib = 256, .ceiling_mib = 0 },
     .step_mib = 256,
     .step_pct = 10,
     .hysteresis_mib = 32,
@@ -379,6 +379,28 @@ static uint64_t going_to_mib(const PolicyVm *v, uint64_t current)
     return v->target_mib ? v->target_mib : current;
 }
 
+/* The guest memory the host holds for @v, MiB: its balloon's size if unknown */
+static uint64_t held_mib(const PolicyVm *v, uint64_t current)
+{
+    return v->held_mib ? MIN(v->held_mib, current) : current;
+}
+
+/* What a balloon at @target surely gives back to the host, MiB */
+static uint64_t relief_mib(const PolicyVm *v, uint64_t current,
+                           uint64_t target)
+{
+    uint64_t held = held_mib(v, current);
+
+    return held > target ? held - target : 0;
+}
+
+/* The balloon target that gives the host @give MiB more than @going */
+static uint64_t target_giving(const PolicyVm *v, uint64_t current,
+                              uint64_t going, uint64_t give)
+{
+    return MIN(going, held_mib(v, current)) - give;
+}
+
 /* What the domains know once the balloons reach their targets */
 typedef struct DomainPlan {
     int64_t reserve;
@@ -396,7 +418,7 @@ static uint64_t give_capacity(const PolicyConfig *cfg, const PolicyVm *v,
     uint64_t going = going_to_mib(v, base->current_mib);
     uint64_t ceiling = vm_ceiling(v->cfg, v->max_mib, base->current_mib);
     uint64_t floor = MIN(v->cfg->floor_mib, ceiling);
-    uint64_t spare, pending;
+    uint64_t spare, pending, lowest;
     double rate = used_rate_mib_s(s);
 
     if (base->reason == POLICY_UNRESPONSIVE || base->reason == POLICY_STALE ||
@@ -414,6 +436,8 @@ static uint64_t give_capacity(const PolicyConfig *cfg, const PolicyVm *v,
 
         spare = MIN(spare, step > pending ? step - pending : 0);
     }
+    /* the lowest target it may get, and what that gives the host */
+    lowest = going - MIN(spare, going - floor);
     /*
      * tier 0: used memory not rising, and not risen lately (a guest that
      * allocates in steps looks idle between them); tier 1: the others;
@@ -426,7 +450,8 @@ static uint64_t give_capacity(const PolicyConfig *cfg, const PolicyVm *v,
         *tier = rate > cfg->guest_alloc_mib_s / 4 ||
                 v->used_rise_mib > 2 * cfg->hysteresis_mib ? 1 : 0;
     }
-    return MIN(spare, going - floor);
+    return relief_mib(v, base->current_mib, lowest) -
+           relief_mib(v, base->current_mib, going);
 }
 
 static void plan_domains(const PolicyConfig *cfg, const PolicyDomain *doms,
@@ -442,10 +467,15 @@ static void plan_domains(const PolicyConfig *cfg, const PolicyDomain *doms,
         dp[i].reserve = reserve;
         dp[i].headroom = doms[i].headroom_mib;
         for (j = 0; j < n_vms; j++) {
-            if (vms[j].domains & (1ull << i)) {
-                dp[i].headroom += (int64_t)base[j].current_mib -
-                    (int64_t)going_to_mib(&vms[j], base[j].current_mib);
+            uint64_t cur = base[j].current_mib;
+            uint64_t going = going_to_mib(&vms[j], cur);
+
+            if (!(vms[j].domains & (1ull << i))) {
+                continue;
             }
+            /* a balloon on its way: what it gives, or growth it takes */
+            dp[i].headroom += going > cur ? -(int64_t)(going - cur) :
+                              (int64_t)relief_mib(&vms[j], cur, going);
         }
         dp[i].need = reserve - dp[i].headroom;
         if (dp[i].need > 0) {
@@ -609,7 +639,8 @@ void policy_plan(const PolicyConfig *cfg, const PolicyDomain *doms,
 
         if (give[j]) {
             out[j].reason = POLICY_DOMAIN_SHORT;
-            out[j].target_mib = going - give[j];
+            out[j].target_mib = target_giving(&vms[j], out[j].current_mib,
+                                              going, give[j]);
         } else if (out[j].target_mib > out[j].current_mib) {
             plan_grow(cfg, &vms[j], n_doms, dp, &out[j]);
         }

@@ -60,7 +60,7 @@ typedef struct PolicyDomainConfig {
     double reserve_pct;
 } PolicyDomainConfig;
 
-/* Safe for any guest: floor 512 MiB, steps of 256 MiB / 10 %, ... */
+/* Safe for any guest: floor 256 MiB, steps of 256 MiB / 10 %, ... */
 extern const PolicyConfig policy_default_config;
 
 typedef struct HostMemory {
@@ -110,7 +110,10 @@ void policy_decide(const PolicyConfig *cfg, const PolicyVmConfig *vm,
  * reclaimable page cache.  A domain is short while its headroom is below
  * its reserve (policy_domain_reserve_mib); the VMs in it that can give
  * are asked at once, in parallel, for the shortfall, and, while the
- * headroom falls, for what it will lose in the next lookahead_ms.  VMs
+ * headroom falls, for what it will lose in the next lookahead_ms.  What
+ * a VM gives is counted in host memory: a balloon target gives back
+ * what the host holds for the VM above it (PolicyVm.held_mib), so a guest
+ * whose free pages were never touched is asked to inflate through them.  VMs
  * grow back only once the headroom is above 1.5 times the reserve and
  * the cool-down after the last shortfall (and, longer, after the last
  * OOM kill) is over.
@@ -147,6 +150,14 @@ typedef struct PolicyVm {
      * the guest's next report says so
      */
     double qemu_rss_mib_s;
+    /*
+     * the guest memory the host holds for it (its QEMU's resident
+     * memory less QEMU's own), MiB, at most that; 0: unknown.  Inflating
+     * takes the guest's free pages first, and those it never touched
+     * cost the host nothing: a target below this gives the difference
+     * back for sure, a target above it nothing.
+     */
+    uint64_t held_mib;
     /*
      * the daemon has just started and may not have heard from every VM:
      * a step at a time, the first VM to answer is not asked for all

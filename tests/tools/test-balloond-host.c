@@ -240,7 +240,16 @@ static void on_host(void *opaque, const HostMemory *host)
     g_mutex_unlock(&s->lock);
 }
 
-/* Wait until the last callback says @avail_kib, @avg10 and @pressure */
+/* The verdict on @m with the default thresholds (10 % and avg10 10) */
+static bool judged(HostMemory m)
+{
+    return policy_host_pressure(&policy_default_config, &m);
+}
+
+/*
+ * Wait until the last callback says @avail_kib and @avg10, and the
+ * policy's verdict on it is @pressure (the watcher has none of its own)
+ */
 static void wait_state(Seen *s, uint64_t avail_kib, double avg10,
                        bool pressure)
 {
@@ -250,7 +259,8 @@ static void wait_state(Seen *s, uint64_t avail_kib, double avg10,
     g_mutex_lock(&s->lock);
     for (;;) {
         ok = s->calls && s->last.available_kib == avail_kib &&
-             s->last.psi_some_avg10 == avg10 && s->last.pressure == pressure;
+             s->last.psi_some_avg10 == avg10 && !s->last.pressure &&
+             judged(s->last) == pressure;
         if (ok || !g_cond_wait_until(&s->cond, &s->lock, end)) {
             break;
         }
@@ -260,7 +270,7 @@ static void wait_state(Seen *s, uint64_t avail_kib, double avg10,
                        "pressure %d; last avail %" G_GUINT64_FORMAT
                        " avg10 %g pressure %d after %u calls", avail_kib,
                        avg10, pressure, s->last.available_kib,
-                       s->last.psi_some_avg10, s->last.pressure, s->calls);
+                       s->last.psi_some_avg10, judged(s->last), s->calls);
     }
     g_assert_true(ok);
     g_assert_false(s->other_thread);
@@ -310,7 +320,6 @@ static void test_watch_files(void)
     g_autofree char *other = g_build_filename(dir, "other", NULL);
     HostPressureConfig cfg = {
         .meminfo_path = meminfo, .psi_path = psi,
-        .low_avail_pct = 10, .psi_some_avg10 = 10,
         .poll_ms = 60000,       /* inotify must notice, not polling */
     };
     g_autoptr(GError) err = NULL;
@@ -327,7 +336,7 @@ static void test_watch_files(void)
     host_pressure_get(hp, &now);
     g_assert_cmpuint(now.total_kib, ==, 1000000);
     g_assert_cmpuint(now.available_kib, ==, 500000);
-    g_assert_false(now.pressure);
+    g_assert_false(judged(now));
     wait_state(&s, 500000, 0, false);       /* the initial state */
 
     write_meminfo(meminfo, 50000, true);     /* 5 %: pressure */
@@ -356,7 +365,7 @@ static void test_watch_files(void)
     host_pressure_get(hp, &now);
     g_assert_cmpuint(now.available_kib, ==, 700000);
     g_assert_cmpfloat(now.psi_some_avg10, ==, 50);
-    g_assert_true(now.pressure);
+    g_assert_true(judged(now));
     host_pressure_stop(hp);
 
     seen_clear(&s);
@@ -374,7 +383,7 @@ static void watch_proc(uint64_t window_us)
 {
     HostPressureConfig cfg = {
         .psi_stall_us = 150000, .psi_window_us = window_us,
-        .low_avail_pct = 5, .psi_some_avg10 = 10, .poll_ms = 100,
+        .poll_ms = 100,
     };
     g_autoptr(GError) err = NULL;
     HostPressure *hp;
@@ -428,7 +437,7 @@ static void test_watch_bad_paths(void)
     for (i = 0; i < G_N_ELEMENTS(bad); i++) {
         HostPressureConfig cfg = {
             .meminfo_path = bad[i][0], .psi_path = bad[i][1],
-            .low_avail_pct = 10, .psi_some_avg10 = 10, .poll_ms = 1000,
+            .poll_ms = 1000,
         };
         g_autoptr(GError) err = NULL;
 

@@ -39,7 +39,7 @@ static const HostMemory host_calm = {
 };
 static const HostMemory host_pressed = {
     .total_kib = 64 * 1024 * 1024, .available_kib = 32 * 1024 * 1024,
-    .pressure = true,
+    .psi_stall = true,
 };
 
 /* Snapshots */
@@ -271,6 +271,15 @@ static void test_host_signals(void)
     assert_reason(&d, POLICY_HOST_PRESSURE);
     d = decide(s, &host_calm, 0, 1, 8192);
     assert_reason(&d, POLICY_STEADY);           /* at the ceiling */
+
+    /* the verdict the daemon logs and exports: the same signals */
+    g_assert_true(policy_host_pressure(cfg, &low) && low.pressure);
+    g_assert_true(policy_host_pressure(cfg, &psi) && psi.pressure);
+    psi = host_pressed;
+    g_assert_true(policy_host_pressure(cfg, &psi));
+    psi = host_calm;
+    psi.pressure = true;            /* (an old verdict counts for nothing) */
+    g_assert_false(policy_host_pressure(cfg, &psi) || psi.pressure);
 }
 
 static void test_host_floor(void)

@@ -226,10 +226,12 @@ static void on_publish(void *opaque G_GNUC_UNUSED, VmWorker *w)
 }
 
 /* The host's pressure changed: every VM's fresh statistics, now */
-static void on_host(void *opaque G_GNUC_UNUSED, const HostMemory *host)
+static void on_host(void *opaque G_GNUC_UNUSED, const HostMemory *now)
 {
+    HostMemory judged = *now, *host = &judged;
     bool changed;
 
+    policy_host_pressure(&bd.policy, host);
     g_mutex_lock(&bd.lock);
     changed = host->pressure != bd.host_pressure;
     bd.host_pressure = host->pressure;
@@ -421,6 +423,7 @@ static void plan_now(void)
 
     g_mutex_lock(&plan_lock);
     host_pressure_get(bd.host, &host);
+    policy_host_pressure(&bd.policy, &host);
     n_doms = domains_get(bd.domains, doms, NULL);
     for (i = 0; i < snaps->len; i++) {     /* (file reads: not locked) */
         rss[i] = qemu_memory_rss_mib(
@@ -487,6 +490,7 @@ static void collect(void *opaque G_GNUC_UNUSED, GPtrArray *vms,
     }
 
     host_pressure_get(bd.host, host);
+    policy_host_pressure(&bd.policy, host);
     g_mutex_lock(&bd.lock);
     for (i = 0; i < snaps->len; i++) {
         VmSnapshot *s = g_ptr_array_index(snaps, i);
@@ -627,8 +631,6 @@ int main(int argc, char **argv)
 
     hc.meminfo_path = o.meminfo;
     hc.psi_path = o.psi;
-    hc.low_avail_pct = bd.policy.host_low_avail_pct;
-    hc.psi_some_avg10 = bd.policy.host_psi_some_avg10;
     bd.host = host_pressure_start(&hc, on_host, NULL, &err);
     if (!bd.host) {
         g_printerr("qemu-oc-balloond: host memory: %s\n", err->message);

@@ -7,15 +7,14 @@
  *    and --host-psi (IN_CLOSE_WRITE and IN_MOVED_TO, matched by name): a
  *    file rewritten in place or renamed over is read again;
  *  - the real PSI trigger (/proc/pressure/memory opened read-write, a
- *    "some STALL WINDOW" trigger written to it): POLLPRI starts pressure,
- *    which ends once avg10 is below the threshold and no event came for
- *    a window.  When the kernel refuses the trigger (unprivileged, or a
- *    window it does not accept), avg10 is read every poll_ms instead and
- *    compared with the threshold; a kernel without PSI leaves only
- *    meminfo (both said once).
+ *    "some STALL WINDOW" trigger written to it): POLLPRI starts a stall
+ *    (HostMemory.psi_stall), which ends once no event came for a window.
+ *    When the kernel refuses the trigger (unprivileged, or a window it
+ *    does not accept), avg10 alone is read every poll_ms; a kernel
+ *    without PSI leaves only meminfo (both said once).
  * Every poll_ms the sources are read again anyway (meminfo changes
  * without inotify events; a missed event costs at most one period).
- * MemAvailable below low_avail_pct of MemTotal is pressure too.
+ * Nothing here decides pressure: policy_host_pressure() does.
  *
  * The callback runs in the watcher thread, without any lock held: once
  * at start with the initial state, then whenever the state differs from
@@ -66,7 +65,6 @@ struct HostPressure {
     HostPressureFn *fn;
     void *opaque;
     uint64_t stall_us, window_us;
-    double low_avail_pct, psi_threshold;
     int poll_ms;
 
     WatchedFile meminfo;        /* path /proc/meminfo: not watched */
@@ -74,7 +72,7 @@ struct HostPressure {
     PsiMode psi_mode;
     int psi_fd;                 /* PSI_TRIGGER: the trigger, else -1 */
     int64_t psi_event_us;       /* monotonic, the trigger's last event */
-    bool psi_pressure;          /* from PSI alone */
+    bool psi_stall;             /* an event within the last window */
 
     int inotify_fd;             /* -1 if no file is watched */
     int stop_fd;                /* eventfd */
@@ -330,14 +328,7 @@ static void psi_real_setup(HostPressure *hp)
     }
 }
 
-static bool host_low_memory(const HostPressure *hp, const HostMemory *m)
-{
-    return m->total_kib &&
-           (double)m->available_kib * 100.0 <
-           hp->low_avail_pct * (double)m->total_kib;
-}
-
-/* Read every source again and decide; the result in *@m */
+/* Read every source again; the result in *@m */
 static void refresh(HostPressure *hp, HostMemory *m)
 {
     g_autoptr(GError) err = NULL;
@@ -350,24 +341,21 @@ static void refresh(HostPressure *hp, HostMemory *m)
     case PSI_FILE:
         ok = host_pressure_read_psi(hp->psi.path, &m->psi_some_avg10, &err);
         watched_note(&hp->psi, ok, err);
-        hp->psi_pressure = m->psi_some_avg10 > hp->psi_threshold;
         break;
     case PSI_AVG10:
         host_pressure_read_psi(PROC_PSI_MEMORY, &m->psi_some_avg10, NULL);
-        hp->psi_pressure = m->psi_some_avg10 > hp->psi_threshold;
         break;
     case PSI_TRIGGER:
         host_pressure_read_psi(PROC_PSI_MEMORY, &m->psi_some_avg10, NULL);
-        if (hp->psi_pressure && m->psi_some_avg10 < hp->psi_threshold &&
-            g_get_monotonic_time() - hp->psi_event_us >=
+        if (hp->psi_stall && g_get_monotonic_time() - hp->psi_event_us >=
             (int64_t)hp->window_us) {
-            hp->psi_pressure = false;
+            hp->psi_stall = false;
         }
         break;
     case PSI_NONE:
         break;
     }
-    m->pressure = hp->psi_pressure || host_low_memory(hp, m);
+    m->psi_stall = hp->psi_stall;
 }
 
 static bool host_memory_equal(const HostMemory *a, const HostMemory *b)
@@ -375,7 +363,7 @@ static bool host_memory_equal(const HostMemory *a, const HostMemory *b)
     return a->total_kib == b->total_kib &&
            a->available_kib == b->available_kib &&
            a->psi_some_avg10 == b->psi_some_avg10 &&
-           a->pressure == b->pressure;
+           a->psi_stall == b->psi_stall;
 }
 
 /* Publish @m; call back if it differs from what was last reported */
@@ -429,7 +417,7 @@ static void psi_trigger_event(HostPressure *hp, short revents)
         hp->psi_fd = -1;
         hp->psi_mode = PSI_AVG10;
     } else if (revents & POLLPRI) {
-        hp->psi_pressure = true;
+        hp->psi_stall = true;
         hp->psi_event_us = g_get_monotonic_time();
     }
 }
@@ -502,8 +490,6 @@ static void config_init(HostPressure *hp, const HostPressureConfig *cfg)
     hp->stall_us = cfg->psi_stall_us ? cfg->psi_stall_us : DEFAULT_STALL_US;
     hp->window_us = cfg->psi_window_us ? cfg->psi_window_us
                                        : DEFAULT_WINDOW_US;
-    hp->low_avail_pct = cfg->low_avail_pct;
-    hp->psi_threshold = cfg->psi_some_avg10;
     hp->poll_ms = cfg->poll_ms > 0 ? cfg->poll_ms : DEFAULT_POLL_MS;
     watched_init(&hp->meminfo, cfg->meminfo_path ? cfg->meminfo_path
                                                  : PROC_MEMINFO);
@@ -526,12 +512,10 @@ static bool sources_init(HostPressure *hp, const HostPressureConfig *cfg,
             return false;
         }
         hp->psi_mode = PSI_FILE;
-        hp->psi_pressure = hp->cur.psi_some_avg10 > hp->psi_threshold;
         watch_file(hp, &hp->psi);
     } else {
         psi_real_setup(hp);
     }
-    hp->cur.pressure = hp->psi_pressure || host_low_memory(hp, &hp->cur);
     return true;
 }
 

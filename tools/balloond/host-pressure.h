@@ -2,13 +2,14 @@
  * qemu-oc-balloond: the host's memory state and pressure
  *
  * MemTotal/MemAvailable from /proc/meminfo (or --host-meminfo FILE, a file
- * in the same format, re-read when it changes: inotify), and memory
- * pressure from PSI (/proc/pressure/memory: a trigger "some 150000
- * 1000000" written to it, then poll() for POLLPRI; or --host-psi FILE, a
- * file in the same format whose "some avg10=" is compared with the
- * configured threshold whenever it changes).  The watcher runs in its
- * own thread and calls back on every change of state: pressure starts,
- * pressure ends, or the numbers moved.
+ * in the same format, re-read when it changes: inotify), and the memory
+ * PSI (/proc/pressure/memory: its "some avg10=", and a trigger "some
+ * 150000 1000000" written to it, then poll() for POLLPRI; or --host-psi
+ * FILE, a file in the same format, re-read when it changes).  The
+ * watcher measures; whether that is pressure is the policy's to say
+ * (policy_host_pressure()).  It runs in its own thread and calls back on
+ * every change: the numbers moved, a stall began (the trigger fired) or
+ * ended (a window without one).
  *
  * Copyright (c) 2026 qemu-oc developers
  *
@@ -25,8 +26,6 @@ typedef struct HostPressureConfig {
     const char *psi_path;       /* NULL: /proc/pressure/memory */
     uint64_t psi_stall_us;      /* trigger: stalled this long ... */
     uint64_t psi_window_us;     /* ... within this window */
-    double low_avail_pct;       /* MemAvailable below: pressure */
-    double psi_some_avg10;      /* with a PSI file: avg10 above: pressure */
     int poll_ms;                /* re-read meminfo at least this often */
 } HostPressureConfig;
 

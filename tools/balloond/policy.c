@@ -121,11 +121,17 @@ static bool guest_pressure(const PolicyConfig *cfg, const VmSnapshot *s,
 
 static bool host_pressure(const PolicyConfig *cfg, const HostMemory *host)
 {
-    return host->pressure ||
+    return host->psi_stall ||
            (host->total_kib &&
             host->available_kib * 100.0 <
             cfg->host_low_avail_pct * host->total_kib) ||
            host->psi_some_avg10 > cfg->host_psi_some_avg10;
+}
+
+bool policy_host_pressure(const PolicyConfig *cfg, HostMemory *host)
+{
+    host->pressure = host_pressure(cfg, host);
+    return host->pressure;
 }
 
 /*

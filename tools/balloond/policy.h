@@ -66,8 +66,17 @@ extern const PolicyConfig policy_default_config;
 typedef struct HostMemory {
     uint64_t total_kib, available_kib;      /* /proc/meminfo */
     double psi_some_avg10;                  /* /proc/pressure/memory */
-    bool pressure;              /* a PSI trigger fired, or low available */
+    bool psi_stall;             /* the kernel's PSI trigger fired lately */
+    bool pressure;              /* the verdict: policy_host_pressure() */
 } HostMemory;
+
+/*
+ * Whether the host is under memory pressure (the PSI trigger fired
+ * lately, MemAvailable below host_low_avail_pct, or PSI avg10 above
+ * host_psi_some_avg10): the one place it is decided.  Sets and returns
+ * host->pressure.  Pure.
+ */
+bool policy_host_pressure(const PolicyConfig *cfg, HostMemory *host);
 
 typedef enum PolicyReason {
     POLICY_STEADY,              /* no change */

@@ -52,7 +52,7 @@ DAEMON = os.path.join(TOP, 'build', 'tools', 'qemu-oc-balloond')
 
 SAMPLE_S = 5.0          # MOM and Proxmox: guest statistics every 5 s
 CYCLE_S = 10.0          # ... a decision every 10 s
-MIN_MIB = 512           # Proxmox balloon minimum (balloond's floor default too)
+MIN_MIB = 512           # Proxmox balloon minimum
 
 
 def cpu_s(pid):
@@ -269,10 +269,10 @@ class ProxmoxPolicy(Controller):
 
 
 class Balloond:
-    """qemu-oc-balloond on the VMs' QMP sockets (qmp_dir/gN), its defaults,
-    --interval 0.5; logs in out_dir."""
+    """qemu-oc-balloond on the VMs' QMP sockets (qmp_dir/gN), its defaults
+    or the configuration text @config, --interval 0.5; logs in out_dir."""
 
-    def __init__(self, out_dir, qmp_dir, names):
+    def __init__(self, out_dir, qmp_dir, names, config=None):
         self.names = list(names)
         self.json = os.path.join(out_dir, 'balloond.jsonl')
         self.err_path = os.path.join(out_dir, 'balloond.stderr')
@@ -280,11 +280,16 @@ class Balloond:
         with open(meminfo, 'w') as f:
             f.write('MemTotal: 64000000 kB\nMemFree: 60000000 kB\n'
                     'MemAvailable: 60000000 kB\n')
+        args = []
+        if config:
+            args = ['--config', os.path.join(out_dir, 'balloond.conf')]
+            with open(args[1], 'w') as f:
+                f.write(config)
         self.err = open(self.err_path, 'w')
         self.t0 = time.monotonic()
         self.proc = subprocess.Popen(
             [DAEMON, '--qmp-dir', qmp_dir, '--interval', '0.5',
-             '--host-meminfo', meminfo, '--log-json', self.json],
+             '--host-meminfo', meminfo, '--log-json', self.json] + args,
             stdout=subprocess.DEVNULL, stderr=self.err)
         self.cpu = None
         self.wall = None

@@ -15,6 +15,7 @@ Skips only if libvirtd cannot start at all.
 import glob
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -274,6 +275,12 @@ class LibvirtTest(VMTestCase):
             shutil.rmtree(tmp)
         self.assertIn('%s: host-pressure' % self.name, err)
         self.assertIn('%s: grow' % self.name, err)
+        # its QEMU process, from libvirt's pid file: its memory cgroups
+        # are its memory domains (found or not, the process is named)
+        pid = int(read_text('/run/libvirt/qemu/%s.pid' % self.name))
+        line = re.search(r'%s: QEMU process %d(:| is in).*' % (re.escape(self.name), pid), err)
+        self.assertIsNotNone(line, err[-2000:])
+        print('  %s' % line.group(0))
 
     def test_capability_probe(self):
         caps = self.conn.getDomainCapabilities(os.path.realpath(BINARY), 'x86_64',

@@ -24,6 +24,10 @@
  * events, new ones are dropped); wait_events() pops them with its
  * timeout and hands them to l->event_fn in the worker thread.
  *
+ * pid: on a local qemu:///system or qemu:///session connection, the
+ * domain's QEMU process from libvirt's pid file, checked against the
+ * process's -name (libvirt's public API does not give it).
+ *
  * Copyright (c) 2026 qemu-oc developers
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -409,6 +413,67 @@ static bool lv_wait_events(VmLink *l, int timeout_ms, GError **err)
     }
 }
 
+/* Whether NUL-separated @cmdline names the domain: -name guest=@name */
+static bool lv_cmdline_names(const char *cmdline, size_t len,
+                             const char *name)
+{
+    g_autofree char *want = g_strdup_printf("guest=%s", name);
+    const char *p = cmdline, *end = cmdline + len, *prev = NULL;
+
+    for (; p < end; p += strlen(p) + 1) {
+        if (prev && !strcmp(prev, "-name") &&
+            (!strcmp(p, name) || (g_str_has_prefix(p, want) &&
+                                  (p[strlen(want)] == ',' ||
+                                   !p[strlen(want)])))) {
+            return true;
+        }
+        prev = p;
+    }
+    return false;
+}
+
+/*
+ * The domain's QEMU process on a local qemu:///system or qemu:///session
+ * connection: libvirt's pid file for it, checked against the process's
+ * command line (-name guest=NAME); 0 if unknown (a remote connection, no
+ * pid file, a process that is not this domain's QEMU)
+ */
+static int lv_pid(VmLink *l)
+{
+    VmLinkLibvirt *v = lv_of(l);
+    const char *name = virDomainGetName(v->dom);
+    g_autofree char *uri = virConnectGetURI(v->conn);
+    g_autofree char *path = NULL, *text = NULL, *proc = NULL;
+    g_autofree char *cmdline = NULL;
+    gsize len;
+    gint64 pid;
+
+    if (!uri || !name) {
+        return 0;
+    }
+    if (!strcmp(uri, "qemu:///system")) {
+        path = g_strdup_printf("/run/libvirt/qemu/%s.pid", name);
+    } else if (!strcmp(uri, "qemu:///session")) {
+        path = g_strdup_printf("%s/libvirt/qemu/run/%s.pid",
+                               g_get_user_runtime_dir(), name);
+    } else {
+        return 0;
+    }
+    if (!g_file_get_contents(path, &text, NULL, NULL)) {
+        return 0;
+    }
+    pid = g_ascii_strtoll(g_strstrip(text), NULL, 10);
+    if (pid <= 0 || pid > G_MAXINT) {
+        return 0;
+    }
+    proc = g_strdup_printf("/proc/%d/cmdline", (int)pid);
+    if (!g_file_get_contents(proc, &cmdline, &len, NULL) ||
+        !lv_cmdline_names(cmdline, len, name)) {
+        return 0;
+    }
+    return (int)pid;
+}
+
 static void lv_free(VmLink *l)
 {
     VmLinkLibvirt *v = lv_of(l);
@@ -425,6 +490,7 @@ static const VmLinkOps lv_ops = {
     .execute = lv_execute,
     .wait_events = lv_wait_events,
     .set_balloon = lv_set_balloon,
+    .pid = lv_pid,
     .close = lv_close,
     .free = lv_free,
 };

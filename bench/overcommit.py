@@ -30,7 +30,8 @@ Workloads (the arithmetic is in the comments at the WORKLOADS table):
              the next one grows by 2 x 50 MiB (kept); 5 s between spikes
 
 Figures per policy and workload: the QEMUs killed (which, and when after
-the load began), the cgroup's OOM kills, its peak usage against the limit,
+the load began), the cgroup's OOM kills, the live guests' own OOM kills
+and allocation stalls (/proc/vmstat), the cgroup's peak usage against the limit,
 the memory reclaimed from the idle guests (their QEMUs' RSS when they held
 their memory minus at the end, MiB and % of what they held; staggered:
 each guest's peak RSS minus its end RSS), the time from the load's start
@@ -290,6 +291,7 @@ def run_one(workload, policy, run_dir, log):
         load(vms, rec, log)
         time.sleep(TAIL_S)
         rec['end_rss'] = [squeeze.qemu_rss(vm) for vm in vms]
+        rec['guest'] = guest_distress(vms, watch, rec)
         if ctrl is not None:
             ctrl.stop()
             rec['cpu'] = ctrl.cpu
@@ -318,6 +320,23 @@ def run_one(workload, policy, run_dir, log):
             log(str(e))
         shutil.rmtree(qmp_dir, ignore_errors=True)
     return rec
+
+
+def guest_distress(vms, watch, rec):
+    """The live guests' OOM kills and allocation stalls since they booted
+    (/proc/vmstat: oom_kill, allocstall_*), summed: (kills, stalls)."""
+    kills = stalls = 0
+    for i, vm in enumerate(vms):
+        if i in watch.deaths:
+            continue
+        text = _guarded(rec, 'g%d vmstat' % i, lambda: vm.shell('cat /proc/vmstat'))
+        for line in (text or '').splitlines():
+            key, _, val = line.partition(' ')
+            if key == 'oom_kill':
+                kills += int(val)
+            elif key.startswith('allocstall'):
+                stalls += int(val)
+    return kills, stalls
 
 
 def finish(rec, vms, watch, ctrl, log):
@@ -375,8 +394,8 @@ def finish(rec, vms, watch, ctrl, log):
 
 # -- the tables ----------------------------------------------------------------
 
-COLS = ('policy', 'QEMU killed', 'cg OOM', 'peak/limit MiB', 'reclaimed MiB',
-        'load held', 'dir changes (cmds)', 'CPU s', 'load result')
+COLS = ('policy', 'QEMU killed', 'cg OOM', 'guest OOM/stalls', 'peak/limit MiB',
+        'reclaimed MiB', 'load held', 'dir changes (cmds)', 'CPU s', 'load result')
 
 
 def cells(rec):
@@ -401,7 +420,8 @@ def cells(rec):
         result.append(errs[0].split(':')[0] + ' failed')
     result += ['guest OOM g%d x%d' % kv for kv in sorted(rec.get('guest_oom', {}).items())]
     result = ', '.join(result) or 'ok'
-    return [killed, str(rec['oom']), '%d/%d' % (rec['peak'], LIMIT_MIB), recl,
+    guest = '%d/%d' % rec['guest'] if rec.get('guest') else '-'
+    return [killed, str(rec['oom']), guest, '%d/%d' % (rec['peak'], LIMIT_MIB), recl,
             held, dirs, cpu, result]
 
 
@@ -423,13 +443,14 @@ def verdict(recs):
     ours = [p for p in 'efgh' if p in ok]
     if not ours:
         return 'verdict: balloond (e to h) not run'
-    safe = all(not ok[p]['killed'] for p in ours)
+    safe = all(not ok[p]['killed'] and not (ok[p].get('guest') or (0, 0))[0]
+               for p in ours)
     if lost:
-        first = 'balloond (%s) killed nothing where %s lost VMs: %s' % (
+        first = 'balloond (%s) killed no VM nor guest process where %s lost VMs: %s' % (
             ', '.join(ours), ', '.join(lost), 'YES' if safe else 'NO')
     else:
         first = 'no baseline (a, c, d) lost a VM here; balloond (%s) killed %s' % (
-            ', '.join(ours), 'nothing' if safe else 'a VM')
+            ', '.join(ours), 'nothing' if safe else 'a VM or a guest process')
     rec, held = [], []
     for p in ours:
         rc = ok[p].get('reclaimed')

@@ -19,6 +19,7 @@ export PYTHON=/usr/bin/python3
 export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/qemu-oc/ccache}
 export CCACHE_BASEDIR=$B
 
+. "$TOP/scripts/steps.sh"
 "$TOP/scripts/deps.sh"
 
 # one build at a time in this tree (helpers and make targets may overlap)
@@ -54,18 +55,20 @@ export PATH=$B/bin:$PATH
 stamp="$QBUILD/.qemu-oc-configure"
 want="${CONFIGURE_ARGS[*]}"
 if [ ! -f "$QBUILD/build.ninja" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-    echo "build: configuring $QBUILD (log: build/configure.log)"
-    rm -rf "$QBUILD"
+    rm -rf "$QBUILD" "$(step_log configure)"
     mkdir -p "$QBUILD"
-    (cd "$QBUILD" && "$B/src/configure" "${CONFIGURE_ARGS[@]}") > "$B/configure.log" 2>&1 || {
-        tail -30 "$B/configure.log" >&2
-        echo "build: configure failed (full log: build/configure.log)" >&2
-        exit 1
-    }
+    (cd "$QBUILD" &&
+     step_run configure "configuring ${QBUILD#"$TOP"/}" \
+         "$B/src/configure" "${CONFIGURE_ARGS[@]}")
     echo "$want" > "$stamp"
 fi
 
-ninja -C "$QBUILD" qemu-system-x86_64 "$@"
+TARGETS=(qemu-system-x86_64 "$@")
+work=$(ninja -C "$QBUILD" -n "${TARGETS[@]}")
+if grep -q '^\[' <<< "$work"; then
+    step_ninja build "building qemu-system-x86_64${1:+ and $# more targets}" \
+        -C "$QBUILD" "${TARGETS[@]}"
+fi
 
 "$TOP/scripts/link-firmware.sh" "$QBUILD/qemu-bundle/usr/local/share/qemu"
 if [ "$QBUILD" = "$B/qemu" ]; then

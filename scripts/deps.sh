@@ -2,6 +2,8 @@
 # Install the Debian packages qemu-oc needs to fetch, build and test.
 # Idempotent: does nothing when every package is already installed.
 set -euo pipefail
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+. "$TOP/scripts/steps.sh"
 
 PKGS=(
     # upstream source fetch and unpack (dpkg-dev is deliberately absent:
@@ -35,7 +37,7 @@ done
 if [ ${#missing[@]} -eq 0 ]; then
     exit 0
 fi
-echo "deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}"
+step_run deps "apt-get update" apt-get update
+step_run deps "installing ${#missing[@]} Debian packages (${missing[*]:0:4} ...)" \
+    apt-get install -y --no-install-recommends "${missing[@]}"

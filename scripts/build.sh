@@ -36,9 +36,17 @@ if [ "${QEMU_OC_SANITIZERS:-0}" = 1 ]; then
     VARIANT_ARGS=(--enable-sanitizers)
 fi
 
+# Debian's feature set for its system emulators: the options debian/rules
+# takes from debian/control (debian/extract-config-opts) and its own
+# (modules, no Xen); the packages are in scripts/deps.sh.  No docs, and
+# no bzip2 (Debian has none; a host with libbz2-dev would get it)
+mapfile -t DEBIAN_ARGS < <(cd "$B/pristine" &&
+    sh debian/extract-config-opts linux-amd64 debian/control |
+    tr ' ' '\n' | grep -v -e '^--enable-docs$' -e '^$')
 CONFIGURE_ARGS=(
     "${VARIANT_ARGS[@]}"
-    --target-list=x86_64-softmmu --enable-kvm --enable-slirp
+    --target-list=x86_64-softmmu
+    "${DEBIAN_ARGS[@]}" --enable-modules --disable-xen --disable-bzip2
     --disable-docs --disable-werror --disable-tools --disable-guest-agent
     --disable-user --with-pkgversion="$PKGVERSION"
     --cc="ccache-gcc"
@@ -63,10 +71,14 @@ if [ ! -f "$QBUILD/build.ninja" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" 
     echo "$want" > "$stamp"
 fi
 
-TARGETS=(qemu-system-x86_64 "$@")
+# the emulator and its modules (the .so files beside it: block drivers,
+# displays, audio, USB, ...), which it loads from its own directory
+mapfile -t MODULES < <(ninja -C "$QBUILD" -t targets all |
+    sed -n 's/^\([a-z0-9_-]*\.so\): .*/\1/p')
+TARGETS=(qemu-system-x86_64 "${MODULES[@]}" "$@")
 work=$(ninja -C "$QBUILD" -n "${TARGETS[@]}")
 if grep -q '^\[' <<< "$work"; then
-    step_ninja build "building qemu-system-x86_64${1:+ and $# more targets}" \
+    step_ninja build "building qemu-system-x86_64, ${#MODULES[@]} modules${1:+ and $# more targets}" \
         -C "$QBUILD" "${TARGETS[@]}"
 fi
 

@@ -9,4 +9,6 @@ for f in /usr/share/seabios/*.bin /usr/lib/ipxe/qemu/*.rom \
          /usr/share/qemu/multiboot*.bin /usr/share/qemu/pvh.bin; do
     [ -e "$f" ] && ln -sfn "$f" "$DIR/$(basename "$f")"
 done
+# VNC's keymaps (qemu-system-data)
+[ -e "$DIR/keymaps" ] || ln -sfn /usr/share/qemu/keymaps "$DIR/keymaps"
 [ -e "$DIR/bios-256k.bin" ] || { echo "link-firmware: no SeaBIOS found" >&2; exit 1; }

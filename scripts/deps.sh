@@ -56,15 +56,19 @@ done
 if [ ${#missing[@]} -eq 0 ]; then
     exit 0
 fi
+export DEBIAN_FRONTEND=noninteractive
+step_run deps "apt-get update" apt-get update
 # libudev-dev must match the installed libudev1 exactly: a newer one would
-# upgrade systemd and its libraries on the host
+# upgrade systemd and its libraries on the host (if the archive no longer
+# has that version, the newer one it is)
 for i in "${!missing[@]}"; do
     if [ "${missing[$i]}" = libudev-dev ]; then
         v=$(dpkg-query -W -f='${Version}' libudev1 2>/dev/null || true)
-        [ -n "$v" ] && missing[$i]="libudev-dev=$v"
+        if [ -n "$v" ] &&
+            apt-cache madison libudev-dev 2>/dev/null | grep -q "| $v |"; then
+            missing[$i]="libudev-dev=$v"
+        fi
     fi
 done
-export DEBIAN_FRONTEND=noninteractive
-step_run deps "apt-get update" apt-get update
 step_run deps "installing ${#missing[@]} Debian packages (${missing[*]:0:4} ...)" \
     apt-get install -y --no-install-recommends --no-upgrade "${missing[@]}"

@@ -256,6 +256,12 @@ int domains_add(Domains *ds, const char *dir, GError **err)
     }
     d->pd.headroom_mib = d->st.headroom / (1 << 20);
     d->pd.limit_mib = d->st.limit >> 20;
+    /*
+     * the daemon cannot know when the domain was last short (it may have
+     * been restarted in the middle of a squeeze, with balloons still on
+     * their way to an earlier daemon's targets): its cool-down starts now
+     */
+    d->pd.short_ms = g_get_real_time() / 1000;
     g_mutex_lock(&ds->lock);
     for (i = 0; i < ds->n && strcmp(ds->dom[i]->dir, d->dir); i++) {
         /* another thread may have added it meanwhile */

@@ -121,6 +121,20 @@ bool fleet_set_balloon(Fleet *f, const char *name, uint64_t bytes,
     return w != NULL;
 }
 
+bool fleet_set_running(Fleet *f, const char *name, bool running,
+                       VmWorkerRunFn *done, void *opaque)
+{
+    VmWorker *w;
+
+    g_mutex_lock(&f->lock);
+    w = g_hash_table_lookup(f->workers, name);
+    if (w) {
+        vm_worker_set_running(w, running, done, opaque);
+    }
+    g_mutex_unlock(&f->lock);
+    return w != NULL;
+}
+
 void fleet_kick_all(Fleet *f)
 {
     GHashTableIter it;

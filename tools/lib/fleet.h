@@ -34,6 +34,13 @@ GPtrArray *fleet_snapshots(Fleet *f);
 bool fleet_set_balloon(Fleet *f, const char *name, uint64_t bytes,
                        VmWorkerBalloonFn *done, void *opaque);
 
+/*
+ * VM @name's worker pauses or resumes its vCPUs (vm_worker_set_running);
+ * false if there is no such VM
+ */
+bool fleet_set_running(Fleet *f, const char *name, bool running,
+                       VmWorkerRunFn *done, void *opaque);
+
 /* Every worker queries now (e.g. the host came under pressure) */
 void fleet_kick_all(Fleet *f);
 

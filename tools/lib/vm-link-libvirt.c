@@ -310,6 +310,20 @@ static bool lv_set_balloon(VmLink *l, uint64_t bytes, int timeout_ms,
     return true;
 }
 
+/* libvirt's own way, so that libvirt knows the domain is paused */
+static bool lv_set_running(VmLink *l, bool running, int timeout_ms,
+                           GError **err)
+{
+    VmLinkLibvirt *v = lv_of(l);
+
+    (void)timeout_ms;
+    if ((running ? virDomainResume(v->dom) : virDomainSuspend(v->dom)) < 0) {
+        lv_set_error(v, err, running ? "virDomainResume" : "virDomainSuspend");
+        return false;
+    }
+    return true;
+}
+
 static void lv_close(VmLink *l)
 {
     VmLinkLibvirt *v = lv_of(l);
@@ -490,6 +504,7 @@ static const VmLinkOps lv_ops = {
     .execute = lv_execute,
     .wait_events = lv_wait_events,
     .set_balloon = lv_set_balloon,
+    .set_running = lv_set_running,
     .pid = lv_pid,
     .close = lv_close,
     .free = lv_free,

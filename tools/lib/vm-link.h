@@ -34,6 +34,13 @@ typedef struct VmLinkOps {
     bool (*set_balloon)(VmLink *l, uint64_t bytes, int timeout_ms,
                         GError **err);
     /*
+     * Pause (@running false) or resume the VM's vCPUs (optional: NULL
+     * means QMP "stop" and "cont"; libvirt uses virDomainSuspend and
+     * virDomainResume)
+     */
+    bool (*set_running)(VmLink *l, bool running, int timeout_ms,
+                        GError **err);
+    /*
      * A file descriptor that is readable when events may be waiting
      * (optional: without it, wait_events is called in slices)
      */
@@ -86,6 +93,19 @@ static inline bool vm_link_set_balloon(VmLink *l, uint64_t bytes,
     args = json_object_new_object();
     json_object_object_add(args, "value", json_object_new_int64(bytes));
     r = l->ops->execute(l, "balloon", args, timeout_ms, err);
+    json_object_put(r);
+    return r != NULL;
+}
+
+static inline bool vm_link_set_running(VmLink *l, bool running,
+                                       int timeout_ms, GError **err)
+{
+    json_object *r;
+
+    if (l->ops->set_running) {
+        return l->ops->set_running(l, running, timeout_ms, err);
+    }
+    r = l->ops->execute(l, running ? "cont" : "stop", NULL, timeout_ms, err);
     json_object_put(r);
     return r != NULL;
 }

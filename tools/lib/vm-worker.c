@@ -43,6 +43,10 @@ struct VmWorker {
     uint64_t balloon_bytes;
     VmWorkerBalloonFn *balloon_done;
     void *balloon_opaque;
+    /* a pause or resume request not yet made (under lock) */
+    bool run_pending, run_running;
+    VmWorkerRunFn *run_done;
+    void *run_opaque;
 
     /* the worker thread's own */
     VmSnapshot *work;
@@ -103,7 +107,7 @@ static bool nap(VmWorker *w, int ms)
     bool woken;
 
     g_mutex_lock(&w->lock);
-    while (!w->stop && !w->kick && !w->balloon_pending &&
+    while (!w->stop && !w->kick && !w->balloon_pending && !w->run_pending &&
            g_cond_wait_until(&w->wake, &w->lock, end)) {
         /* spurious wake-up: wait on */
     }
@@ -164,6 +168,49 @@ void vm_worker_set_balloon(VmWorker *w, uint64_t bytes,
     w->balloon_opaque = opaque;
     wake_locked(w);
     g_mutex_unlock(&w->lock);
+}
+
+void vm_worker_set_running(VmWorker *w, bool running, VmWorkerRunFn *done,
+                           void *opaque)
+{
+    g_mutex_lock(&w->lock);
+    w->run_pending = true;
+    w->run_running = running;
+    w->run_done = done;
+    w->run_opaque = opaque;
+    wake_locked(w);
+    g_mutex_unlock(&w->lock);
+}
+
+/* Make the pause or resume request waiting, if any; false if the link failed */
+static bool do_run(VmWorker *w)
+{
+    VmWorkerRunFn *done;
+    GError *err = NULL;
+    void *opaque;
+    bool running, ok;
+
+    g_mutex_lock(&w->lock);
+    if (!w->run_pending || !w->connected) {
+        g_mutex_unlock(&w->lock);
+        return true;
+    }
+    w->run_pending = false;
+    running = w->run_running;
+    done = w->run_done;
+    opaque = w->run_opaque;
+    g_mutex_unlock(&w->lock);
+    ok = vm_link_set_running(w->link, running, w->cfg.timeout_ms, &err);
+    if (done) {
+        done(opaque, w, running, err);
+    }
+    if (!ok && !g_error_matches(err, QMP_CLIENT_ERROR,
+                                QMP_CLIENT_ERROR_COMMAND)) {
+        mark_unresponsive(w, running ? "cont" : "stop", err);
+        return false;
+    }
+    g_clear_error(&err);
+    return true;
 }
 
 /* Make the balloon request waiting, if any; false if the link failed */
@@ -419,7 +466,7 @@ static bool wait_events_until(VmWorker *w, gint64 end)
     while ((left = end - g_get_monotonic_time()) > 0 && !stopping(w)) {
         bool kicked = nap(w, 0);
 
-        if (!do_balloon(w)) {
+        if (!do_run(w) || !do_balloon(w)) {
             return false;
         }
         if (kicked) {

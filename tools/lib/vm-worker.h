@@ -60,6 +60,17 @@ typedef void VmWorkerBalloonFn(void *opaque, VmWorker *w, uint64_t bytes,
 void vm_worker_set_balloon(VmWorker *w, uint64_t bytes,
                            VmWorkerBalloonFn *done, void *opaque);
 
+/* A pause or resume request ended (in the worker thread): ok, or @err */
+typedef void VmWorkerRunFn(void *opaque, VmWorker *w, bool running,
+                           const GError *err);
+
+/*
+ * Pause (@running false) or resume the VM's vCPUs: as
+ * vm_worker_set_balloon(), made before a balloon request waiting with it
+ */
+void vm_worker_set_running(VmWorker *w, bool running, VmWorkerRunFn *done,
+                           void *opaque);
+
 /*
  * Stop the worker: it leaves its loop at the next deadline at the
  * latest; the thread is joined and freed in the background, so this

@@ -3,7 +3,9 @@
 # qemu-oc host tools tests: a fake QMP server, good or misbehaving
 #
 # fake_qmp.py SOCKET_PATH BEHAVIOUR [--delay SECONDS] [--lifetime SECONDS]
-#             [--memory-mib MIB] [--used-mib MIB]
+#             [--memory-mib MIB] [--used-mib MIB] [--touch-mib MIB
+#             [--balloon-mib-s RATE] [--grow-mib MIB --grow-mib-s RATE
+#             --grow-when FILE]]
 #
 # Listens on SOCKET_PATH (bound under a temporary name, then renamed: once
 # the path exists, connect() succeeds) and serves every connection in its
@@ -15,7 +17,12 @@
 #                    query-version, query-memory-size-summary (--memory-mib,
 #                    default 1024) and balloon (the guest's size follows at
 #                    once; it uses --used-mib, default 256, of it, the rest
-#                    is available); anything else is CommandNotFound
+#                    is available), stop, cont and query-status; anything
+#                    else is CommandNotFound.  With --touch-mib the guest's
+#                    RAM is real (fake_ram.py): that much is resident, a
+#                    balloon gives it back at --balloon-mib-s (0: at once),
+#                    and --grow-mib more is touched at --grow-mib-s once
+#                    the file --grow-when exists, while not stopped
 #   no-greeting      accepts and says nothing
 #   silent           greets and never answers
 #   slow             answers qmp_capabilities at once, anything else after
@@ -48,6 +55,8 @@ import os
 import socket
 import threading
 import time
+
+from fake_ram import FakeRam
 
 PACKAGE = 'qemu-oc 0.1 (Debian 1:7.2+dfsg-7+deb12u18)'
 VERSION = {'qemu': {'major': 7, 'minor': 2, 'micro': 22}, 'package': PACKAGE}
@@ -110,6 +119,9 @@ class Conn:
 # when the guest last reported (wall clock ms)
 MEMORY = {'base': 1 << 30, 'actual': 1 << 30, 'used': 256 << 20,
           'reported': int(time.time() * 1000) - 1000}
+# the guest's RAM for real (--touch-mib), and whether its vCPUs run
+RAM = [None]
+STATE = {'running': True}
 
 
 def balloon_stats():
@@ -128,8 +140,24 @@ def balloon(conn, cmd):
     if not isinstance(value, int) or value <= 0:
         conn.error(cmd, 'GenericError', "Parameter 'value' expects a size")
         return
-    MEMORY['actual'] = min(value, MEMORY['base'])
+    if RAM[0]:
+        RAM[0].set_target(value)
+    else:
+        MEMORY['actual'] = min(value, MEMORY['base'])
     conn.reply(cmd, {})
+
+
+def set_running(conn, cmd, running):
+    STATE['running'] = running
+    if RAM[0]:
+        RAM[0].set_running(running)
+    conn.reply(cmd, {})
+    conn.event('RESUME' if running else 'STOP', {})
+
+
+def query_status(conn, cmd):
+    conn.reply(cmd, {'status': 'running' if STATE['running'] else 'paused',
+                     'running': STATE['running'], 'singlestep': False})
 
 
 def query_balloon(conn, cmd):
@@ -188,6 +216,9 @@ GOOD = {
     'query-balloon': query_balloon,
     'query-vcpu-runstates': query_vcpu_runstates,
     'query-version': lambda conn, cmd: conn.reply(cmd, VERSION),
+    'stop': lambda conn, cmd: set_running(conn, cmd, False),
+    'cont': lambda conn, cmd: set_running(conn, cmd, True),
+    'query-status': query_status,
 }
 
 
@@ -340,9 +371,16 @@ def main():
     parser.add_argument('--lifetime', type=float, default=120.0)
     parser.add_argument('--memory-mib', type=int, default=1024)
     parser.add_argument('--used-mib', type=int, default=256)
+    parser.add_argument('--touch-mib', type=int)
+    parser.add_argument('--balloon-mib-s', type=float, default=0)
+    parser.add_argument('--grow-mib', type=int, default=0)
+    parser.add_argument('--grow-mib-s', type=float, default=100)
+    parser.add_argument('--grow-when')
     args = parser.parse_args()
     MEMORY['base'] = MEMORY['actual'] = args.memory_mib << 20
     MEMORY['used'] = args.used_mib << 20
+    if args.touch_mib is not None:
+        RAM[0] = FakeRam(MEMORY, args)
 
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     tmp = args.path + '.tmp'

@@ -23,6 +23,8 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
+#include <glib-unix.h>
+#include "brake.h"
 #include "fleet.h"
 #include "domains.h"
 #include "host-pressure.h"
@@ -61,6 +63,7 @@ typedef struct Daemon {
     FILE *log_json;
 
     Domains *domains;
+    Brakes *brakes;
     GMutex log_lock;            /* one log line at a time */
     int64_t settled_us;         /* monotonic: every VM has been heard */
     gint ready;                 /* the fleet exists: watchers may use it */
@@ -218,6 +221,9 @@ static void on_publish(void *opaque G_GNUC_UNUSED, VmWorker *w)
         find_domains(s);
     }
     refresh_own(s);
+    if (s->responsive) {
+        brakes_seen(bd.brakes, s->name);
+    }
     if (news || moved) {
         /* here, so that the worker makes the command before it waits */
         plan_now();
@@ -417,6 +423,9 @@ static void plan_now(void)
     g_autofree const char **action = g_new0(const char *, snaps->len);
     g_autofree bool *log = g_new0(bool, snaps->len);
     g_autofree int64_t *rss = g_new0(int64_t, snaps->len);
+    g_autofree PolicyBrakeDecision *brake =
+        g_new0(PolicyBrakeDecision, snaps->len);
+    g_autofree const char **names = g_new0(const char *, snaps->len);
     PolicyDomain doms[POLICY_MAX_DOMAINS];
     unsigned i, n_doms;
     HostMemory host;
@@ -434,10 +443,15 @@ static void plan_now(void)
         VmSnapshot *s = g_ptr_array_index(snaps, i);
 
         plan_input(s, bd_vm(s->name), rss[i], now_ms, &in[i]);
+        brakes_input(bd.brakes, s->name, &in[i]);
+        names[i] = s->name;
     }
     g_mutex_unlock(&bd.lock);
     policy_rank(&bd.policy, in, snaps->len, now_ms);
     policy_plan(&bd.policy, doms, n_doms, in, snaps->len, &host, now_ms, d);
+    policy_brake(&bd.policy, doms, n_doms, in, snaps->len, d, now_ms, brake);
+    /* the brake first: a pause stops the growth the balloons race */
+    brakes_apply(bd.brakes, names, in, brake, snaps->len, now_ms);
     for (i = 0; i < snaps->len; i++) {
         log[i] = apply(g_ptr_array_index(snaps, i), &in[i], &d[i],
                        &action[i]);
@@ -498,6 +512,7 @@ static void collect(void *opaque G_GNUC_UNUSED, GPtrArray *vms,
         BdVm *v = g_hash_table_lookup(bd.vms, s->name);
 
         m->snap = vm_snapshot_ref(s);
+        brakes_get(bd.brakes, s->name, &m->braked, &m->brakes);
         if (v) {
             m->target_mib = v->target_mib;
             memcpy(m->decisions, v->decisions, sizeof(m->decisions));
@@ -511,7 +526,7 @@ typedef struct Options {
     char **qmp_dirs, **uris, **cgroups;
     int domain_poll_ms;
     gboolean no_protect;
-    char *config, *meminfo, *psi, *metrics, *log_json;
+    char *config, *meminfo, *psi, *metrics, *log_json, *state_file;
     gboolean dry_run;
     double interval;
     int timeout_ms;
@@ -546,6 +561,9 @@ static bool parse_options(int argc, char **argv, Options *o)
           "serve Prometheus metrics on ADDR:PORT", "ADDR:PORT" },
         { "log-json", 0, 0, G_OPTION_ARG_FILENAME, &o->log_json,
           "also log decisions as JSON lines to FILE", "FILE" },
+        { "state-file", 0, 0, G_OPTION_ARG_FILENAME, &o->state_file,
+          "the VMs the brake holds paused, for the next daemon to resume "
+          "if this one dies", "FILE" },
         { "interval", 0, 0, G_OPTION_ARG_DOUBLE, &o->interval,
           "ask each VM for fresh statistics every S seconds (default 2)",
           "S" },
@@ -598,8 +616,40 @@ static void protect_self(void)
     }
 }
 
+/* While a VM is braked, the plan is made this often */
+#define BRAKE_TICK_MS 100
+
+/*
+ * A braked VM's domain may recover without a change the watcher reports,
+ * and the brake has a time limit: look again, often, while one holds.
+ * (And say once when the daemon has settled.)
+ */
+static gboolean on_brake_tick(gpointer opaque G_GNUC_UNUSED)
+{
+    static bool said;
+
+    if (!said && g_get_monotonic_time() >= bd.settled_us) {
+        /* (a marker for operators and tests: full steps from now on) */
+        said = true;
+        g_message("settled: every VM has had its time to report; "
+                  "decisions in full from now on");
+    }
+    if (brakes_any(bd.brakes)) {
+        plan_now();
+    }
+    return G_SOURCE_CONTINUE;
+}
+
+static gboolean on_stop_signal(gpointer opaque)
+{
+    g_message("stopping (signal)");
+    g_main_loop_quit(opaque);
+    return G_SOURCE_REMOVE;
+}
+
 int main(int argc, char **argv)
 {
+    g_autoptr(GMainLoop) loop = NULL;
     DomainsConfig dc = { 0 };
     Options o = { 0 };
     VmWorkerConfig wc = vm_worker_default_config;
@@ -655,6 +705,12 @@ int main(int argc, char **argv)
                     MAX(2 * wc.interval_ms, 2000) * (int64_t)1000;
     wc.timeout_ms = o.timeout_ms;
     bd.fleet = fleet_new(&wc, &qmp_default_limits, on_publish, NULL);
+    bd.brakes = brakes_new(bd.fleet, o.state_file, bd.dry_run, bd.log_json,
+                           &bd.log_lock, &err);
+    if (!bd.brakes) {
+        g_printerr("qemu-oc-balloond: %s\n", err->message);
+        return 1;
+    }
     /* the host and domain watchers run already: from now on they act */
     g_atomic_int_set(&bd.ready, 1);
     if (!discovery_add_sources(fleet_discovery(bd.fleet), o.qmp_dirs, o.uris,
@@ -672,9 +728,13 @@ int main(int argc, char **argv)
     g_message("started%s: deciding as fresh statistics arrive",
               bd.dry_run ? " (dry run: nothing is changed)" : "");
     fleet_start(bd.fleet);
-    /* runs until killed (SIGTERM, SIGINT): nothing to flush but logs */
-    for (;;) {
-        g_usleep(3600UL * G_USEC_PER_SEC);
-    }
+    loop = g_main_loop_new(NULL, FALSE);
+    g_unix_signal_add(SIGTERM, on_stop_signal, loop);
+    g_unix_signal_add(SIGINT, on_stop_signal, loop);
+    g_timeout_add(BRAKE_TICK_MS, on_brake_tick, NULL);
+    g_main_loop_run(loop);
+    /* a braked VM must not stay paused because the daemon stopped */
+    brakes_release_all(bd.brakes, o.timeout_ms + 1000);
+    g_message("stopped");
     return 0;
 }

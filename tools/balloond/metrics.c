@@ -309,6 +309,22 @@ static void decisions(GString *s, const char *name, const MetricsVm *v,
     }
 }
 
+static void vm_braked(GString *s, const char *name, const MetricsVm *v,
+                      int64_t now_ms)
+{
+    (void)now_ms;
+    sample_begin(s, name, v->snap);
+    sample_end_u64(s, v->braked);
+}
+
+static void vm_brakes(GString *s, const char *name, const MetricsVm *v,
+                      int64_t now_ms)
+{
+    (void)now_ms;
+    sample_begin(s, name, v->snap);
+    sample_end_u64(s, v->brakes);
+}
+
 typedef struct VmFamily {
     const char *name, *type, *help;
     VmSamplesFn *fn;
@@ -352,6 +368,12 @@ static const VmFamily vm_families[] = {
     { "qemu_oc_decisions_total", "counter",
       "Policy decisions for the VM, by reason",
       decisions },
+    { "qemu_oc_vm_braked", "gauge",
+      "1 while the daemon's brake holds the VM's vCPUs paused, else 0",
+      vm_braked },
+    { "qemu_oc_brakes_total", "counter",
+      "How often the daemon's brake paused the VM",
+      vm_brakes },
 };
 
 /* Family @name: HELP, TYPE and @samples, if there are any */

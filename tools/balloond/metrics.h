@@ -22,6 +22,8 @@ typedef struct MetricsVm {
     const VmSnapshot *snap;
     uint64_t target_mib;        /* 0: none set */
     uint64_t decisions[POLICY_REASON__MAX];
+    bool braked;                /* paused by the brake now */
+    uint64_t brakes;            /* how often it was braked */
 } MetricsVm;
 
 /* A memory domain, as last read */

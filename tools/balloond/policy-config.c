@@ -20,6 +20,7 @@ typedef enum KeyKind {
     KEY_MIB,            /* a non-negative integer */
     KEY_STEP_MIB,       /* a positive integer */
     KEY_MS,             /* a positive integer */
+    KEY_MS_OFF,         /* a non-negative integer, 0: off */
     KEY_PCT,            /* a number in 0..100 */
     KEY_STEP_PCT,       /* a number in (0, 100] */
     KEY_RATE,           /* a non-negative number */
@@ -52,6 +53,7 @@ static const KeyDef policy_keys[] = {
     KEY("guest-alloc-mib-per-s", KEY_RATE, guest_alloc_mib_s),
     KEY("lookahead-ms", KEY_MS, lookahead_ms),
     KEY("guest-distress-ms", KEY_MS, guest_distress_ms),
+    KEY("brake-max-ms", KEY_MS_OFF, brake_max_ms),
 };
 
 /* In a [vm NAME] group: offsets in PolicyVmConfig */
@@ -81,7 +83,7 @@ static bool parse_int(const char *path, const char *group,
                       const KeyDef *k, const char *value, void *field,
                       GError **err)
 {
-    int64_t min = k->kind == KEY_MIB ? 0 : 1;
+    int64_t min = k->kind == KEY_MIB || k->kind == KEY_MS_OFF ? 0 : 1;
     gint64 v;
 
     if (!g_ascii_string_to_signed(value, 10, G_MININT64, G_MAXINT64, &v,
@@ -96,7 +98,7 @@ static bool parse_int(const char *path, const char *group,
         return bad_value(err, path, group, k->name, value,
                          "must be above zero");
     }
-    if (k->kind == KEY_MS) {
+    if (k->kind == KEY_MS || k->kind == KEY_MS_OFF) {
         *(int64_t *)field = v;
     } else {
         *(uint64_t *)field = v;

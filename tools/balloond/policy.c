@@ -36,6 +36,7 @@ const PolicyConfig policy_default_config = {
     .guest_alloc_mib_s = 4,
     .lookahead_ms = 1000,
     .guest_distress_ms = 60000,
+    .brake_max_ms = 10000,
 };
 
 const char *const policy_reason_names[POLICY_REASON__MAX] = {

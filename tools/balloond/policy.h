@@ -50,6 +50,7 @@ typedef struct PolicyConfig {
     double guest_alloc_mib_s;   /* used memory rising faster: allocating */
     int64_t lookahead_ms;       /* a falling headroom: ask for this far on */
     int64_t guest_distress_ms;  /* after a guest OOM kill or stall: held */
+    int64_t brake_max_ms;       /* a VM is braked this long at most; 0: no */
     /* [domain PATH] groups: canonical cgroup path -> PolicyDomainConfig */
     GHashTable *domains;
 } PolicyConfig;
@@ -175,6 +176,10 @@ typedef struct PolicyVm {
     /* wall clock: the guest's OOM kills or allocation stalls last rose */
     int64_t distress_ms;
     unsigned rank, n_ranked;    /* as policy_decide() (host pressure) */
+    /* the brake (policy_brake): wall clock since braked; 0: running */
+    int64_t braked_ms;
+    /* wall clock: last released after brake_max_ms; 0: never */
+    int64_t released_ms;
 } PolicyVm;
 
 /*
@@ -200,6 +205,37 @@ void policy_plan(const PolicyConfig *cfg, const PolicyDomain *doms,
                  unsigned n_doms, const PolicyVm *vms, unsigned n_vms,
                  const HostMemory *host, int64_t now_ms,
                  PolicyDecision *out);
+
+typedef enum PolicyBrakeReason {
+    POLICY_BRAKE_NONE,          /* running, and stays so */
+    POLICY_BRAKE_APPLIED,       /* paused now */
+    POLICY_BRAKE_HELD,          /* stays paused */
+    POLICY_BRAKE_RECOVERED,     /* resumed: no domain of it is short */
+    POLICY_BRAKE_NOTHING_COMING,    /* resumed: nothing more is coming */
+    POLICY_BRAKE_TIME,          /* resumed: braked brake_max_ms */
+    POLICY_BRAKE_REASON__MAX,
+} PolicyBrakeReason;
+
+extern const char *const policy_brake_reason_names[POLICY_BRAKE_REASON__MAX];
+
+typedef struct PolicyBrakeDecision {
+    bool brake;                 /* the VM is to be paused (or stay so) */
+    PolicyBrakeReason reason;
+} PolicyBrakeDecision;
+
+/*
+ * The brake, after policy_plan (@plan): a VM whose QEMU grows faster than
+ * guest_alloc_mib_s in a domain in distress (headroom below half its
+ * reserve) is paused while the other VMs of that domain still have
+ * memory on its way back (their balloons' targets below what the host
+ * holds for them); it resumes once none of its domains is short, when
+ * nothing more is coming, or after brake_max_ms, and is not braked again
+ * for brake_max_ms after that.  @out has @n_vms entries.  Pure.
+ */
+void policy_brake(const PolicyConfig *cfg, const PolicyDomain *doms,
+                  unsigned n_doms, const PolicyVm *vms, unsigned n_vms,
+                  const PolicyDecision *plan, int64_t now_ms,
+                  PolicyBrakeDecision *out);
 
 /* Load a GKeyFile INI config ([policy] and [vm NAME] groups) */
 bool policy_config_load(const char *path, PolicyConfig *cfg,

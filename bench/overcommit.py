@@ -37,7 +37,8 @@ their memory minus at the end, MiB and % of what they held; staggered:
 each guest's peak RSS minus its end RSS), the time from the load's start
 to its allocation being held (staggered: the slowest of the three spikes),
 the balloon's changes of direction per VM (and the number of balloon
-commands), and the policy's CPU time (the daemon's utime + stime; the
+commands), the daemon's brakes (VMs paused while the others' balloons
+came; how many, the longest), and the policy's CPU time (the daemon's utime + stime; the
 controllers' thread time).  One table per workload, then a verdict.
 
 usage: /usr/bin/python3 bench/overcommit.py [--workloads gradual,burst,...]
@@ -297,6 +298,8 @@ def run_one(workload, policy, run_dir, log):
             rec['cpu'] = ctrl.cpu
             rec['moves'] = [ctrl.moves(i) for i in range(len(vms))]
             rec['ncmds'] = len(ctrl.commands)
+            if isinstance(ctrl, pol.Balloond):
+                rec['brakes'] = ctrl.brakes
         watch.stop()
         finish(rec, vms, watch, ctrl, log)
     finally:
@@ -395,7 +398,8 @@ def finish(rec, vms, watch, ctrl, log):
 # -- the tables ----------------------------------------------------------------
 
 COLS = ('policy', 'QEMU killed', 'cg OOM', 'guest OOM/stalls', 'peak/limit MiB',
-        'reclaimed MiB', 'load held', 'dir changes (cmds)', 'CPU s', 'load result')
+        'reclaimed MiB', 'load held', 'dir changes (cmds)', 'brakes (longest)',
+        'CPU s', 'load result')
 
 
 def cells(rec):
@@ -412,6 +416,7 @@ def cells(rec):
     else:
         dirs = '-'
     cpu = '%.2f' % rec['cpu'] if rec.get('cpu') is not None else '-'
+    brakes = '%d (%.1f s)' % rec['brakes'] if rec.get('brakes') else '-'
     errs = rec.get('errors', [])
     result = []
     if rec['killed']:
@@ -422,7 +427,7 @@ def cells(rec):
     result = ', '.join(result) or 'ok'
     guest = '%d/%d' % rec['guest'] if rec.get('guest') else '-'
     return [killed, str(rec['oom']), guest, '%d/%d' % (rec['peak'], LIMIT_MIB), recl,
-            held, dirs, cpu, result]
+            held, dirs, brakes, cpu, result]
 
 
 def table(workload, recs):

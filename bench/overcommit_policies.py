@@ -335,6 +335,14 @@ class Balloond:
                  r['current-mib'], r['target-mib']) for r in self.rows()
                 if r.get('action') == 'set' and r.get('vm') in self.names]
 
+    @property
+    def brakes(self):
+        """The brake's pauses: (how many, the longest in s)."""
+        held = [r.get('braked-ms', 0) / 1000.0 for r in self.rows()
+                if r.get('brake') and r['brake'] not in ('applied', 'held')]
+        n = sum(1 for r in self.rows() if r.get('brake') == 'applied')
+        return n, max(held or [0.0])
+
     def stop(self):
         if self.cpu is None:
             self.exited_early = self.proc.poll() is not None

@@ -208,15 +208,43 @@ static bool change(Brakes *b, const char *name,
     return true;
 }
 
+/*
+ * A braked VM the plan no longer has (its QEMU went away): nothing to
+ * resume, and nothing to remember (under b->lock)
+ */
+static bool forget_gone(Brakes *b, const char *const *names, unsigned n)
+{
+    g_autoptr(GHashTable) seen = g_hash_table_new(g_str_hash, g_str_equal);
+    GHashTableIter it;
+    gpointer name, p;
+    bool any = false;
+    unsigned i;
+
+    for (i = 0; i < n; i++) {
+        g_hash_table_add(seen, (gpointer)names[i]);
+    }
+    g_hash_table_iter_init(&it, b->vms);
+    while (g_hash_table_iter_next(&it, &name, &p)) {
+        if (((BrakeVm *)p)->braked_ms && !g_hash_table_contains(seen, name)) {
+            g_message("%s: brake released: the VM is gone", (char *)name);
+            b->n_braked--;
+            g_hash_table_iter_remove(&it);
+            any = true;
+        }
+    }
+    return any;
+}
+
 void brakes_apply(Brakes *b, const char *const *names, const PolicyVm *in,
                   const PolicyBrakeDecision *d, unsigned n, int64_t now_ms)
 {
     g_autofree int64_t *braked_for = g_new0(int64_t, n);
     g_autofree bool *changed = g_new0(bool, n);
-    bool any = false;
+    bool any;
     unsigned i;
 
     g_mutex_lock(&b->lock);
+    any = b->n_braked && forget_gone(b, names, n);
     for (i = 0; i < n; i++) {
         changed[i] = change(b, names[i], &d[i], now_ms, &braked_for[i]);
         any |= changed[i];

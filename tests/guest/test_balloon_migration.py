@@ -169,8 +169,8 @@ class BalloonMigrationTest(VMTestCase):
                     self.assertEqual(SUBSECTION in data, expect)
 
     def test_property_per_machine_type(self):
-        """x-oc-stats-migration: on for the -oc types ("pc" and "q35"
-        name them), off for every upstream pc-i440fx and pc-q35 type."""
+        """x-oc-stats-migration: on for the -oc types, off for every
+        upstream pc-i440fx and pc-q35 type (and the pc and q35 aliases)."""
         with VM(accel='qtest', guest='none', balloon=False) as vm:
             machines = vm.qmp('query-machines')
         names = [m['name'] for m in machines if m['name'].startswith('pc-')]

@@ -14,6 +14,8 @@ from ocvm import BINARY, GUEST, VM, VMTestCase, wait_until
 
 STEAL, UNHALT, YIELD = 1 << 5, 1 << 7, 1 << 13
 PV = STEAL | UNHALT | YIELD
+# qemu-oc's own type: the default machine, KVM PV on by default
+OC = 'pc-i440fx-7.2-oc'
 
 
 def kvm_eax(vm, path=None):
@@ -46,23 +48,25 @@ class KvmPvTest(VMTestCase):
         self.need_kvm()
         cases = [
             # (machine, smp, cpu, expected bits)
-            ('pc', 2, 'qemu64', PV),
-            ('q35', 2, 'qemu64', PV),
-            ('pc-i440fx-7.2-oc', 4, 'qemu64', PV),
-            ('pc', 2, 'kvm64', PV),
-            ('pc', 2, 'Nehalem', PV),
-            ('pc', 1, 'qemu64', STEAL),                 # single vCPU: upstream
-            ('pc', '1,maxcpus=2', 'qemu64', PV),        # more possible vCPUs
+            (OC, 2, 'qemu64', PV),
+            ('pc-q35-7.2-oc', 2, 'qemu64', PV),
+            (OC, 4, 'qemu64', PV),
+            (OC, 2, 'kvm64', PV),
+            (OC, 2, 'Nehalem', PV),
+            (OC, 1, 'qemu64', STEAL),                   # single vCPU: upstream
+            (OC, '1,maxcpus=2', 'qemu64', PV),          # more possible vCPUs
+            ('pc', 2, 'qemu64', STEAL),                 # the aliases: upstream's
+            ('q35', 2, 'qemu64', STEAL),
             ('pc-i440fx-7.2', 2, 'qemu64', STEAL),      # old type: upstream ABI
             ('pc-q35-7.2', 2, 'qemu64', STEAL),
             ('pc-i440fx-6.2', 2, 'qemu64', STEAL),
-            ('pc,kvm-pv=off', 2, 'qemu64', 0),
+            (OC + ',kvm-pv=off', 2, 'qemu64', 0),
             ('pc,kvm-pv=on', 1, 'qemu64', PV),
             ('pc-i440fx-7.2,kvm-pv=on', 2, 'qemu64', PV),
             ('pc-i440fx-7.2,kvm-pv=off', 2, 'qemu64', 0),
-            ('pc', 2, 'qemu64,kvm-hint-dedicated=on', STEAL),  # Linux expects
-            ('pc', 2, 'qemu64,kvm-pv-unhalt=off', STEAL | YIELD),  # explicit wins
-            ('pc,kvm-pv=off', 2, 'qemu64,kvm-pv-unhalt=on', UNHALT),
+            (OC, 2, 'qemu64,kvm-hint-dedicated=on', STEAL),  # Linux expects
+            (OC, 2, 'qemu64,kvm-pv-unhalt=off', STEAL | YIELD),  # explicit wins
+            (OC + ',kvm-pv=off', 2, 'qemu64,kvm-pv-unhalt=on', UNHALT),
             ('pc-i440fx-7.2', 2, 'qemu64,kvm-pv-sched-yield=on', STEAL | YIELD),
         ]
         for machine, smp, cpu, want in cases:
@@ -71,18 +75,22 @@ class KvmPvTest(VMTestCase):
                 self.assertEqual(got, want, '%s -smp %s -cpu %s: %#x != %#x'
                                  % (machine, smp, cpu, got, want))
 
-    def test_aliases_point_to_the_new_types(self):
+    def test_aliases_keep_upstreams_types(self):
+        """pc and q35 name upstream's types (libvirt stores the name an
+        alias resolves to: it must be one stock knows); the default
+        machine, for a command line without -M, is qemu-oc's."""
         with stopped_vm(accel='tcg') as vm:
             machines = {m['name']: m for m in vm.qmp('query-machines')}
-        self.assertEqual(machines['pc-i440fx-7.2-oc'].get('alias'), 'pc')
-        self.assertTrue(machines['pc-i440fx-7.2-oc'].get('is-default'))
-        self.assertEqual(machines['pc-q35-7.2-oc'].get('alias'), 'q35')
-        self.assertNotIn('alias', machines['pc-i440fx-7.2'])
+        self.assertEqual(machines['pc-i440fx-7.2'].get('alias'), 'pc')
+        self.assertEqual(machines['pc-q35-7.2'].get('alias'), 'q35')
+        self.assertNotIn('alias', machines[OC])
+        self.assertNotIn('alias', machines['pc-q35-7.2-oc'])
+        self.assertTrue(machines[OC].get('is-default'))
         self.assertFalse(machines['pc-i440fx-7.2'].get('is-default'))
 
     def test_visible_in_runstates(self):
         self.need_kvm()
-        for machine, on in [('pc', True), ('pc,kvm-pv=off', False)]:
+        for machine, on in [(OC, True), (OC + ',kvm-pv=off', False)]:
             with stopped_vm(machine=machine, smp=2) as vm:
                 pv = vm.qmp('query-vcpu-runstates')['kvm-pv']
                 self.assertEqual((pv['pv-unhalt'], pv['pv-sched-yield'], pv['steal-time']),
@@ -93,7 +101,7 @@ class KvmPvTest(VMTestCase):
 
     def test_tiny_guest_reads_the_leaf(self):
         self.need_kvm()
-        for machine, want in [('pc', PV), ('pc,kvm-pv=off', 0)]:
+        for machine, want in [(OC, PV), (OC + ',kvm-pv=off', 0)]:
             out = os.path.join(GUEST, 'debugcon-cpuid-%d.txt' % os.getpid())
             with VM(smp=2, memory=64, accel='kvm', cpu='qemu64', machine=machine,
                     guest='kernel', kernel=os.path.join(GUEST, 'tiny-cpuid.elf'), balloon=False,
@@ -116,7 +124,7 @@ class KvmPvTest(VMTestCase):
         booting Linux, but reaches them (PVH boot of the uncompressed
         kernel: this KVM emulates every instruction).  Read, then stop."""
         self.need_kvm()
-        for machine, enabled in [('pc', True), ('pc,kvm-pv=off', False)]:
+        for machine, enabled in [(OC, True), (OC + ',kvm-pv=off', False)]:
             with VM(smp=2, memory=512, accel='kvm', cpu='qemu64', machine=machine,
                     guest='kernel', kernel=os.path.join(GUEST, 'vmlinux'), balloon=False,
                     append='console=ttyS0 earlyprintk=ttyS0 loglevel=7') as vm:
@@ -139,7 +147,7 @@ class KvmPvTest(VMTestCase):
         self.assertIn('kvm-pv=on: kvm-pv-unhalt needs the KVM accelerator', p.stderr)
         # the default under TCG changes nothing: same CPUID as kvm-pv=off
         words = []
-        for machine in ['pc', 'pc,kvm-pv=off']:
+        for machine in [OC, OC + ',kvm-pv=off']:
             with stopped_vm(accel='tcg', machine=machine, smp=2) as vm:
                 words.append(vm.qom_get(vm.qmp('query-cpus-fast')[0]['qom-path'],
                                         'feature-words'))

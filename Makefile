@@ -2,7 +2,8 @@
 
 QTESTS := $(shell grep -hv '^\#' tests/upstream-qtests.list tests/oc-qtests.list)
 
-.PHONY: all build qtests guest guest-trixie demo check bench sanitize fuzz clean distclean
+.PHONY: all build qtests guest guest-trixie demo check bench sanitize fuzz \
+	install deb clean distclean
 
 all: build
 
@@ -18,6 +19,15 @@ guest:
 # a second test guest with Debian 13's cloud kernel (balloon stats tags 10-15)
 guest-trixie:
 	scripts/build-guest.sh build/guest-trixie trixie
+
+# the emulator, its modules, the tools, man pages, the systemd unit and a
+# default configuration (PREFIX, default /usr; DESTDIR): docs/install.md
+install: build
+	scripts/install.sh
+
+# Debian binary packages in build/deb/ (qemu-oc-system-x86, qemu-oc-tools)
+deb: build
+	scripts/make-deb.sh
 
 # boot a demo VM and show its balloon statistics (and runstates)
 demo: build guest

@@ -43,8 +43,17 @@ fi
 mapfile -t DEBIAN_ARGS < <(cd "$B/pristine" &&
     sh debian/extract-config-opts linux-amd64 debian/control |
     tr ' ' '\n' | grep -v -e '^--enable-docs$' -e '^$')
+# Installed as Debian installs its own (prefix /usr, firmware and keymaps
+# from Debian's packages), but with our own suffix: modules in
+# /usr/lib/x86_64-linux-gnu/qemu-oc, never Debian's qemu/ (a module is tied
+# to the exact build), data in /usr/share/qemu-oc (scripts/install.sh)
 CONFIGURE_ARGS=(
     "${VARIANT_ARGS[@]}"
+    --prefix=/usr --sysconfdir=/etc --localstatedir=/var
+    --libdir=/usr/lib/x86_64-linux-gnu --libexecdir=/usr/lib/qemu-oc
+    --with-suffix=qemu-oc
+    --firmwarepath=/usr/share/qemu:/usr/share/seabios:/usr/lib/ipxe/qemu
+    --disable-install-blobs
     --target-list=x86_64-softmmu
     "${DEBIAN_ARGS[@]}" --enable-modules --disable-xen --disable-bzip2
     --disable-docs --disable-werror --disable-tools --disable-guest-agent
@@ -82,7 +91,8 @@ if grep -q '^\[' <<< "$work"; then
         -C "$QBUILD" "${TARGETS[@]}"
 fi
 
-"$TOP/scripts/link-firmware.sh" "$QBUILD/qemu-bundle/usr/local/share/qemu"
+# (a build-tree emulator finds its data under qemu-bundle/<datadir>)
+"$TOP/scripts/link-firmware.sh" "$QBUILD/qemu-bundle/usr/share/qemu-oc"
 if [ "$QBUILD" = "$B/qemu" ]; then
     ln -sfn qemu/qemu-system-x86_64 "$B/qemu-system-x86_64"
     # the host tools (vmtop, ...) at build/tools/

@@ -11,6 +11,7 @@ is refused."""
 
 import json
 import os
+import re
 import signal
 import subprocess
 import tempfile
@@ -294,6 +295,24 @@ class BalloondTest(VMTestCase):
                            capture_output=True, text=True, timeout=30)
         self.assertNotEqual(p.returncode, 0)
         self.assertIn('nonsense', p.stderr)
+
+    def test_shipped_configuration(self):
+        """The default configuration the packages install: taken as it
+        is, and with every key of its [policy] group uncommented (each
+        names a key the daemon knows, with a value it accepts); the
+        daemon starts on both, and stops on SIGTERM with status 0."""
+        shipped = os.path.join(TOP, 'tools', 'balloond', 'balloond.conf')
+        with open(shipped) as f:
+            text = f.read()
+        keys = re.findall(r'^#([a-z-]+ = \S+)$', text.split('[policy]')[1]
+                          .split('[domain')[0], re.M)
+        self.assertGreater(len(keys), 15)
+        for conf in (shipped, self.config('[policy]\n' + '\n'.join(keys) + '\n')):
+            with self.subTest(conf=conf):
+                d = Daemon(self.tmp.name, '--qmp-dir', self.dir, '--config', conf,
+                           '--host-meminfo', self.meminfo)
+                d.stop()
+                self.assertEqual(d.proc.returncode, 0)
 
 
 if __name__ == '__main__':

@@ -20,7 +20,6 @@ import shutil
 import subprocess
 import tempfile
 import threading
-import time
 import unittest
 
 from ocvm import VMTestCase, wait_until
@@ -174,11 +173,19 @@ class LibvirtTest(VMTestCase):
         def current_mib():
             return self.dom.info()[2] >> 10
         host(8000000)
+        log = open(os.path.join(tmp, 'balloond.log'), 'w+')
         proc = subprocess.Popen([daemon, '--connect', 'qemu:///system',
                                  '--config', conf, '--host-meminfo', meminfo,
-                                 '--interval', '0.5'], stderr=subprocess.PIPE, text=True)
+                                 '--interval', '0.5'], stderr=log, text=True)
+
+        def text():
+            log.seek(0)
+            return log.read()
         try:
-            time.sleep(2)
+            # the pressure comes once the daemon has heard from the domain
+            # (its marker), so that it decides in full steps
+            wait_until(lambda: 'settled:' in text(), 60, 0.1,
+                       message='the daemon did not settle: %s' % text()[-2000:])
             host(400000)
             low = wait_until(lambda: current_mib() <= 448 and current_mib(), 60, 0.3,
                              'the domain to shrink through libvirt')
@@ -188,7 +195,9 @@ class LibvirtTest(VMTestCase):
                        'the domain back at 512 MiB')
         finally:
             proc.terminate()
-            err = proc.communicate(timeout=10)[1]
+            proc.wait(10)
+            err = text()
+            log.close()
             shutil.rmtree(tmp)
         self.assertIn('%s: host-pressure' % self.name, err)
         self.assertIn('%s: grow' % self.name, err)

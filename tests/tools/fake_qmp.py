@@ -42,6 +42,9 @@
 #   close-mid-reply  sends half of its first reply after qmp_capabilities
 #                    and closes
 #
+# With --good-until FILE, every behaviour that greets answers like good
+# until FILE exists (a VM that had data, then misbehaves).
+#
 # The server exits after --lifetime seconds (default 120) in case the test
 # that started it died.  Python 3 standard library only.
 #
@@ -96,10 +99,18 @@ class Conn:
         self.send({'event': name, 'data': data, 'timestamp': timestamp()})
 
     def commands(self):
-        """The client's commands (dicts) until it closes."""
+        """The client's commands (dicts) until it closes.  With
+        --good-until FILE, those after qmp_capabilities are answered as a
+        good qemu-oc would until FILE exists: the behaviour starts then."""
         for line in self.reader:
-            if line.strip():
-                yield json.loads(line)
+            if not line.strip():
+                continue
+            cmd = json.loads(line)
+            if self.args.good_until and cmd.get('execute') != 'qmp_capabilities' \
+                    and not os.path.exists(self.args.good_until):
+                answer_good(self, cmd)
+                continue
+            yield cmd
 
     def negotiate(self):
         """Greet and answer qmp_capabilities; False if the client left."""
@@ -376,6 +387,7 @@ def main():
     parser.add_argument('--grow-mib', type=int, default=0)
     parser.add_argument('--grow-mib-s', type=float, default=100)
     parser.add_argument('--grow-when')
+    parser.add_argument('--good-until')
     args = parser.parse_args()
     MEMORY['base'] = MEMORY['actual'] = args.memory_mib << 20
     MEMORY['used'] = args.used_mib << 20

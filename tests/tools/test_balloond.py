@@ -161,35 +161,46 @@ class BalloondTest(VMTestCase):
         self.assertIsNone(d.proc.poll())
 
     def test_misbehaving_vms_never_delay_the_others(self):
-        """Slow, garbage-sending, half-replying and killed VMs beside a
-        good one: they are flagged and never shrunk, the good VM is
-        decided on and given memory back and forth as usual, and the
-        daemon keeps running."""
+        """Slow, garbage-sending, half-replying, deeply nesting and killed
+        VMs beside a good one, each of which had data the policy could
+        have shrunk (2 GiB, 300 MiB used) before it turned bad: they are
+        flagged and never shrunk, the good VM is decided on and given
+        memory back and forth as usual, and the daemon keeps running."""
         self.fake('good', 2048, 300)
-        for name in ('slow', 'invalid-json', 'close-mid-reply', 'deep-nesting'):
+        turn = os.path.join(self.tmp.name, 'misbehave')
+        misbehaving = ('slow', 'invalid-json', 'close-mid-reply', 'deep-nesting')
+        for name in misbehaving:
             path = os.path.join(self.dir, name)
-            p = subprocess.Popen(['/usr/bin/python3', FAKE, path, name])
+            p = subprocess.Popen(['/usr/bin/python3', FAKE, path, name,
+                                  '--memory-mib', '2048', '--used-mib', '300',
+                                  '--good-until', turn])
             self.procs.append(p)
             wait_until(lambda: os.path.exists(path), 10, 0.05, 'fake %s' % name)
         killed = self.fake('killed', 2048, 300)
         d = self.daemon()
-        wait_until(lambda: d.actual_mib('killed') == 2048, 10, 0.2, 'killed seen')
+        bad = misbehaving + ('killed',)
+        for name in bad:
+            wait_until(lambda: d.actual_mib(name) == 2048, 10, 0.2, '%s seen' % name)
+        open(turn, 'w').close()
         killed.kill()
         killed.wait()
+        for name in bad:
+            wait_until(lambda: sample(d.scrape(), 'qemu_oc_vm_responsive',
+                                      vm=name) == 0, 15, 0.2,
+                       '%s flagged unresponsive' % name)
         meminfo(self.meminfo, SHORT)
         wait_until(lambda: d.actual_mib('good') < 1500, 30, 0.2,
                    'the good VM to give memory')
         lines = d.lines()
-        bad = ('slow', 'invalid-json', 'close-mid-reply', 'deep-nesting', 'killed')
         self.assertFalse([x for x in lines if x.get('vm') in bad and
                           x.get('action') == 'set'])
         text = d.scrape()
         for name in bad:
             self.assertEqual(sample(text, 'qemu_oc_vm_responsive', vm=name), 0, name)
         sent = [x['latency-ms'] for x in lines if x.get('vm') == 'good' and 'sent-mib' in x]
-        print('  good VM: %d commands, latency max %d ms' % (len(sent), max(sent)))
-        # (how fast: bench/balloond.py, with a frozen VM)
         self.assertTrue(sent)
+        # (how fast: bench/balloond.py, with a frozen VM)
+        print('  good VM: %d commands, latency max %d ms' % (len(sent), max(sent)))
         self.assertIsNone(d.proc.poll())
 
     def test_restart_takes_current_sizes(self):

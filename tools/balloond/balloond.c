@@ -621,23 +621,22 @@ static void protect_self(void)
 
 /*
  * A braked VM's domain may recover without a change the watcher reports,
- * and the brake has a time limit: look again, often, while one holds.
- * (And say once when the daemon has settled.)
+ * and the brake has a time limit: look again, often, while one holds
  */
 static gboolean on_brake_tick(gpointer opaque G_GNUC_UNUSED)
 {
-    static bool said;
-
-    if (!said && g_get_monotonic_time() >= bd.settled_us) {
-        /* (a marker for operators and tests: full steps from now on) */
-        said = true;
-        g_message("settled: every VM has had its time to report; "
-                  "decisions in full from now on");
-    }
     if (brakes_any(bd.brakes)) {
         plan_now();
     }
     return G_SOURCE_CONTINUE;
+}
+
+/* A marker for operators and tests: full steps from now on */
+static gboolean on_settled(gpointer opaque G_GNUC_UNUSED)
+{
+    g_message("settled: every VM has had its time to report; "
+              "decisions in full from now on");
+    return G_SOURCE_REMOVE;
 }
 
 static gboolean on_stop_signal(gpointer opaque)
@@ -727,11 +726,14 @@ int main(int argc, char **argv)
     }
     g_message("started%s: deciding as fresh statistics arrive",
               bd.dry_run ? " (dry run: nothing is changed)" : "");
-    fleet_start(bd.fleet);
+    /* (the signals are ours before any VM can be braked) */
     loop = g_main_loop_new(NULL, FALSE);
     g_unix_signal_add(SIGTERM, on_stop_signal, loop);
     g_unix_signal_add(SIGINT, on_stop_signal, loop);
     g_timeout_add(BRAKE_TICK_MS, on_brake_tick, NULL);
+    g_timeout_add(MAX(bd.settled_us - g_get_monotonic_time(), 0) / 1000,
+                  on_settled, NULL);
+    fleet_start(bd.fleet);
     g_main_loop_run(loop);
     /* a braked VM must not stay paused because the daemon stopped */
     brakes_release_all(bd.brakes, o.timeout_ms + 1000);

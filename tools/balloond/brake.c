@@ -193,9 +193,7 @@ static bool change(Brakes *b, const char *name,
         return false;
     }
     *braked_for = d->brake ? -1 : now_ms - v->braked_ms;
-    if (b->dry_run) {
-        return true;        /* logged, not made, nor remembered */
-    }
+    /* (a dry run remembers what it would have done: one line per change) */
     if (d->brake) {
         v->braked_ms = now_ms;
         v->count++;
@@ -332,11 +330,12 @@ void brakes_release_all(Brakes *b, int timeout_ms)
         if (!v->braked_ms) {
             continue;
         }
-        g_message("%s: brake released (the daemon stops): vCPUs resumed",
-                  (char *)name);
+        g_message("%s: brake released (the daemon stops)%s: vCPUs resumed",
+                  (char *)name, b->dry_run ? " (dry run)" : "");
         v->braked_ms = 0;
         b->n_braked--;
-        if (fleet_set_running(b->fleet, name, true, run_done, b)) {
+        if (!b->dry_run &&
+            fleet_set_running(b->fleet, name, true, run_done, b)) {
             b->resuming++;
         }
     }

@@ -43,7 +43,9 @@
 #                    and closes
 #
 # With --good-until FILE, every behaviour that greets answers like good
-# until FILE exists (a VM that had data, then misbehaves).
+# until FILE exists (a VM that had data, then misbehaves).  With --log
+# FILE, each connection ("connect") and each command ("command NAME") is
+# appended to FILE as a line (how many clients a VM really has).
 #
 # The server exits after --lifetime seconds (default 120) in case the test
 # that started it died.  Python 3 standard library only.
@@ -106,6 +108,7 @@ class Conn:
             if not line.strip():
                 continue
             cmd = json.loads(line)
+            log_line(self.args, 'command %s' % cmd.get('execute'))
             if self.args.good_until and cmd.get('execute') != 'qmp_capabilities' \
                     and not os.path.exists(self.args.good_until):
                 answer_good(self, cmd)
@@ -354,6 +357,15 @@ BEHAVIOURS = {name[len('serve_'):].replace('_', '-'): fn
               for name, fn in globals().items() if name.startswith('serve_')}
 
 
+LOG_LOCK = threading.Lock()
+
+
+def log_line(args, text):
+    if args.log:
+        with LOG_LOCK, open(args.log, 'a') as f:
+            f.write(text + '\n')
+
+
 def guard(fn, *args):
     """Run @fn; a client that goes away is no error of the server."""
     try:
@@ -388,6 +400,7 @@ def main():
     parser.add_argument('--grow-mib-s', type=float, default=100)
     parser.add_argument('--grow-when')
     parser.add_argument('--good-until')
+    parser.add_argument('--log')
     args = parser.parse_args()
     MEMORY['base'] = MEMORY['actual'] = args.memory_mib << 20
     MEMORY['used'] = args.used_mib << 20
@@ -404,6 +417,7 @@ def main():
     threading.Timer(args.lifetime, os._exit, args=(0,)).start()
     while True:
         sock, _ = listener.accept()
+        log_line(args, 'connect')
         threading.Thread(target=serve, args=(sock, args), daemon=True).start()
 
 

@@ -25,7 +25,9 @@
 #include <unistd.h>
 #include <glib-unix.h>
 #include "brake.h"
+#include "collector.h"
 #include "fleet.h"
+#include "vm-snapshot-wire.h"
 #include "domains.h"
 #include "host-pressure.h"
 #include "metrics.h"
@@ -57,6 +59,8 @@ typedef struct Daemon {
     Fleet *fleet;
     HostPressure *host;
     Metrics *metrics;
+    Collector *collector;
+    bool policy_off;            /* --policy off: collect and serve only */
     PolicyConfig policy;
     GHashTable *per_vm;         /* name -> PolicyVmConfig */
     bool dry_run;
@@ -430,6 +434,9 @@ static void plan_now(void)
     unsigned i, n_doms;
     HostMemory host;
 
+    if (bd.policy_off) {
+        return;
+    }
     g_mutex_lock(&plan_lock);
     host_pressure_get(bd.host, &host);
     policy_host_pressure(&bd.policy, &host);
@@ -522,11 +529,36 @@ static void collect(void *opaque G_GNUC_UNUSED, GPtrArray *vms,
     g_mutex_unlock(&bd.lock);
 }
 
+/* The VMs of a frame for the collector's readers (main thread) */
+static GString *frame_vms(void *opaque G_GNUC_UNUSED)
+{
+    g_autoptr(GPtrArray) snaps = fleet_snapshots(bd.fleet);
+    GString *out = g_string_sized_new(snaps->len * 2048 + 2);
+    guint i;
+
+    g_string_append_c(out, '[');
+    for (i = 0; i < snaps->len; i++) {
+        json_object *o = vm_snapshot_to_wire(g_ptr_array_index(snaps, i));
+        size_t len;
+        const char *txt = json_object_to_json_string_length(
+            o, JSON_C_TO_STRING_PLAIN, &len);
+
+        if (i) {
+            g_string_append_c(out, ',');
+        }
+        g_string_append_len(out, txt, len);
+        json_object_put(o);
+    }
+    g_string_append_c(out, ']');
+    return out;
+}
+
 typedef struct Options {
     char **qmp_dirs, **uris, **cgroups;
     int domain_poll_ms;
     gboolean no_protect;
     char *config, *meminfo, *psi, *metrics, *log_json, *state_file;
+    char *serve, *serve_group, *policy;
     gboolean dry_run;
     double interval;
     int timeout_ms;
@@ -564,6 +596,15 @@ static bool parse_options(int argc, char **argv, Options *o)
         { "state-file", 0, 0, G_OPTION_ARG_FILENAME, &o->state_file,
           "the VMs the brake holds paused, for the next daemon to resume "
           "if this one dies", "FILE" },
+        { "serve", 0, 0, G_OPTION_ARG_FILENAME, &o->serve,
+          "be the host's collector: serve every VM's snapshot to readers "
+          "(vmtop) on this unix socket", "SOCKET" },
+        { "serve-group", 0, 0, G_OPTION_ARG_STRING, &o->serve_group,
+          "readers in this group may attach too (default: root only)",
+          "GROUP" },
+        { "policy", 0, 0, G_OPTION_ARG_STRING, &o->policy,
+          "on (default), or off: change no VM, only collect, serve and "
+          "export", "on|off" },
         { "interval", 0, 0, G_OPTION_ARG_DOUBLE, &o->interval,
           "ask each VM for fresh statistics every S seconds (default 2)",
           "S" },
@@ -588,7 +629,9 @@ static bool parse_options(int argc, char **argv, Options *o)
     }
     if (argc > 1 || !isfinite(o->interval) || o->interval <= 0 ||
         o->interval > 3600 || o->timeout_ms <= 0 ||
-        o->domain_poll_ms < 10 || o->domain_poll_ms > 60000) {
+        o->domain_poll_ms < 10 || o->domain_poll_ms > 60000 ||
+        (o->policy && strcmp(o->policy, "on") && strcmp(o->policy, "off")) ||
+        (o->serve_group && !o->serve)) {
         g_printerr("qemu-oc-balloond: bad arguments (see --help)\n");
         return false;
     }
@@ -674,6 +717,7 @@ int main(int argc, char **argv)
         return 1;
     }
     bd.dry_run = o.dry_run;
+    bd.policy_off = o.policy && !strcmp(o.policy, "off");
     bd.vms = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     g_mutex_init(&bd.lock);
     g_mutex_init(&bd.log_lock);
@@ -724,8 +768,28 @@ int main(int argc, char **argv)
             return 1;
         }
     }
-    g_message("started%s: deciding as fresh statistics arrive",
-              bd.dry_run ? " (dry run: nothing is changed)" : "");
+    if (o.serve) {
+        CollectorConfig cc = {
+            .path = o.serve,
+            .group = o.serve_group,
+            .interval_ms = wc.interval_ms,
+            .policy = bd.policy_off ? "off" : "on",
+        };
+
+        bd.collector = collector_start(&cc, frame_vms, NULL, &err);
+        if (!bd.collector) {
+            g_printerr("qemu-oc-balloond: --serve %s\n", err->message);
+            return 1;
+        }
+        g_message("serving readers on %s", o.serve);
+    }
+    if (bd.policy_off) {
+        g_message("started (policy off: collecting only, no VM is "
+                  "changed)");
+    } else {
+        g_message("started%s: deciding as fresh statistics arrive",
+                  bd.dry_run ? " (dry run: nothing is changed)" : "");
+    }
     /* (the signals are ours before any VM can be braked) */
     loop = g_main_loop_new(NULL, FALSE);
     g_unix_signal_add(SIGTERM, on_stop_signal, loop);
@@ -735,6 +799,7 @@ int main(int argc, char **argv)
                   on_settled, NULL);
     fleet_start(bd.fleet);
     g_main_loop_run(loop);
+    collector_stop(bd.collector);
     /* a braked VM must not stay paused because the daemon stopped */
     brakes_release_all(bd.brakes, o.timeout_ms + 1000);
     g_message("stopped");

@@ -1,7 +1,7 @@
 /*
  * vmtop: the live view, with ncurses
  *
- * Redraws every interval from the fleet's latest snapshots (which never
+ * Redraws every interval from the latest snapshots (which never
  * wait for a worker) and at every key.  Rows are view-text.c's lines:
  * a header, the column titles, one line per VM and, for an expanded VM,
  * its details and vCPUs; a help line at the bottom.  The selection
@@ -26,7 +26,7 @@ static const char help_line[] =
     "m avail a age u unresp  r reverse";
 
 typedef struct CursesView {
-    Fleet *fleet;
+    VmtopSource *src;
     int interval_ms;
     char sort;
     bool reverse;
@@ -86,8 +86,7 @@ static void select_vm(CursesView *cv, int delta)
 static void refresh_frame(CursesView *cv)
 {
     view_frame_free(cv->frame);
-    cv->frame = view_frame_new(fleet_snapshots(cv->fleet),
-                               g_get_real_time() / 1000);
+    cv->frame = view_frame_from(cv->src, g_get_real_time() / 1000);
     view_frame_sort(cv->frame, cv->sort, cv->reverse);
     follow_selection(cv);
 }
@@ -334,10 +333,10 @@ static void curses_setup(void)
     curs_set(0);
 }
 
-int view_curses_run(Fleet *fleet, const ViewCursesConfig *cfg)
+int view_curses_run(VmtopSource *src, const ViewCursesConfig *cfg)
 {
     CursesView cv = {
-        .fleet = fleet,
+        .src = src,
         .interval_ms = cfg->interval_ms,
         .sort = cfg->sort,
         .reverse = cfg->reverse,

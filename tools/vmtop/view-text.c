@@ -169,10 +169,21 @@ ViewFrame *view_frame_new(GPtrArray *snaps, int64_t now_ms)
     return f;
 }
 
+ViewFrame *view_frame_from(VmtopSource *src, int64_t now_ms)
+{
+    ViewFrame *f = view_frame_new(vmtop_source_snapshots(src), now_ms);
+
+    f->source = vmtop_source_status(src);
+    f->source_json = vmtop_source_to_json(src);
+    return f;
+}
+
 void view_frame_free(ViewFrame *f)
 {
     if (f) {
         g_ptr_array_free(f->vms, true);
+        g_free(f->source);
+        json_object_put(f->source_json);
         g_free(f);
     }
 }
@@ -618,9 +629,11 @@ char *view_header(const ViewFrame *f, char sort, bool reverse)
                             : g_strdup("?");
 
     return g_strdup_printf("vmtop %s  %u VMs: %u responsive, %u "
-                           "unresponsive  sort: %s%s", t, f->vms->len,
+                           "unresponsive  sort: %s%s%s%s", t, f->vms->len,
                            f->responsive, f->unresponsive,
-                           sort_key_name(sort), reverse ? " (reversed)" : "");
+                           sort_key_name(sort), reverse ? " (reversed)" : "",
+                           f->source ? "  via " : "",
+                           f->source ? f->source : "");
 }
 
 void view_frame_print(const ViewFrame *f, FILE *out, char sort,
@@ -659,5 +672,9 @@ json_object *view_frame_to_json(const ViewFrame *f)
     }
     json_object_object_add(o, "vms", vms);
     json_object_object_add(o, "time", json_object_new_int64(f->now_ms));
+    if (f->source_json) {
+        json_object_object_add(o, "source",
+                               json_object_get(f->source_json));
+    }
     return o;
 }

@@ -14,7 +14,7 @@
 #include <glib.h>
 #include <json-c/json.h>
 
-#include "fleet.h"
+#include "source.h"
 #include "vm-snapshot.h"
 
 /* Columns of the NAME of a VM line, with the space after it */
@@ -38,10 +38,14 @@ typedef struct ViewFrame {
     int64_t now_ms;                 /* wall clock */
     GPtrArray *vms;                 /* of ViewVm */
     unsigned responsive, unresponsive;
+    char *source;                   /* where it came from, or NULL */
+    json_object *source_json;       /* the same, for JSON, or NULL */
 } ViewFrame;
 
 /* A frame of @snaps (as fleet_snapshots() returns it; taken) */
 ViewFrame *view_frame_new(GPtrArray *snaps, int64_t now_ms);
+/* A frame of @src's latest snapshots, saying where they came from */
+ViewFrame *view_frame_from(VmtopSource *src, int64_t now_ms);
 void view_frame_free(ViewFrame *f);
 
 /* Is @key one of VIEW_SORT_KEYS? */
@@ -72,6 +76,6 @@ typedef struct ViewCursesConfig {
     bool reverse;
 } ViewCursesConfig;
 
-int view_curses_run(Fleet *fleet, const ViewCursesConfig *cfg);
+int view_curses_run(VmtopSource *src, const ViewCursesConfig *cfg);
 
 #endif

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "collector-client.h"
 #include "fleet.h"
 #include "view.h"
 
@@ -30,6 +31,8 @@
 typedef struct Options {
     char **qmp_dirs;
     char **uris;
+    char *collector;
+    gboolean direct;
     double interval;
     gboolean batch;
     int iterations;             /* -1: not given */
@@ -49,9 +52,14 @@ static const char summary[] =
 "balloon statistics of query-balloon), without ever waiting for a slow\n"
 "VM: one that misses a request's deadline shows as UNRESP, for how long.\n"
 "\n"
-"Sources (repeatable, mixable): --qmp-dir DIR (every QMP socket in DIR\n"
-"is a VM named by its file; default " DEFAULT_QMP_DIR " if no source is\n"
-"given), --connect URI (the running domains of a libvirt connection).";
+"Where the data comes from: the host's collector (qemu-oc-balloond\n"
+"--serve) when it runs, at " COLLECTOR_DEFAULT_SOCKET "\n"
+"or --collector SOCKET: vmtop then opens no connection of its own to any\n"
+"VM, however many vmtops run.  Otherwise, or with --direct, its own\n"
+"connections to its sources (repeatable, mixable): --qmp-dir DIR (every\n"
+"QMP socket in DIR is a VM named by its file; default " DEFAULT_QMP_DIR "\n"
+"if no source is given), --connect URI (the running domains of a libvirt\n"
+"connection).  The header says which (via direct, via collector ...).";
 
 static const char description[] =
 "Columns: STATE is the VM's runstate (full-run, full-cont, hazard,\n"
@@ -100,6 +108,11 @@ static bool parse_options(int argc, char **argv, Options *o)
           "Watch a directory of QMP sockets (repeatable)", "DIR" },
         { "connect", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o->uris,
           "Follow a libvirt connection (repeatable)", "URI" },
+        { "collector", 0, 0, G_OPTION_ARG_FILENAME, &o->collector,
+          "Attach to the collector on this socket (default: "
+          COLLECTOR_DEFAULT_SOCKET " if it runs)", "SOCKET" },
+        { "direct", 0, 0, G_OPTION_ARG_NONE, &o->direct,
+          "Connect to the VMs directly, even if a collector runs", NULL },
         { "interval", 'd', 0, G_OPTION_ARG_DOUBLE, &o->interval,
           "Seconds between samples and frames (default 2)", "S" },
         { "batch", 'b', 0, G_OPTION_ARG_NONE, &o->batch,
@@ -144,6 +157,10 @@ static bool parse_options(int argc, char **argv, Options *o)
     if (o->timeout_ms <= 0) {
         return usage_error("%s", "--timeout must be more than 0 ms");
     }
+    if (o->collector && (o->direct || o->qmp_dirs || o->uris)) {
+        return usage_error("%s", "--collector: the collector finds the "
+                           "VMs (no --direct, --qmp-dir, --connect)");
+    }
     if (o->iterations != -1 && o->iterations < 1) {
         return usage_error("%s", "--iterations must be at least 1");
     }
@@ -179,30 +196,6 @@ static int64_t now_wall_ms(void)
     return g_get_real_time() / 1000;
 }
 
-/* Has the VM's worker had its two samples, or given up for now? */
-static bool snapshot_settled(const VmSnapshot *s)
-{
-    return s->has_prev || !s->responsive ||
-           (s->error && !s->has_runstates);
-}
-
-static bool fleet_settled(Fleet *fleet)
-{
-    GPtrArray *snaps = fleet_snapshots(fleet);
-    bool all = true;
-    guint i;
-
-    for (i = 0; i < snaps->len && all; i++) {
-        all = snapshot_settled(g_ptr_array_index(snaps, i));
-    }
-    for (i = 0; i < snaps->len; i++) {
-        vm_snapshot_unref(g_ptr_array_index(snaps, i));
-    }
-    g_ptr_array_set_free_func(snaps, NULL);
-    g_ptr_array_free(snaps, true);
-    return all;
-}
-
 static void sleep_until(int64_t deadline_us)
 {
     int64_t now = g_get_monotonic_time();
@@ -216,21 +209,24 @@ static void sleep_until(int64_t deadline_us)
  * Wait one interval from @start_us, then (at most @margin_us more) until
  * every worker has two samples or has failed
  */
-static void wait_first_frame(Fleet *fleet, int64_t start_us,
+static void wait_first_frame(VmtopSource *src, int64_t start_us,
                              int interval_ms, int64_t margin_us)
 {
     int64_t t = start_us + (int64_t)interval_ms * 1000;
     int64_t end = t + margin_us;
 
+    if (vmtop_source_is_collector(src)) {
+        return;         /* its frame is there at once */
+    }
     sleep_until(t);
-    while (g_get_monotonic_time() < end && !fleet_settled(fleet)) {
+    while (g_get_monotonic_time() < end && !vmtop_source_settled(src)) {
         g_usleep(MIN(READY_POLL_US, MAX(end - g_get_monotonic_time(), 1)));
     }
 }
 
-static void print_frame(Fleet *fleet, const Options *o, char sort)
+static void print_frame(VmtopSource *src, const Options *o, char sort)
 {
-    ViewFrame *f = view_frame_new(fleet_snapshots(fleet), now_wall_ms());
+    ViewFrame *f = view_frame_from(src, now_wall_ms());
 
     view_frame_sort(f, sort, o->reverse);
     if (o->json) {
@@ -246,14 +242,14 @@ static void print_frame(Fleet *fleet, const Options *o, char sort)
     view_frame_free(f);
 }
 
-static int run_batch(Fleet *fleet, const Options *o, char sort)
+static int run_batch(VmtopSource *src, const Options *o, char sort)
 {
     int64_t start = g_get_monotonic_time();
     int64_t margin = (int64_t)o->timeout_ms * 1000 + 200 * 1000;
     int64_t first;
     int i;
 
-    wait_first_frame(fleet, start, o->interval_ms, margin);
+    wait_first_frame(src, start, o->interval_ms, margin);
     first = g_get_monotonic_time();
     for (i = 0; o->iterations < 0 || i < o->iterations; i++) {
         if (i) {
@@ -262,9 +258,45 @@ static int run_batch(Fleet *fleet, const Options *o, char sort)
                 printf("\n");
             }
         }
-        print_frame(fleet, o, sort);
+        print_frame(src, o, sort);
     }
     return 0;
+}
+
+/*
+ * The collector if one runs (or --collector names one), else vmtop's own
+ * workers; NULL if neither works (said on stderr)
+ */
+static VmtopSource *open_source(const Options *o)
+{
+    VmWorkerConfig cfg = vm_worker_default_config;
+    Fleet *fleet;
+
+    if (!o->direct && !o->qmp_dirs && !o->uris) {
+        const char *path = o->collector ? o->collector
+                                        : COLLECTOR_DEFAULT_SOCKET;
+        g_autoptr(GError) err = NULL;
+        CollectorClient *c = collector_client_new(path, o->timeout_ms,
+                                                  &err);
+
+        if (c) {
+            return vmtop_source_collector(c, path);
+        }
+        if (o->collector) {
+            fprintf(stderr, "vmtop: --collector: %s\n", err->message);
+            return NULL;
+        }
+    }
+    cfg.interval_ms = o->interval_ms;
+    cfg.timeout_ms = o->timeout_ms;
+    fleet = fleet_new(&cfg, &qmp_default_limits, NULL, NULL);
+    if (!discovery_add_sources(fleet_discovery(fleet), o->qmp_dirs, o->uris,
+                               "vmtop")) {
+        fleet_free(fleet);
+        return NULL;
+    }
+    fleet_start(fleet);
+    return vmtop_source_direct(fleet);
 }
 
 int main(int argc, char **argv)
@@ -274,9 +306,8 @@ int main(int argc, char **argv)
         .iterations = -1,
         .timeout_ms = 1000,
     };
-    VmWorkerConfig cfg = vm_worker_default_config;
     char sort;
-    Fleet *fleet;
+    VmtopSource *src;
     int ret;
 
     setlocale(LC_CTYPE, "");        /* for ncursesw; numbers stay "C" */
@@ -290,28 +321,23 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    cfg.interval_ms = o.interval_ms;
-    cfg.timeout_ms = o.timeout_ms;
-    fleet = fleet_new(&cfg, &qmp_default_limits, NULL, NULL);
-    if (!discovery_add_sources(fleet_discovery(fleet), o.qmp_dirs, o.uris,
-                               "vmtop")) {
-        fleet_free(fleet);
+    src = open_source(&o);
+    if (!src) {
         return 1;
     }
-    fleet_start(fleet);
-
     if (o.batch) {
-        ret = run_batch(fleet, &o, sort);
+        ret = run_batch(src, &o, sort);
     } else {
         ViewCursesConfig vc = {
             .interval_ms = o.interval_ms,
             .sort = sort,
             .reverse = o.reverse,
         };
-        ret = view_curses_run(fleet, &vc);
+        ret = view_curses_run(src, &vc);
     }
 
-    fleet_free(fleet);
+    vmtop_source_free(src);
+    g_free(o.collector);
     g_strfreev(o.qmp_dirs);
     g_strfreev(o.uris);
     g_free(o.sort);

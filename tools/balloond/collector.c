@@ -112,6 +112,7 @@ static bool reader_flush(Reader *r)
             r->notice = text_bytes(g_strdup_printf(
                 "{\"skipped\": {\"frames\": %" G_GUINT64_FORMAT "}}\n",
                 r->skipped));
+            r->skipped = 0;     /* (skips from now on: the next notice) */
         }
         b = r->notice ? r->notice : g_queue_peek_head(&r->frames);
         data = g_bytes_get_data(b, &len);
@@ -142,7 +143,6 @@ static bool reader_flush(Reader *r)
         r->sent = 0;
         if (r->notice) {
             g_clear_pointer(&r->notice, g_bytes_unref);
-            r->skipped = 0;
         } else {
             g_bytes_unref(g_queue_pop_head(&r->frames));
         }
@@ -188,7 +188,10 @@ static bool reader_push(Reader *r, GBytes *b)
     Collector *c = r->c;
 
     if (g_queue_get_length(&r->frames) >= c->cfg.queue_frames) {
-        /* the head may be half sent: then the one after it goes */
+        /*
+         * the head may be half sent, or announced by a notice on its
+         * way: then the one after it goes
+         */
         guint victim = r->sent || r->notice ? 1 : 0;
 
         if (victim < g_queue_get_length(&r->frames)) {

@@ -36,6 +36,19 @@
 
 /* A QEMU's growth is measured over this long */
 #define RSS_WINDOW_MS 1000
+/*
+ * A plan reads a VM's resident memory again if it is older than this
+ * where memory is short; elsewhere a publication does, after RSS_CALM_US
+ */
+#define RSS_FRESH_US (100 * 1000)
+#define RSS_CALM_US (1000 * 1000)
+/*
+ * Plans are at least this far apart, and at least PLAN_COST_FACTOR times
+ * the last plan's duration: many reports at once make one plan, and
+ * planning takes at most 1/PLAN_COST_FACTOR of a core
+ */
+#define PLAN_MIN_GAP_US (10 * 1000)
+#define PLAN_COST_FACTOR 20
 
 
 /* The daemon's own state of one VM (under Daemon.lock) */
@@ -50,6 +63,8 @@ typedef struct BdVm {
     uint64_t decisions[POLICY_REASON__MAX];
     Trend demand;               /* used memory at each report, MiB */
     Trend rss;                  /* its QEMU's resident memory, MiB */
+    int64_t rss_mib;            /* as last read; -1: unknown */
+    int64_t rss_us;             /* monotonic: when */
     int64_t own_mib;            /* QEMU's own part of it; -1: unknown */
     int64_t own_us;             /* monotonic: when own_mib was asked for */
     int64_t distress_ms;        /* its guest last OOM-killed or stalled */
@@ -74,6 +89,7 @@ typedef struct Daemon {
 
     GMutex lock;
     GHashTable *vms;            /* name -> BdVm */
+    uint64_t tight;             /* the tight memory domains, last plan */
     bool host_pressure;         /* as last seen */
 } Daemon;
 
@@ -91,12 +107,13 @@ static BdVm *bd_vm(const char *name)
         v = g_new0(BdVm, 1);
         v->last_reason = POLICY_REASON__MAX;
         v->own_mib = -1;
+        v->rss_mib = -1;
         g_hash_table_insert(bd.vms, g_strdup(name), v);
     }
     return v;
 }
 
-static void plan_now(void);
+static void plan_soon(void);
 
 /* A new report: remember its used memory (its demand) */
 static void note_demand(BdVm *v, const VmSnapshot *s)
@@ -111,14 +128,20 @@ static void note_demand(BdVm *v, const VmSnapshot *s)
               POLICY_DEMAND_MS);
 }
 
-/* How fast the VM's QEMU process grows, MiB/s (under bd.lock) */
-static double qemu_growth(BdVm *v, int64_t rss_mib, int64_t now_ms)
+/* The VM's QEMU process's resident memory, just read (under bd.lock) */
+static void note_rss(BdVm *v, int64_t rss_mib, int64_t now_ms)
 {
-    if (rss_mib < 0) {
-        return 0;
+    v->rss_mib = rss_mib;
+    v->rss_us = g_get_monotonic_time();
+    if (rss_mib >= 0) {
+        trend_add(&v->rss, now_ms, rss_mib, RSS_WINDOW_MS);
     }
-    trend_add(&v->rss, now_ms, rss_mib, RSS_WINDOW_MS);
-    return trend_rise_per_s(&v->rss, 50);
+}
+
+/* How fast the VM's QEMU process grows, MiB/s (under bd.lock) */
+static double qemu_growth(const BdVm *v)
+{
+    return v->rss_mib < 0 ? 0 : trend_rise_per_s(&v->rss, 50);
 }
 
 /*
@@ -134,8 +157,14 @@ static uint64_t guest_held_mib(const BdVm *v, int64_t rss_mib)
     return MAX(rss_mib - v->own_mib, 1);
 }
 
-/* Read QEMU's own part again this often */
+/*
+ * Read QEMU's own part again this often where memory is short (a tight
+ * domain, host pressure), and at least this often elsewhere: smaps is
+ * long, and read for every VM it would cost a host of 1,000 VMs a few
+ * per cent of a core
+ */
 #define OWN_REFRESH_US (10 * G_USEC_PER_SEC)
+#define OWN_REFRESH_CALM_US (300 * G_USEC_PER_SEC)
 
 /* Read QEMU's own memory again, if due (in the VM's worker thread) */
 static void refresh_own(const VmSnapshot *s)
@@ -147,7 +176,10 @@ static void refresh_own(const VmSnapshot *s)
 
     g_mutex_lock(&bd.lock);
     v = bd_vm(s->name);
-    due = s->pid > 0 && (!v->own_us || now_us - v->own_us >= OWN_REFRESH_US);
+    due = s->pid > 0 &&
+          (!v->own_us ||
+           now_us - v->own_us >= ((v->domains & bd.tight) || bd.host_pressure
+                                  ? OWN_REFRESH_US : OWN_REFRESH_CALM_US));
     first = !v->own_us;
     if (due) {
         v->own_us = now_us;
@@ -164,6 +196,33 @@ static void refresh_own(const VmSnapshot *s)
     v = bd_vm(s->name);
     if (v->pid == s->pid) {
         v->own_mib = own;
+    }
+    g_mutex_unlock(&bd.lock);
+}
+
+/*
+ * The VM's QEMU resident memory, at a publication (its worker) if the
+ * last reading is older than RSS_CALM_US (plans read it more often
+ * where memory is short)
+ */
+static void refresh_rss(const VmSnapshot *s)
+{
+    int64_t now_us = g_get_monotonic_time(), rss;
+    bool due;
+    BdVm *v;
+
+    g_mutex_lock(&bd.lock);
+    v = bd_vm(s->name);
+    due = s->pid > 0 && now_us - v->rss_us >= RSS_CALM_US;
+    g_mutex_unlock(&bd.lock);
+    if (!due) {
+        return;
+    }
+    rss = qemu_memory_rss_mib(s->pid);
+    g_mutex_lock(&bd.lock);
+    v = bd_vm(s->name);
+    if (v->pid == s->pid) {
+        note_rss(v, rss, g_get_real_time() / 1000);
     }
     g_mutex_unlock(&bd.lock);
 }
@@ -225,12 +284,12 @@ static void on_publish(void *opaque G_GNUC_UNUSED, VmWorker *w)
         find_domains(s);
     }
     refresh_own(s);
+    refresh_rss(s);
     if (s->responsive) {
         brakes_seen(bd.brakes, s->name);
     }
     if (news || moved) {
-        /* here, so that the worker makes the command before it waits */
-        plan_now();
+        plan_soon();
     }
     vm_snapshot_unref(s);
 }
@@ -353,8 +412,8 @@ static void log_decision(const VmSnapshot *s, const PolicyDecision *d,
 #define PENDING_MS 3000
 
 /* The plan's view of one VM (under bd.lock) */
-static void plan_input(const VmSnapshot *s, BdVm *v, int64_t rss_mib,
-                       int64_t now_ms, PolicyVm *in)
+static void plan_input(const VmSnapshot *s, BdVm *v, int64_t now_ms,
+                       PolicyVm *in)
 {
     const PolicyVmConfig *vmc = g_hash_table_lookup(bd.per_vm, s->name);
     uint64_t actual = s->has_balloon && s->actual > 0 ? s->actual >> 20 : 0;
@@ -365,8 +424,8 @@ static void plan_input(const VmSnapshot *s, BdVm *v, int64_t rss_mib,
     in->domains = v->domains;
     in->used_rise_mib = trend_rise(&v->demand);
     in->demand_known = v->demand.n >= 2;
-    in->qemu_rss_mib_s = qemu_growth(v, rss_mib, now_ms);
-    in->held_mib = guest_held_mib(v, rss_mib);
+    in->qemu_rss_mib_s = qemu_growth(v);
+    in->held_mib = guest_held_mib(v, v->rss_mib);
     in->settling = g_get_monotonic_time() < bd.settled_us;
     in->distress_ms = v->distress_ms;
     in->target_mib = v->target_mib && now_ms - v->target_ms < PENDING_MS &&
@@ -413,9 +472,48 @@ static bool apply(const VmSnapshot *s, const PolicyVm *in,
     return log;
 }
 
+/* A memory domain to watch closely: short of twice its reserve, or falling */
+static bool domain_tight(const PolicyDomain *d)
+{
+    return d->falling_mib_s > 0 ||
+           d->headroom_mib < 2 * (int64_t)policy_domain_reserve_mib(
+               &bd.policy, d);
+}
+
+/*
+ * Which VMs' QEMU resident memory a plan reads afresh (@pids[i], 0: the
+ * one read at the VM's last publication serves): those in a tight
+ * memory domain, or all under host pressure, if older than RSS_FRESH_US.
+ * When memory is plentiful a plan reads no file.
+ */
+static void rss_wanted(GPtrArray *snaps, const PolicyDomain *doms,
+                       unsigned n_doms, bool host_pressure, int *pids)
+{
+    int64_t now_us = g_get_monotonic_time();
+    uint64_t tight = 0;
+    unsigned i;
+
+    for (i = 0; i < n_doms; i++) {
+        if (domain_tight(&doms[i])) {
+            tight |= 1ull << i;
+        }
+    }
+    g_mutex_lock(&bd.lock);
+    bd.tight = tight;
+    for (i = 0; i < snaps->len; i++) {
+        VmSnapshot *s = g_ptr_array_index(snaps, i);
+        BdVm *v = bd_vm(s->name);
+
+        pids[i] = s->pid > 0 && (host_pressure || (v->domains & tight)) &&
+                  now_us - v->rss_us >= RSS_FRESH_US ? s->pid : 0;
+    }
+    g_mutex_unlock(&bd.lock);
+}
+
 /*
  * Decide for every VM at once, with every VM's latest data, the host and
- * the memory domains (any thread; one plan at a time)
+ * the memory domains (the main loop's thread, through plan_soon(); one
+ * plan at a time)
  */
 static void plan_now(void)
 {
@@ -426,6 +524,7 @@ static void plan_now(void)
     g_autofree PolicyDecision *d = g_new0(PolicyDecision, snaps->len);
     g_autofree const char **action = g_new0(const char *, snaps->len);
     g_autofree bool *log = g_new0(bool, snaps->len);
+    g_autofree int *pids = g_new0(int, snaps->len);
     g_autofree int64_t *rss = g_new0(int64_t, snaps->len);
     g_autofree PolicyBrakeDecision *brake =
         g_new0(PolicyBrakeDecision, snaps->len);
@@ -441,15 +540,19 @@ static void plan_now(void)
     host_pressure_get(bd.host, &host);
     policy_host_pressure(&bd.policy, &host);
     n_doms = domains_get(bd.domains, doms, NULL);
+    rss_wanted(snaps, doms, n_doms, host.pressure, pids);
     for (i = 0; i < snaps->len; i++) {     /* (file reads: not locked) */
-        rss[i] = qemu_memory_rss_mib(
-            ((VmSnapshot *)g_ptr_array_index(snaps, i))->pid);
+        rss[i] = pids[i] ? qemu_memory_rss_mib(pids[i]) : -1;
     }
     g_mutex_lock(&bd.lock);
     for (i = 0; i < snaps->len; i++) {
         VmSnapshot *s = g_ptr_array_index(snaps, i);
+        BdVm *v = bd_vm(s->name);
 
-        plan_input(s, bd_vm(s->name), rss[i], now_ms, &in[i]);
+        if (pids[i] && v->pid == pids[i]) {
+            note_rss(v, rss[i], now_ms);
+        }
+        plan_input(s, v, now_ms, &in[i]);
         brakes_input(bd.brakes, s->name, &in[i]);
         names[i] = s->name;
     }
@@ -475,6 +578,49 @@ static void plan_now(void)
     }
 }
 
+/* Scheduling of plans (see plan_soon) */
+static gint plan_wanted;        /* a plan was asked for since one began */
+static gint plan_scheduled;     /* run_plan() is on its way */
+static int64_t plan_next_us;    /* the next plan not before (main loop) */
+
+static gboolean run_plan(gpointer opaque G_GNUC_UNUSED)
+{
+    int64_t now = g_get_monotonic_time();
+
+    if (now < plan_next_us) {
+        g_timeout_add((plan_next_us - now + 999) / 1000, run_plan, NULL);
+        return G_SOURCE_REMOVE;
+    }
+    /* (a request from now on schedules the next plan) */
+    g_atomic_int_set(&plan_scheduled, 0);
+    if (g_atomic_int_exchange(&plan_wanted, 0)) {
+        plan_now();
+        plan_next_us = g_get_monotonic_time() +
+                       MAX(PLAN_MIN_GAP_US,
+                           PLAN_COST_FACTOR * (g_get_monotonic_time() - now));
+    }
+    return G_SOURCE_REMOVE;
+}
+
+/*
+ * Ask for a plan (any thread): it is made in the main loop as soon as
+ * the last one is far enough behind, once for every request made
+ * meanwhile.  A worker never waits for a plan.
+ */
+static void plan_soon(void)
+{
+    g_atomic_int_set(&plan_wanted, 1);
+    if (g_atomic_int_compare_and_exchange(&plan_scheduled, 0, 1)) {
+        /* (always through the main loop, whichever thread asks) */
+        GSource *idle = g_idle_source_new();
+
+        g_source_set_priority(idle, G_PRIORITY_HIGH_IDLE);
+        g_source_set_callback(idle, run_plan, NULL, NULL);
+        g_source_attach(idle, NULL);
+        g_source_unref(idle);
+    }
+}
+
 /* A domain changed: decide at once, and ask for fresh statistics */
 static void on_domains(void *opaque G_GNUC_UNUSED)
 {
@@ -484,7 +630,7 @@ static void on_domains(void *opaque G_GNUC_UNUSED)
     if (!g_atomic_int_get(&bd.ready)) {
         return;         /* (the VMs come next: each is decided then) */
     }
-    plan_now();
+    plan_soon();
     if (now_us - kicked_us >= 200 * 1000) {
         kicked_us = now_us;
         fleet_kick_all(bd.fleet);
@@ -669,7 +815,7 @@ static void protect_self(void)
 static gboolean on_brake_tick(gpointer opaque G_GNUC_UNUSED)
 {
     if (brakes_any(bd.brakes)) {
-        plan_now();
+        plan_soon();
     }
     return G_SOURCE_CONTINUE;
 }

@@ -318,34 +318,48 @@ static uint64_t avail_bytes(const VmSnapshot *s)
     return has_stat(s, STAT_AVAILABLE) ? s->stats[STAT_AVAILABLE] : 0;
 }
 
+/* One VM to rank: its available memory, read once */
+typedef struct RankKey {
+    uint64_t avail;
+    const char *name;
+    unsigned index;
+} RankKey;
+
+/* The most available memory first; by name among equals */
+static int rank_order(gconstpointer a, gconstpointer b,
+                      gpointer opaque G_GNUC_UNUSED)
+{
+    const RankKey *x = a, *y = b;
+
+    if (x->avail != y->avail) {
+        return x->avail > y->avail ? -1 : 1;
+    }
+    return g_strcmp0(x->name, y->name);
+}
+
 void policy_rank(const PolicyConfig *cfg, PolicyVm *vms, unsigned n_vms,
                  int64_t now_ms)
 {
-    g_autofree bool *can = g_new0(bool, n_vms);
-    unsigned i, j, eligible = 0;
+    g_autofree RankKey *keys = g_new(RankKey, n_vms);
+    unsigned i, eligible = 0;
 
     for (i = 0; i < n_vms; i++) {
-        can[i] = can_give_to_host(cfg, vms[i].s, now_ms);
-        eligible += can[i];
+        if (can_give_to_host(cfg, vms[i].s, now_ms)) {
+            keys[eligible++] = (RankKey) {
+                .avail = avail_bytes(vms[i].s),
+                .name = vms[i].s->name,
+                .index = i,
+            };
+        }
     }
+    /* (n log n: a host of 1,000 VMs ranks them in well under 1 ms) */
+    g_qsort_with_data(keys, eligible, sizeof(*keys), rank_order, NULL);
     for (i = 0; i < n_vms; i++) {
-        const VmSnapshot *s = vms[i].s;
-
         vms[i].n_ranked = (eligible + 1) / 2;
-        vms[i].rank = 0;
-        for (j = 0; j < n_vms && can[i]; j++) {
-            const VmSnapshot *o = vms[j].s;
-
-            if (can[j] && j != i &&
-                (avail_bytes(o) > avail_bytes(s) ||
-                 (avail_bytes(o) == avail_bytes(s) &&
-                  g_strcmp0(o->name, s->name) < 0))) {
-                vms[i].rank++;
-            }
-        }
-        if (!can[i]) {
-            vms[i].rank = vms[i].n_ranked;
-        }
+        vms[i].rank = vms[i].n_ranked;      /* not eligible: not ranked */
+    }
+    for (i = 0; i < eligible; i++) {
+        vms[keys[i].index].rank = i;
     }
 }
 

@@ -8,6 +8,7 @@
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -21,12 +22,24 @@
 
 int64_t qemu_memory_rss_mib(int pid)
 {
-    g_autofree char *path = g_strdup_printf("/proc/%d/statm", pid);
-    g_autofree char *text = NULL;
+    char path[32], text[128];
     unsigned long size, resident;
+    ssize_t n;
+    int fd;
 
-    if (pid <= 0 || !g_file_get_contents(path, &text, NULL, NULL) ||
-        sscanf(text, "%lu %lu", &size, &resident) != 2) {
+    /* (three system calls: read for every VM, often) */
+    g_snprintf(path, sizeof(path), "/proc/%d/statm", pid);
+    fd = pid > 0 ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+    if (fd < 0) {
+        return -1;
+    }
+    n = read(fd, text, sizeof(text) - 1);
+    close(fd);
+    if (n <= 0) {
+        return -1;
+    }
+    text[n] = '\0';
+    if (sscanf(text, "%lu %lu", &size, &resident) != 2) {
         return -1;
     }
     return (int64_t)resident * sysconf(_SC_PAGE_SIZE) >> 20;

@@ -176,10 +176,12 @@ class BrakeTest(VMTestCase):
         got = self.brakes(d)
         self.assertIn(('burst', 'applied'), got)
         self.assertEqual([b for b in got if b[0] != 'burst'], [])
-        # every pause ended with a resume, and the VM runs
+        # every pause ended with a resume, and the VM runs (the resume is
+        # the VM's worker's next command: it follows)
         self.assertEqual(sum(1 for b in got if b[1] == 'applied'),
                          sum(1 for b in got if b[1] != 'applied'))
-        self.assertEqual(self.status('burst'), 'running')
+        wait_until(lambda: self.status('burst') == 'running', 30, 0.05,
+                   message='the released burst was never resumed')
         text = metrics(d['port'])
         self.assertGreaterEqual(sample(text, 'qemu_oc_brakes_total', vm='burst'), 1)
         self.assertEqual(sample(text, 'qemu_oc_brakes_total', vm='cache-a'), 0)
@@ -189,7 +191,9 @@ class BrakeTest(VMTestCase):
         self.start_burst(d)
         wait_until(lambda: self.braked(d, 'burst'), 60, 0.05,
                    message='the burst was never braked: %s' % self.text(d)[-2000:])
-        self.assertEqual(self.status('burst'), 'paused')
+        # (the pause is the VM's worker's next command: it follows)
+        wait_until(lambda: self.status('burst') == 'paused', 30, 0.05,
+                   message='the braked burst was never paused')
 
     def test_stopped_daemon_resumes_first(self):
         self.fakes(balloon_mib_s=1)

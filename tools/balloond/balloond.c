@@ -408,6 +408,9 @@ static void log_decision(const VmSnapshot *s, const PolicyDecision *d,
     }
 }
 
+/* A command is decided on a guest report at most this old */
+#define FRESH_MS 40
+
 /* A target set this recently and not reached is still on its way */
 #define PENDING_MS 3000
 
@@ -433,13 +436,20 @@ static void plan_input(const VmSnapshot *s, BdVm *v, int64_t now_ms,
                       actual + 2 < v->target_mib) ? v->target_mib : 0;
 }
 
-/* Act on one decision; whether to log it (in the deciding thread) */
+/*
+ * Act on one decision; whether to log it (in the deciding thread).  A
+ * command is decided on fresh statistics: a guest report made after the
+ * VM's previous command (a plan made for another VM's report does not
+ * step this one again on statistics that do not show its last step),
+ * and at most FRESH_MS old; otherwise the VM is asked for a fresh report
+ * at once, and decided again when it comes
+ */
 static bool apply(const VmSnapshot *s, const PolicyVm *in,
                   const PolicyDecision *d, const char **action)
 {
     bool change = d->target_mib != d->current_mib;
     int64_t now_ms = g_get_real_time() / 1000;
-    bool sent, log;
+    bool sent, log, stale;
     BdVm *v;
 
     g_mutex_lock(&bd.lock);
@@ -451,7 +461,11 @@ static bool apply(const VmSnapshot *s, const PolicyVm *in,
      */
     sent = change && d->target_mib != in->target_mib &&
            !(d->target_mib == v->target_mib &&
-             now_ms - v->target_ms < PENDING_MS);
+             now_ms - v->target_ms < PENDING_MS) &&
+           !(s->has_stats && s->stats_update_ms <= v->target_ms);
+    /* a change on statistics not fresh: ask for fresh ones first */
+    stale = sent && s->has_stats && now_ms - s->stats_update_ms > FRESH_MS;
+    sent &= !stale;
     v->decisions[d->reason]++;
     log = sent || d->reason != v->last_reason;
     v->last_reason = d->reason;
@@ -461,7 +475,10 @@ static bool apply(const VmSnapshot *s, const PolicyVm *in,
     }
     g_mutex_unlock(&bd.lock);
     *action = change ? "on its way" : "no change";
-    if (sent && bd.dry_run) {
+    if (stale) {
+        fleet_kick(bd.fleet, s->name);
+        *action = "asked for fresh statistics";
+    } else if (sent && bd.dry_run) {
         *action = "dry run";
     } else if (sent) {
         *action = fleet_set_balloon(bd.fleet, s->name, d->target_mib << 20,

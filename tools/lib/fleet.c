@@ -135,6 +135,19 @@ bool fleet_set_running(Fleet *f, const char *name, bool running,
     return w != NULL;
 }
 
+bool fleet_kick(Fleet *f, const char *name)
+{
+    VmWorker *w;
+
+    g_mutex_lock(&f->lock);
+    w = g_hash_table_lookup(f->workers, name);
+    if (w) {
+        vm_worker_kick(w);
+    }
+    g_mutex_unlock(&f->lock);
+    return w != NULL;
+}
+
 void fleet_kick_all(Fleet *f)
 {
     GHashTableIter it;

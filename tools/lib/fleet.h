@@ -41,6 +41,9 @@ bool fleet_set_balloon(Fleet *f, const char *name, uint64_t bytes,
 bool fleet_set_running(Fleet *f, const char *name, bool running,
                        VmWorkerRunFn *done, void *opaque);
 
+/* VM @name's worker queries now; false if there is no such VM */
+bool fleet_kick(Fleet *f, const char *name);
+
 /* Every worker queries now (e.g. the host came under pressure) */
 void fleet_kick_all(Fleet *f);
 

@@ -117,13 +117,16 @@ class LibvirtCase(VMTestCase):
     """A test case with libvirtd started for each test (skipped, saying
     why, if it cannot start), self.conn on qemu:///system, self.tmp a
     temporary directory, and the domains named in self.domains destroyed
-    and undefined at the end."""
+    and undefined at the end.  LIBVIRTD_CONF: libvirtd's configuration
+    text (None: its defaults)."""
+
+    LIBVIRTD_CONF = None
 
     def setUp(self):
         super().setUp()
         if libvirt is None:
             self.fail('python3-libvirt is missing (scripts/deps.sh installs it)')
-        daemon = Libvirtd()
+        daemon = Libvirtd(self.LIBVIRTD_CONF)
         if daemon.error:
             self.skipTest('libvirtd cannot start here: %s' % daemon.error)
         self.addCleanup(daemon.stop)

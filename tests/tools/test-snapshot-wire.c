@@ -170,7 +170,8 @@ static void test_bad(void)
     check_bad("stats/update-ms", "0", "'update-ms' is out of range");
     check_bad("stats/values", "[]", "'values' has the wrong type");
     check_bad("runstates/cur/state", "\"dancing\"", "unknown name");
-    check_bad("runstates/cur/vm-ns", NULL, "'vm-ns' is missing");
+    check_bad("runstates/cur/vm-ns", "[]", "'vm-ns' has the wrong type");
+    check_bad("runstates/cur/vcpus", NULL, "'vcpus' is missing");
     check_bad("runstates/cur/vcpus/cpu-index", "\"0\"", "'cpu-index'");
     check_bad("runstates/prev/vcpus/ns/running", "1.5", "'running'");
     check_bad("runstates/cur/source", "{}", "'source'");

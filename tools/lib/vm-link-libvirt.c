@@ -1,6 +1,13 @@
 /*
  * qemu-oc host tools: a VmLink over a libvirt domain
  *
+ * Which domains get monitor commands: only those that run qemu-oc, told
+ * from the domain's emulator once per link (vm-link-libvirt-stats.c),
+ * because libvirt taints a domain that is sent one ("custom-monitor").
+ * A domain of stock QEMU is read through libvirt's own statistics
+ * (virDomainListGetStats) in the same QMP shapes, and gets no monitor
+ * event callback.
+ *
  * execute: the QMP command is built with json-c and sent with
  * virDomainQemuMonitorCommand(); its reply is parsed within the limits
  * (QmpLimits): {"return": ...} is the result, {"error": ...} a
@@ -39,6 +46,7 @@
 #include <libvirt/virterror.h>
 
 #include "vm-link-libvirt.h"
+#include "vm-link-libvirt-stats.h"
 
 /* Pending events per link; beyond that the worker is not keeping up */
 #define LV_QUEUE_MAX 4096
@@ -63,6 +71,7 @@ typedef struct VmLinkLibvirt {
     QmpLimits lim;
     LvSink *sink;
     int event_id;           /* monitor event callback, -1 if none */
+    int qemu_oc;            /* runs qemu-oc: 1, 0 (stock), -1 unknown */
 } VmLinkLibvirt;
 
 static bool lv_init_ok;
@@ -280,6 +289,11 @@ static json_object *lv_execute(VmLink *l, const char *command,
     const char *text;
 
     (void)timeout_ms;       /* libvirt has none: see the top comment */
+    if (!v->qemu_oc) {
+        json_object_put(msg);
+        json_object_put(args);
+        return lv_stats_execute(v->dom, command, err);
+    }
     json_object_object_add(msg, "execute", json_object_new_string(command));
     if (args) {
         json_object_object_add(msg, "arguments", args);
@@ -352,6 +366,15 @@ static bool lv_open(VmLink *l, int timeout_ms, GError **err)
         g_set_error(err, QMP_CLIENT_ERROR, QMP_CLIENT_ERROR_CONNECT,
                     "domain %s is not running", virDomainGetName(v->dom));
         return false;
+    }
+    if (v->qemu_oc < 0) {
+        v->qemu_oc = lv_domain_runs_qemu_oc(v->conn, v->dom, NULL, err);
+        if (v->qemu_oc < 0) {
+            return false;
+        }
+    }
+    if (!v->qemu_oc) {
+        return true;        /* libvirt's statistics: no monitor events */
     }
     v->event_id = virConnectDomainQemuMonitorEventRegister(
         v->conn, v->dom, "BALLOON_STATS", lv_on_event,
@@ -524,5 +547,6 @@ VmLink *vm_link_libvirt_new(virConnectPtr conn, virDomainPtr dom,
     v->sink = g_atomic_rc_box_new0(LvSink);
     v->sink->queue = g_async_queue_new_full(lv_event_free);
     v->event_id = -1;
+    v->qemu_oc = -1;
     return &v->link;
 }

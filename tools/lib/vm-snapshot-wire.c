@@ -57,7 +57,9 @@ static json_object *sample_to_wire(const VmRunstatesSample *r)
     if (r->vm_state >= 0) {
         add_string(o, "state", vm_state_names[r->vm_state]);
     }
-    add_u64s(o, "vm-ns", r->vm_ns, vm_state_names, VM_STATES_NR, ~0u);
+    if (r->has_vm) {
+        add_u64s(o, "vm-ns", r->vm_ns, vm_state_names, VM_STATES_NR, ~0u);
+    }
     json_object_object_add(o, "missed-changes",
                            json_object_new_uint64(r->missed_changes));
     for (i = 0; i < r->n_vcpus; i++) {
@@ -287,7 +289,8 @@ static bool sample_from_wire(json_object *o, VmRunstatesSample *r,
     r->elapsed_ns = get_u64(o, "elapsed-ns", REQUIRED, &ok, err);
     r->vm_state = get_name(o, "state", vm_state_names, VM_STATES_NR, &ok,
                            err);
-    get_u64s(o, "vm-ns", r->vm_ns, vm_state_names, VM_STATES_NR, REQUIRED,
+    r->has_vm = json_object_object_get_ex(o, "vm-ns", NULL);
+    get_u64s(o, "vm-ns", r->vm_ns, vm_state_names, VM_STATES_NR, OPTIONAL,
              &ok, err);
     r->missed_changes = get_u64(o, "missed-changes", OPTIONAL, &ok, err);
     vcpus = get(o, "vcpus", json_type_array, REQUIRED, &ok, err);

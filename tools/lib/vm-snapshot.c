@@ -206,19 +206,22 @@ bool vm_snapshot_set_runstates(VmSnapshot *s, json_object *rs,
     size_t n, i, j;
     char key[64];
 
-    if (!vm || !vcpus || !get_uint(rs, "elapsed-ns", &r.elapsed_ns)) {
+    /* (no "vm": a domain of stock QEMU, from libvirt's statistics) */
+    if (!vcpus || !get_uint(rs, "elapsed-ns", &r.elapsed_ns) ||
+        (!vm && json_object_object_get_ex(rs, "vm", NULL))) {
         return false;
     }
     n = json_object_array_length(vcpus);
     if (n > VM_SNAPSHOT_MAX_VCPUS) {
         return false;
     }
-    for (j = 0; j < VM_STATES_NR; j++) {
+    for (j = 0; vm && j < VM_STATES_NR; j++) {
         g_snprintf(key, sizeof(key), "%s-ns", vm_state_names[j]);
         if (!get_uint(vm, key, &r.vm_ns[j])) {
             return false;
         }
     }
+    r.has_vm = vm != NULL;
     str = member(vm, "state", json_type_string);
     r.vm_state = name_index(vm_state_names, VM_STATES_NR,
                             str ? json_object_get_string(str) : NULL);
@@ -265,8 +268,9 @@ bool vm_snapshot_vm_shares(const VmSnapshot *s, double out[VM_STATES_NR])
     uint64_t span;
     unsigned j;
 
-    if (!s->has_prev || s->cur.elapsed_ns <= s->prev.elapsed_ns) {
-        return false;   /* none yet, or QEMU restarted (a migration) */
+    if (!s->has_prev || s->cur.elapsed_ns <= s->prev.elapsed_ns ||
+        !s->cur.has_vm || !s->prev.has_vm) {
+        return false;   /* none yet, QEMU restarted (a migration), libvirt */
     }
     span = s->cur.elapsed_ns - s->prev.elapsed_ns;
     for (j = 0; j < VM_STATES_NR; j++) {

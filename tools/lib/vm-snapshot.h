@@ -40,6 +40,7 @@ extern const char *const vcpu_state_names[VCPU_STATES_NR];
 typedef struct VmRunstatesSample {
     int64_t taken_us;               /* monotonic, when the answer came */
     uint64_t elapsed_ns;
+    bool has_vm;                    /* the VM's states (not from libvirt) */
     int vm_state;                   /* index in vm_state_names, -1 unknown */
     uint64_t vm_ns[VM_STATES_NR];
     uint64_t missed_changes;

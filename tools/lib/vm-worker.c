@@ -26,6 +26,11 @@ const VmWorkerConfig vm_worker_default_config = {
 #define EVENT_SLICE_MS 100
 #define BACKOFF_MIN_MS 200
 
+/* Worker threads still running, for vm_worker_wait_all() */
+static GMutex live_lock;
+static GCond live_cond;
+static unsigned live_workers;
+
 struct VmWorker {
     char *name, *where;
     VmLink *link;
@@ -508,7 +513,26 @@ static gpointer worker_thread(gpointer opaque)
     g_free(w->name);
     g_free(w->where);
     g_free(w);
+    g_mutex_lock(&live_lock);
+    live_workers--;
+    g_cond_broadcast(&live_cond);
+    g_mutex_unlock(&live_lock);
     return NULL;
+}
+
+bool vm_worker_wait_all(int timeout_ms)
+{
+    int64_t end = g_get_monotonic_time() + timeout_ms * (int64_t)1000;
+    bool all;
+
+    g_mutex_lock(&live_lock);
+    while (live_workers &&
+           g_cond_wait_until(&live_cond, &live_lock, end)) {
+        /* one more ended: look again */
+    }
+    all = live_workers == 0;
+    g_mutex_unlock(&live_lock);
+    return all;
 }
 
 VmWorker *vm_worker_start(const char *name, const char *where, VmLink *link,
@@ -532,6 +556,9 @@ VmWorker *vm_worker_start(const char *name, const char *where, VmLink *link,
     link->event_opaque = w;
     w->work = vm_snapshot_new(name, where);
     w->published = vm_snapshot_copy(w->work);
+    g_mutex_lock(&live_lock);
+    live_workers++;
+    g_mutex_unlock(&live_lock);
     g_thread_unref(g_thread_new(thread_name, worker_thread, w));
     return w;
 }

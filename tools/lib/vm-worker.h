@@ -78,4 +78,12 @@ void vm_worker_set_running(VmWorker *w, bool running, VmWorkerRunFn *done,
  */
 void vm_worker_stop(VmWorker *w);
 
+/*
+ * At exit: wait at most @timeout_ms for every stopped worker to end (so
+ * that their connections close cleanly: libvirt's, for one, is closed
+ * with a goodbye only once the last link lets it go); false if some did
+ * not (a VM stuck in a call).
+ */
+bool vm_worker_wait_all(int timeout_ms);
+
 #endif

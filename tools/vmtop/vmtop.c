@@ -337,6 +337,8 @@ int main(int argc, char **argv)
     }
 
     vmtop_source_free(src);
+    /* (connections closed cleanly, unless a VM is stuck) */
+    vm_worker_wait_all(o.timeout_ms);
     g_free(o.collector);
     g_strfreev(o.qmp_dirs);
     g_strfreev(o.uris);

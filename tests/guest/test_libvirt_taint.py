@@ -13,7 +13,7 @@ import subprocess
 import unittest
 
 from ocvm import wait_until
-from oclibvirt import LibvirtCase, domain_xml, libvirt, read_text
+from oclibvirt import LibvirtCase, domain_xml, read_text
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 VMTOP = os.path.join(TOP, 'build', 'tools', 'vmtop')

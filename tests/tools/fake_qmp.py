@@ -203,8 +203,9 @@ def split(total, shares):
     return parts + [total - sum(parts)]
 
 
-def query_vcpu_runstates(conn, cmd):
-    elapsed = int((time.monotonic() - START) * 1e9)
+def runstates_answer(start):
+    """query-vcpu-runstates of a VM that started at @start (monotonic)."""
+    elapsed = int((time.monotonic() - start) * 1e9)
     names = ['full-run', 'full-contention', 'concurrency-hazard',
              'blocked', 'partial-run', 'partial-contention']
     vm = dict(zip([n + '-ns' for n in names],
@@ -218,9 +219,13 @@ def query_vcpu_runstates(conn, cmd):
                       'state': 'running', 'running-ns': ns[0],
                       'runnable-ns': ns[1], 'offline-ns': ns[2],
                       'blocked-ns': ns[3], 'transitions': elapsed // 10**7})
-    conn.reply(cmd, {'method': 'tcg', 'source': 'exact', 'period-ms': 100,
-                     'samples': elapsed // (100 * 10**6),
-                     'elapsed-ns': elapsed, 'vm': vm, 'vcpus': vcpus})
+    return {'method': 'tcg', 'source': 'exact', 'period-ms': 100,
+            'samples': elapsed // (100 * 10**6),
+            'elapsed-ns': elapsed, 'vm': vm, 'vcpus': vcpus}
+
+
+def query_vcpu_runstates(conn, cmd):
+    conn.reply(cmd, runstates_answer(START))
 
 
 GOOD = {

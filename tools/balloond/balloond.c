@@ -3,14 +3,16 @@
  *
  * The VMs' workers (tools/lib) keep each VM's statistics fresh with
  * query-balloon {refresh: async} and BALLOON_STATS.  Each publication
- * with new data (a new guest report, a change of responsiveness) is
- * decided at once, in the worker's thread: the policy (policy.c) with
- * every VM's latest data, then, unless --dry-run, the worker sets the
- * balloon before it waits again.  A change
- * of host pressure (host-pressure.c) asks every VM for fresh statistics
- * at once, and each is decided as its answer arrives.  Every decision
- * that changes something or flags a VM is logged on one line (and as a
- * JSON line with --log-json); --metrics serves Prometheus text.
+ * with new data (a new guest report, a change of responsiveness) asks
+ * for a plan, made soon after in the main loop, once for every report
+ * that arrived meanwhile: the policy (policy.c) with every VM's latest
+ * data; unless --dry-run, a VM's worker then sets its balloon (on fresh
+ * statistics only: see apply()).  A change of host pressure
+ * (host-pressure.c) asks every VM for fresh statistics at once, and each
+ * is decided as its answer arrives.  Every decision that changes
+ * something or flags a VM is logged on one line (and as a JSON line
+ * with --log-json); --metrics serves Prometheus text; --serve makes the
+ * daemon the host's collector (collector.c).
  *
  * Copyright (c) 2026 qemu-oc developers
  *

@@ -178,6 +178,26 @@ static void test_bad(void)
     check_bad("error", "[1]", "'error'");
 }
 
+static void test_ready(void)
+{
+    VmSnapshot *s = worker_snapshot();
+    double share = -1;
+
+    g_assert_cmpint(vm_ready_band(0.0499), ==, VM_READY_FINE);
+    g_assert_cmpint(vm_ready_band(0.05), ==, VM_READY_SIGNIFICANT);
+    g_assert_cmpint(vm_ready_band(0.0999), ==, VM_READY_SIGNIFICANT);
+    g_assert_cmpint(vm_ready_band(0.10), ==, VM_READY_HURTING);
+    g_assert_cmpint(vm_ready_band(0.1999), ==, VM_READY_HURTING);
+    g_assert_cmpint(vm_ready_band(0.20), ==, VM_READY_CRITICAL);
+    /* vCPU 0: 150 of 750 runnable; vCPU 1: none of 800 */
+    g_assert_true(vm_snapshot_ready(s, &share));
+    g_assert_cmpfloat_with_epsilon(share, 0.1, 1e-9);
+    vm_snapshot_unref(s);
+    s = vm_snapshot_new("new", "x");
+    g_assert_false(vm_snapshot_ready(s, &share));   /* no interval yet */
+    vm_snapshot_unref(s);
+}
+
 static void test_not_object(void)
 {
     g_autoptr(GError) err = NULL;
@@ -193,5 +213,6 @@ int main(int argc, char **argv)
     g_test_add_func("/tools/snapshot-wire/round-trip", test_round_trip);
     g_test_add_func("/tools/snapshot-wire/bad", test_bad);
     g_test_add_func("/tools/snapshot-wire/not-object", test_not_object);
+    g_test_add_func("/tools/snapshot/ready", test_ready);
     return g_test_run();
 }

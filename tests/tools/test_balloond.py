@@ -233,6 +233,13 @@ class BalloondTest(VMTestCase):
                        'qemu_oc_guest_stats_age_seconds', 'qemu_oc_vm_responsive',
                        'qemu_oc_decisions_total'):
             self.assertIn(family, text)
+        # CPU ready and co-stop over the last interval: the fake's vCPUs
+        # are runnable 5 % of the time, the VM in concurrency-hazard 1 %
+        ready = wait_until(lambda: sample(d.scrape() or '', 'qemu_oc_vm_ready_ratio',
+                                          vm='a'), 10, 0.2, 'a ready ratio')
+        self.assertAlmostEqual(float(ready), 0.05, delta=0.002)
+        costop = sample(d.scrape(), 'qemu_oc_vm_costop_ratio', vm='a')
+        self.assertAlmostEqual(float(costop), 0.01, delta=0.002)
         # a real Prometheus server scrapes it
         web = free_port()
         conf = os.path.join(self.tmp.name, 'prometheus.yml')

@@ -153,6 +153,10 @@ class VmtopTest(VMTestCase):
                 self.assertIn('balloon-actual', vms[name])
                 shares = vms[name]['runstates']['shares']
                 self.assertAlmostEqual(sum(shares.values()), 1, delta=0.02)
+            # CPU ready: the fake's vCPUs are runnable 5 % of the time
+            rs = vms['good-1']['runstates']
+            self.assertAlmostEqual(rs['ready'], 0.05, delta=0.002)
+            self.assertIn(rs['ready-band'], ('fine', 'significant'))
             g = vms['guest-1']
             self.assertEqual(g['balloon-actual'], 256 << 20)
             # the balloon's features: QEMU's defaults; unknown for a fake

@@ -187,6 +187,32 @@ static void vm_state_seconds(GString *s, const char *name,
     }
 }
 
+/* CPU ready: the mean of the vCPUs' runnable shares, last interval */
+static void vm_ready(GString *s, const char *name, const MetricsVm *v,
+                     int64_t now_ms)
+{
+    double share;
+
+    (void)now_ms;
+    if (vm_snapshot_ready(v->snap, &share)) {
+        sample_begin(s, name, v->snap);
+        sample_end_double(s, share);
+    }
+}
+
+/* Co-stop: the VM's concurrency-hazard share, last interval */
+static void vm_costop(GString *s, const char *name, const MetricsVm *v,
+                      int64_t now_ms)
+{
+    double sh[VM_STATES_NR];
+
+    (void)now_ms;
+    if (vm_snapshot_vm_shares(v->snap, sh)) {
+        sample_begin(s, name, v->snap);
+        sample_end_double(s, sh[VM_STATE_CONCURRENCY_HAZARD]);
+    }
+}
+
 static void vcpu_state_seconds(GString *s, const char *name,
                                const MetricsVm *v, int64_t now_ms)
 {
@@ -343,6 +369,13 @@ static const VmFamily vm_families[] = {
     { "qemu_oc_vcpu_state_seconds_total", "counter",
       "Time each vCPU has spent in each vCPU state",
       vcpu_state_seconds },
+    { "qemu_oc_vm_ready_ratio", "gauge",
+      "CPU ready: the vCPUs' mean share of the last interval runnable but "
+      "not running (esxtop %RDY; 0.05 significant, 0.10 hurting, 0.20 "
+      "critical)", vm_ready },
+    { "qemu_oc_vm_costop_ratio", "gauge",
+      "Co-stop: the VM's share of the last interval in concurrency-hazard "
+      "(some vCPUs run while others wait for a host CPU)", vm_costop },
     { "qemu_oc_balloon_actual_bytes", "gauge",
       "Memory the guest has with its balloon (balloon actual)",
       balloon_actual },

@@ -311,6 +311,36 @@ bool vm_snapshot_vcpu_shares(const VmSnapshot *s, unsigned i,
     return total > 0;
 }
 
+const char *const vm_ready_band_names[4] = {
+    "fine", "significant", "hurting", "critical",
+};
+
+const char *const vm_ready_band_marks[4] = { "", "+", "!", "!!" };
+
+VmReadyBand vm_ready_band(double share)
+{
+    return share >= 0.20 ? VM_READY_CRITICAL :
+           share >= 0.10 ? VM_READY_HURTING :
+           share >= 0.05 ? VM_READY_SIGNIFICANT : VM_READY_FINE;
+}
+
+bool vm_snapshot_ready(const VmSnapshot *s, double *share)
+{
+    double sh[VCPU_STATES_NR], sum = 0;
+    unsigned i, n = 0;
+
+    for (i = 0; s->has_runstates && i < s->cur.n_vcpus; i++) {
+        if (vm_snapshot_vcpu_shares(s, i, sh)) {
+            sum += sh[VCPU_STATE_RUNNABLE];
+            n++;
+        }
+    }
+    if (n) {
+        *share = sum / n;
+    }
+    return n > 0;
+}
+
 bool vm_snapshot_stat_rate(const VmSnapshot *s, unsigned stat, double *per_s)
 {
     if (stat >= VM_STATS_NR || !s->has_stats || !s->prev_update_ms ||
@@ -345,7 +375,7 @@ static json_object *runstates_json(const VmSnapshot *s)
 {
     json_object *o = json_object_new_object();
     json_object *vcpus = json_object_new_array();
-    double vm[VM_STATES_NR], v[VCPU_STATES_NR];
+    double vm[VM_STATES_NR], v[VCPU_STATES_NR], ready;
     unsigned i;
 
     if (s->cur.vm_state >= 0) {
@@ -364,6 +394,11 @@ static json_object *runstates_json(const VmSnapshot *s)
         json_object_object_add(o, "shares",
                                shares_json(vm, vm_state_names, VM_STATES_NR));
     }
+    if (vm_snapshot_ready(s, &ready)) {
+        json_object_object_add(o, "ready", json_object_new_double(ready));
+        json_object_object_add(o, "ready-band", json_object_new_string(
+            vm_ready_band_names[vm_ready_band(ready)]));
+    }
     for (i = 0; i < s->cur.n_vcpus; i++) {
         json_object *c = json_object_new_object();
 
@@ -377,6 +412,9 @@ static json_object *runstates_json(const VmSnapshot *s)
             json_object_object_add(c, "shares",
                                    shares_json(v, vcpu_state_names,
                                                VCPU_STATES_NR));
+            json_object_object_add(c, "ready-band", json_object_new_string(
+                vm_ready_band_names[vm_ready_band(
+                    v[VCPU_STATE_RUNNABLE])]));
         }
         json_object_array_add(vcpus, c);
     }

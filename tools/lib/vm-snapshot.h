@@ -23,6 +23,16 @@
 
 extern const char *const vm_stat_names[VM_STATS_NR];    /* QAPI names */
 
+/* Indices in vm_state_names */
+enum {
+    VM_STATE_FULL_RUN,
+    VM_STATE_FULL_CONTENTION,
+    VM_STATE_CONCURRENCY_HAZARD,
+    VM_STATE_BLOCKED,
+    VM_STATE_PARTIAL_RUN,
+    VM_STATE_PARTIAL_CONTENTION,
+};
+
 /* Indices in vm_stat_names (Linux's tags) that the tools use by name */
 enum {
     STAT_SWAP_IN = 0,
@@ -35,6 +45,14 @@ enum {
 };
 extern const char *const vm_state_names[VM_STATES_NR];
 extern const char *const vcpu_state_names[VCPU_STATES_NR];
+
+/* Indices in vcpu_state_names */
+enum {
+    VCPU_STATE_RUNNING,
+    VCPU_STATE_RUNNABLE,
+    VCPU_STATE_BLOCKED,
+    VCPU_STATE_OFFLINE,
+};
 
 /* One query-vcpu-runstates answer, the counters a share is computed from */
 typedef struct VmRunstatesSample {
@@ -103,6 +121,28 @@ bool vm_snapshot_set_runstates(VmSnapshot *s, json_object *rs,
 bool vm_snapshot_vm_shares(const VmSnapshot *s, double out[VM_STATES_NR]);
 bool vm_snapshot_vcpu_shares(const VmSnapshot *s, unsigned i,
                              double out[VCPU_STATES_NR]);
+/*
+ * CPU ready: the share of time runnable but not running (waiting for a
+ * host CPU), in the bands operators know from esxtop's %RDY: under 5 %
+ * fine, 5-10 % significant, 10-20 % hurting, 20 % and more critical
+ */
+typedef enum VmReadyBand {
+    VM_READY_FINE,
+    VM_READY_SIGNIFICANT,
+    VM_READY_HURTING,
+    VM_READY_CRITICAL,
+} VmReadyBand;
+
+extern const char *const vm_ready_band_names[4];   /* "fine", ... */
+extern const char *const vm_ready_band_marks[4];   /* "", "+", "!", "!!" */
+VmReadyBand vm_ready_band(double share);
+
+/*
+ * The VM's ready share over the last interval: the mean of its vCPUs'
+ * runnable shares (false if there is no interval yet)
+ */
+bool vm_snapshot_ready(const VmSnapshot *s, double *share);
+
 /* A guest statistic's increase per second between its last two reports */
 bool vm_snapshot_stat_rate(const VmSnapshot *s, unsigned stat, double *per_s);
 /* Age of the statistics in ms at wall clock @now_ms, -1 if none */

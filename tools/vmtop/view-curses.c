@@ -23,7 +23,7 @@
 static const char help_line[] =
     "q quit  Up/Down select  Enter/e vCPUs  Left/Right scroll  "
     "sort: n name s state f full c cont h hazard b blocked "
-    "m avail a age u unresp  r reverse";
+    "m avail a age u unresp y ready  r reverse";
 
 typedef struct CursesView {
     VmtopSource *src;

@@ -101,30 +101,24 @@ static bool stat_rate(const VmSnapshot *s, const char *name, double *rate)
     return i >= 0 && s->has_stats && vm_snapshot_stat_rate(s, i, rate);
 }
 
-/* The mean running and runnable shares of the vCPUs */
+/* The mean running and runnable (ready) shares of the vCPUs */
 static void vm_compute_vcpu_mean(ViewVm *v)
 {
-    int run = vcpu_state_index("running");
-    int rdy = vcpu_state_index("runnable");
     double sh[VCPU_STATES_NR];
     unsigned i, n = 0;
 
     v->run = v->rdy = 0;
-    if (!v->s->has_runstates || run < 0 || rdy < 0) {
+    if (!vm_snapshot_ready(v->s, &v->rdy)) {
         return;
     }
     for (i = 0; i < v->s->cur.n_vcpus; i++) {
         if (vm_snapshot_vcpu_shares(v->s, i, sh)) {
-            v->run += sh[run];
-            v->rdy += sh[rdy];
+            v->run += sh[VCPU_STATE_RUNNING];
             n++;
         }
     }
-    if (n) {
-        v->has_vcpu_mean = true;
-        v->run /= n;
-        v->rdy /= n;
-    }
+    v->has_vcpu_mean = n > 0;
+    v->run /= MAX(n, 1);
 }
 
 static ViewVm *view_vm_new(VmSnapshot *s, int64_t now_ms)
@@ -207,6 +201,7 @@ static const char *sort_key_name(char key)
     case 'm': return "available memory";
     case 'a': return "stats age";
     case 'u': return "unresponsive";
+    case 'y': return "ready";
     default: return "?";
     }
 }
@@ -277,6 +272,12 @@ static bool sort_value(const ViewVm *v, char key, double *out)
         }
         *out = -(double)v->age_ms;
         return true;
+    case 'y':
+        if (!v->has_vcpu_mean) {
+            return false;
+        }
+        *out = -v->rdy;
+        return true;
     case 'u':
         /* unresponsive first, the longest unresponsive first of them */
         *out = v->s->responsive ? 1e300 : (double)v->s->unresponsive_since_us;
@@ -336,6 +337,17 @@ static void put_pct(GString *g, int width, bool ok, double share)
         g_string_append_printf(g, " %*.1f", width, share * 100);
     } else {
         g_string_append_printf(g, " %*s", width, "-");
+    }
+}
+
+/* A ready share, with its band's mark (+ significant, ! hurting, !! critical) */
+static void put_ready(GString *g, bool ok, double share)
+{
+    if (ok) {
+        g_string_append_printf(g, " %5.1f%-2s", share * 100,
+                               vm_ready_band_marks[vm_ready_band(share)]);
+    } else {
+        g_string_append_printf(g, " %5s  ", "-");
     }
 }
 
@@ -491,7 +503,7 @@ static void put_name(GString *g, const char *name)
 const char *view_vm_titles(void)
 {
     return "NAME             STATE      FULL% CONT%  HAZ%  BLK% PRUN% PCON%"
-           " VCPU  RUN%  RDY%  ACTUAL   TOTAL   AVAIL    FREE MAJF/s"
+           " VCPU  RUN%  RDY%   CSTP%  ACTUAL   TOTAL   AVAIL    FREE MAJF/s"
            " SWAPIN/s   AGE  BAL   PV  SRC";
 }
 
@@ -522,7 +534,9 @@ char *view_vm_line(const ViewVm *v, int64_t now_ms)
         g_string_append_printf(g, " %4s", "-");
     }
     put_pct(g, 5, v->has_vcpu_mean, v->run);
-    put_pct(g, 5, v->has_vcpu_mean, v->rdy);
+    put_ready(g, v->has_vcpu_mean, v->rdy);
+    ok = share_of(v, "concurrency-hazard", &sh);
+    put_pct(g, 5, ok, sh);
     put_mib(g, 7, s->has_balloon, s->actual > 0 ? s->actual : 0);
     ok = stat_get(s, "total-memory", &val);
     put_mib(g, 7, ok, val);
@@ -546,7 +560,7 @@ char *view_vm_line(const ViewVm *v, int64_t now_ms)
 
 const char *view_vcpu_titles(void)
 {
-    return "    vCPU   THREAD  STATE       RUN%   RDY%   BLK%   OFF%"
+    return "    vCPU   THREAD  STATE       RUN%   RDY%     BLK%   OFF%"
            "     TRANS  TRANS/s";
 }
 
@@ -584,6 +598,11 @@ static char *vcpu_line(const VmSnapshot *s, unsigned i)
                            vcpu_state_names[st] : "-");
     for (k = 0; k < G_N_ELEMENTS(order); k++) {
         j = vcpu_state_index(order[k]);
+        if (j == VCPU_STATE_RUNNABLE) {
+            g_string_append_c(g, ' ');
+            put_ready(g, ok, sh[j]);
+            continue;
+        }
         put_pct(g, 6, ok && j >= 0, j >= 0 ? sh[j] : 0);
     }
     g_string_append_printf(g, " %9" G_GUINT64_FORMAT,

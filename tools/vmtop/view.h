@@ -21,7 +21,7 @@
 #define VIEW_NAME_COLS 17
 
 /* Sort keys (the curses view's keys; --sort) */
-#define VIEW_SORT_KEYS "nsfchbmau"
+#define VIEW_SORT_KEYS "nsfchbmauy"
 
 /* One VM of a frame: its snapshot and what is computed from it */
 typedef struct ViewVm {

@@ -66,7 +66,10 @@ static const char description[] =
 "blocked, part-run, part-cont), UNRESP <time> or ERROR.  FULL% CONT%\n"
 "HAZ% BLK% PRUN% PCON%: the shares of the VM states over the last\n"
 "interval.  VCPU: vCPUs; RUN% RDY%: their mean running and runnable\n"
-"(waiting for a host CPU) shares.  ACTUAL: balloon size, MiB; TOTAL\n"
+"(ready: waiting for a host CPU) shares; RDY% is marked + from 5 %\n"
+"(significant), ! from 10 % (hurting), !! from 20 % (critical), as\n"
+"esxtop's %RDY.  CSTP%: co-stop, the VM's concurrency-hazard share (some\n"
+"vCPUs run while others wait).  ACTUAL: balloon size, MiB; TOTAL\n"
 "AVAIL FREE: the guest's memory, MiB.  MAJF/s SWAPIN/s: major faults\n"
 "and swapped-in bytes per second.  AGE: age of the guest's statistics,\n"
 "s.  PV: KVM PV features (U pv-unhalt, Y pv-sched-yield, S steal-time,\n"
@@ -76,7 +79,8 @@ static const char description[] =
 "Keys (live view): q quit; Up/Down, PgUp/PgDn, Home/End select a VM;\n"
 "Enter or e show/hide its vCPUs; Left/Right scroll; sort by n name,\n"
 "s state, f full-run, c contention (CONT%+PCON%), h hazard, b blocked,\n"
-"m available memory (least first), a stats age, u unresponsive first;\n"
+"m available memory (least first), a stats age, u unresponsive first,\n"
+"y ready;\n"
 "r reverses.  Numeric sorts put the largest first; VMs without the\n"
 "value come last.\n"
 "\n"
@@ -126,7 +130,7 @@ static bool parse_options(int argc, char **argv, Options *o)
         { "timeout", 0, 0, G_OPTION_ARG_INT, &o->timeout_ms,
           "Deadline of each request, ms (default 1000)", "MS" },
         { "sort", 's', 0, G_OPTION_ARG_STRING, &o->sort,
-          "Sort key: n s f c h b m a u (default n)", "KEY" },
+          "Sort key: n s f c h b m a u y (default n)", "KEY" },
         { "reverse", 'r', 0, G_OPTION_ARG_NONE, &o->reverse,
           "Reverse the sort order", NULL },
         { "expand", 'e', 0, G_OPTION_ARG_NONE, &o->expand,
@@ -185,7 +189,7 @@ static bool parse_options(int argc, char **argv, Options *o)
     if (o->sort && (strlen(o->sort) != 1 ||
                     !view_sort_key_valid(o->sort[0]))) {
         return usage_error("--sort: unknown key '%s' (one of n s f c h b "
-                           "m a u)", o->sort);
+                           "m a u y)", o->sort);
     }
     return true;
 }

@@ -15,7 +15,8 @@
 #         them with the binary), so a PREFIX other than /usr needs them
 #         there.
 # tools:  vmtop (PREFIX/bin), qemu-oc-balloond (PREFIX/sbin), their man
-#         pages, the systemd unit and a commented default configuration
+#         pages, the Prometheus rules (PREFIX/share/qemu-oc/prometheus),
+#         the systemd unit and a commented default configuration
 #         (SYSCONFDIR/qemu-oc/balloond.conf: /etc with PREFIX /usr, else
 #         PREFIX/etc; an existing one is kept).
 set -euo pipefail
@@ -62,6 +63,8 @@ if [ "$what" != system ]; then
     install -D -m 0644 "$TOP/docs/man/vmtop.1" "$D/share/man/man1/vmtop.1"
     install -D -m 0644 "$TOP/docs/man/qemu-oc-balloond.8" \
         "$D/share/man/man8/qemu-oc-balloond.8"
+    install -D -m 0644 "$TOP/tools/prometheus/qemu-oc.rules.yml" \
+        "$D/share/qemu-oc/prometheus/qemu-oc.rules.yml"
     install -d "$DESTDIR$UNITDIR"
     sed -e "s|@SBINDIR@|$PREFIX/sbin|g" -e "s|@SYSCONFDIR@|$SYSCONFDIR|g" \
         "$TOP/tools/balloond/qemu-oc-balloond.service.in" \

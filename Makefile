@@ -3,6 +3,7 @@
 QTESTS := $(shell grep -hv '^\#' tests/upstream-qtests.list tests/oc-qtests.list)
 
 .PHONY: all build qtests guest guest-trixie demo check bench sanitize fuzz \
+	fuzz-tools \
 	install deb clean distclean
 
 all: build
@@ -55,6 +56,10 @@ sanitize:
 # executions, then the number of executions and findings
 fuzz:
 	scripts/fuzz.sh
+
+# libFuzzer target of the host tools' checks of what peers send
+fuzz-tools:
+	scripts/fuzz.sh --target snapshot-wire
 
 clean:
 	rm -rf build/qemu build/asan build/oc build/guest build/guest-trixie build/fuzz build/qemu-system-x86_64

@@ -1,10 +1,15 @@
 #!/bin/bash
-# Build the libFuzzer target of the balloon statistics code
-# (tests/fuzz/fuzz-balloon-memstats.c with balloon/memstats-buffer.c and
-# balloon/memstats-requests.c, ASan + UBSan, outside the QEMU build) into
-# build/fuzz and run it.  See tests/fuzz/README.md.
+# Build a libFuzzer target (ASan + UBSan, outside the QEMU build) into
+# build/fuzz and run it.  See tests/fuzz/README.md.  Targets:
+#   balloon-memstats (default)  the balloon statistics code:
+#       tests/fuzz/fuzz-balloon-memstats.c with balloon/memstats-buffer.c
+#       and balloon/memstats-requests.c
+#   snapshot-wire               the host tools' checks of what peers send:
+#       tests/fuzz/fuzz-snapshot-wire.c with tools/lib/vm-snapshot.c and
+#       tools/lib/vm-snapshot-wire.c
 #
-# usage: fuzz.sh [RUNS]      fuzz RUNS executions (default 1000000) from
+# usage: fuzz.sh [--target NAME] [RUNS | --replay]
+#        fuzz.sh [RUNS]      fuzz RUNS executions (default 1000000) from
 #                            the seeds, the regression inputs and what
 #                            earlier runs kept (build/fuzz/corpus); ends
 #                            with the number of executions and findings
@@ -13,14 +18,44 @@
 set -uo pipefail
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 F=$TOP/build/fuzz
-BIN=$F/fuzz-balloon-memstats
-SRCS=(tests/fuzz/fuzz-balloon-memstats.c balloon/memstats-buffer.c
-      balloon/memstats-requests.c)
-DEPS=("${SRCS[@]}" tests/fuzz/shim/qemu/osdep.h
-      include/balloon/memstats-buffer.h
-      include/balloon/memstats-requests.h scripts/fuzz.sh)
-SEEDS=$TOP/tests/fuzz/corpus
-REGRESSIONS=$TOP/tests/fuzz/regressions
+
+target=balloon-memstats
+if [ "${1:-}" = --target ]; then
+    target=${2:-}
+    shift 2
+fi
+case $target in
+balloon-memstats)
+    SRCS=(tests/fuzz/fuzz-balloon-memstats.c balloon/memstats-buffer.c
+          balloon/memstats-requests.c)
+    DEPS=("${SRCS[@]}" tests/fuzz/shim/qemu/osdep.h
+          include/balloon/memstats-buffer.h
+          include/balloon/memstats-requests.h scripts/fuzz.sh)
+    INCLUDES=(-Itests/fuzz/shim -Iinclude)
+    PKGS=(glib-2.0)
+    SEEDS=$TOP/tests/fuzz/corpus
+    REGRESSIONS=$TOP/tests/fuzz/regressions
+    KEPT=$F/corpus
+    MAXLEN=4096
+    ;;
+snapshot-wire)
+    SRCS=(tests/fuzz/fuzz-snapshot-wire.c tools/lib/vm-snapshot.c
+          tools/lib/vm-snapshot-wire.c)
+    DEPS=("${SRCS[@]}" tools/lib/vm-snapshot.h tools/lib/vm-snapshot-wire.h
+          scripts/fuzz.sh)
+    INCLUDES=(-Itools/lib)
+    PKGS=(glib-2.0 json-c)
+    SEEDS=$TOP/tests/fuzz/corpus-snapshot-wire
+    REGRESSIONS=$TOP/tests/fuzz/regressions-snapshot-wire
+    KEPT=$F/corpus-snapshot-wire
+    MAXLEN=16384        # (a frame of a few VMs)
+    ;;
+*)
+    echo "usage: $0 [--target balloon-memstats|snapshot-wire] [RUNS | --replay]" >&2
+    exit 2
+    ;;
+esac
+BIN=$F/fuzz-$target
 
 mode=fuzz
 runs=1000000
@@ -49,8 +84,8 @@ if [ $stale = 1 ]; then
     # shellcheck disable=SC2046
     "$CC" -g -O1 -fno-omit-frame-pointer -Wall -Wextra \
         -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-        -Itests/fuzz/shim -Iinclude $(pkg-config --cflags glib-2.0) \
-        "${SRCS[@]}" $(pkg-config --libs glib-2.0) -o "$BIN.new" || {
+        "${INCLUDES[@]}" $(pkg-config --cflags "${PKGS[@]}") \
+        "${SRCS[@]}" $(pkg-config --libs "${PKGS[@]}") -o "$BIN.new" || {
         echo "fuzz: build failed" >&2
         exit 1
     }
@@ -76,7 +111,7 @@ if [ $mode = replay ]; then
     [ $fail = 0 ] || exit 1
     scratch=$(mktemp -d "$F/replay.XXXXXX")
     trap 'rm -rf "$scratch"' EXIT
-    out=$("$BIN" -seed=1 -runs=50000 -max_len=4096 -timeout=10 \
+    out=$("$BIN" -seed=1 -runs=50000 -max_len="$MAXLEN" -timeout=10 \
         -artifact_prefix="$scratch/" -print_final_stats=1 \
         "$scratch" "$SEEDS" "$REGRESSIONS" 2>&1)
     rc=$?
@@ -89,15 +124,16 @@ if [ $mode = replay ]; then
     exit 0
 fi
 
-# fuzz: new inputs go to build/fuzz/corpus, findings to build/fuzz/findings
-mkdir -p "$F/corpus" "$F/findings"
+# fuzz: new inputs go to $KEPT (build/fuzz/corpus*), findings to
+# build/fuzz/findings
+mkdir -p "$KEPT" "$F/findings"
 before=$(ls "$F/findings")
-log=$F/fuzz.log
-echo "fuzz: $runs executions (log: build/fuzz/fuzz.log)"
+log=$F/fuzz-$target.log
+echo "fuzz: $target: $runs executions (log: build/fuzz/fuzz-$target.log)"
 start=$SECONDS
-"$BIN" -runs="$runs" -max_len=4096 -timeout=10 -rss_limit_mb=2048 \
+"$BIN" -runs="$runs" -max_len="$MAXLEN" -timeout=10 -rss_limit_mb=2048 \
     -artifact_prefix="$F/findings/" -print_final_stats=1 \
-    "$F/corpus" "$SEEDS" "$REGRESSIONS" > "$log" 2>&1
+    "$KEPT" "$SEEDS" "$REGRESSIONS" > "$log" 2>&1
 rc=$?
 secs=$((SECONDS - start))
 execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")

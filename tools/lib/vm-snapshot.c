@@ -151,7 +151,7 @@ bool vm_snapshot_set_balloon(VmSnapshot *s, json_object *info)
     uint32_t mask = 0;
     unsigned i;
 
-    if (!get_int(info, "actual", &actual)) {
+    if (!get_int(info, "actual", &actual) || actual < 0) {
         return false;
     }
     s->has_balloon = true;
@@ -230,11 +230,16 @@ bool vm_snapshot_set_runstates(VmSnapshot *s, json_object *rs,
     for (i = 0; i < n; i++) {
         json_object *v = json_object_array_get_idx(vcpus, i);
 
-        if (!get_int(v, "cpu-index", &r.vcpu[i].index)) {
+        if (!get_int(v, "cpu-index", &r.vcpu[i].index) ||
+            r.vcpu[i].index < 0) {
             g_free(r.vcpu);
             return false;
         }
-        get_int(v, "thread-id", &r.vcpu[i].thread_id);
+        /* (a thread id is positive: anything else is unknown, 0) */
+        if (get_int(v, "thread-id", &r.vcpu[i].thread_id) &&
+            r.vcpu[i].thread_id < 0) {
+            r.vcpu[i].thread_id = 0;
+        }
         get_uint(v, "transitions", &r.vcpu[i].transitions);
         str = member(v, "state", json_type_string);
         r.vcpu[i].state = name_index(vcpu_state_names, VCPU_STATES_NR,
@@ -265,7 +270,7 @@ bool vm_snapshot_set_runstates(VmSnapshot *s, json_object *rs,
 
 bool vm_snapshot_vm_shares(const VmSnapshot *s, double out[VM_STATES_NR])
 {
-    uint64_t span;
+    double span, sum = 0;
     unsigned j;
 
     if (!s->has_prev || s->cur.elapsed_ns <= s->prev.elapsed_ns ||
@@ -273,6 +278,13 @@ bool vm_snapshot_vm_shares(const VmSnapshot *s, double out[VM_STATES_NR])
         return false;   /* none yet, QEMU restarted (a migration), libvirt */
     }
     span = s->cur.elapsed_ns - s->prev.elapsed_ns;
+    /* (counters that add up to more than the time are a peer's error) */
+    for (j = 0; j < VM_STATES_NR; j++) {
+        uint64_t a = s->prev.vm_ns[j], b = s->cur.vm_ns[j];
+
+        sum += b >= a ? b - a : 0;
+    }
+    span = MAX(span, sum);
     for (j = 0; j < VM_STATES_NR; j++) {
         uint64_t a = s->prev.vm_ns[j], b = s->cur.vm_ns[j];
 
@@ -284,7 +296,8 @@ bool vm_snapshot_vm_shares(const VmSnapshot *s, double out[VM_STATES_NR])
 bool vm_snapshot_vcpu_shares(const VmSnapshot *s, unsigned i,
                              double out[VCPU_STATES_NR])
 {
-    uint64_t d[VCPU_STATES_NR], total = 0;
+    /* (in double: a peer's huge counters must not wrap the total) */
+    double d[VCPU_STATES_NR], total = 0;
     unsigned j, k;
 
     if (!s->has_prev || i >= s->cur.n_vcpus ||
@@ -302,11 +315,11 @@ bool vm_snapshot_vcpu_shares(const VmSnapshot *s, unsigned i,
     for (j = 0; j < VCPU_STATES_NR; j++) {
         uint64_t a = s->prev.vcpu[k].ns[j], b = s->cur.vcpu[i].ns[j];
 
-        d[j] = b >= a ? b - a : 0;
+        d[j] = b >= a ? (double)(b - a) : 0;
         total += d[j];
     }
     for (j = 0; j < VCPU_STATES_NR; j++) {
-        out[j] = total ? (double)d[j] / total : 0;
+        out[j] = total > 0 ? d[j] / total : 0;
     }
     return total > 0;
 }

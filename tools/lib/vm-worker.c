@@ -290,7 +290,8 @@ static bool read_max_memory(VmWorker *w)
         return false;
     }
     if (r && json_object_object_get_ex(r, "base-memory", &v) &&
-        json_object_is_type(v, json_type_int)) {
+        json_object_is_type(v, json_type_int) &&
+        json_object_get_int64(v) > 0) {
         w->work->max_memory = json_object_get_int64(v);
     }
     json_object_put(r);

@@ -39,7 +39,7 @@
 
 static bool in_unit(double x)
 {
-    return x >= 0 && x <= 1.0 + 1e-9;
+    return x >= 0 && x <= 1.000000001;     /* (rounding) */
 }
 
 static void check_figures(const VmSnapshot *s)

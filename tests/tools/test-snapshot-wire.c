@@ -191,7 +191,7 @@ static void test_ready(void)
     g_assert_cmpint(vm_ready_band(0.20), ==, VM_READY_CRITICAL);
     /* vCPU 0: 150 of 750 runnable; vCPU 1: none of 800 */
     g_assert_true(vm_snapshot_ready(s, &share));
-    g_assert_cmpfloat_with_epsilon(share, 0.1, 1e-9);
+    g_assert_cmpfloat_with_epsilon(share, 0.1, 0.000000001);
     vm_snapshot_unref(s);
     s = vm_snapshot_new("new", "x");
     g_assert_false(vm_snapshot_ready(s, &share));   /* no interval yet */

@@ -340,7 +340,7 @@ static void put_pct(GString *g, int width, bool ok, double share)
     }
 }
 
-/* A ready share, with its band's mark (+ significant, ! hurting, !! critical) */
+/* A ready share with its band's mark: + significant, ! hurting, !! critical */
 static void put_ready(GString *g, bool ok, double share)
 {
     if (ok) {

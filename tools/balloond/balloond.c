@@ -28,6 +28,7 @@
 #include <glib-unix.h>
 #include "balloond-options.h"
 #include "brake.h"
+#include "coalesce.h"
 #include "collector.h"
 #include "fleet.h"
 #include "vm-snapshot-wire.h"
@@ -61,6 +62,9 @@ typedef struct BdVm {
     PolicyReason last_reason;
     uint64_t target_mib;        /* last target set; 0: none */
     int64_t target_ms;          /* when (wall clock) */
+    int64_t report_us;          /* monotonic: its last guest report came */
+    int64_t asked_us;           /* monotonic: asked for a fresh one; 0: not */
+    unsigned late_answers;      /* answers to asks, still not fresh */
     int pid;                    /* its QEMU process, as last seen */
     uint64_t domains;           /* the memory domains it is in */
     uint64_t decisions[POLICY_REASON__MAX];
@@ -269,6 +273,7 @@ static void on_publish(void *opaque G_GNUC_UNUSED, VmWorker *w)
     if (s->has_stats && s->stats_update_ms != v->seen_update_ms) {
         double r;
 
+        v->report_us = g_get_monotonic_time();
         note_demand(v, s);
         if ((vm_snapshot_stat_rate(s, STAT_OOM_KILLS, &r) && r > 0) ||
             (vm_snapshot_stat_rate(s, STAT_ALLOC_STALLS, &r) && r > 0)) {
@@ -411,8 +416,12 @@ static void log_decision(const VmSnapshot *s, const PolicyDecision *d,
     }
 }
 
-/* A command is decided on a guest report at most this old */
+/*
+ * A command is decided on a guest report that arrived at most FRESH_MS
+ * ago, or on the latest after LATE_ANSWERS asks answered too late
+ */
 #define FRESH_MS 40
+#define LATE_ANSWERS 3
 
 /* A target set this recently and not reached is still on its way */
 #define PENDING_MS 3000
@@ -444,14 +453,15 @@ static void plan_input(const VmSnapshot *s, BdVm *v, int64_t now_ms,
  * command is decided on fresh statistics: a guest report made after the
  * VM's previous command (a plan made for another VM's report does not
  * step this one again on statistics that do not show its last step),
- * and at most FRESH_MS old; otherwise the VM is asked for a fresh report
- * at once, and decided again when it comes
+ * that arrived at most FRESH_MS ago; otherwise the VM is asked for a
+ * fresh report at once, and decided again when it comes
  */
 static bool apply(const VmSnapshot *s, const PolicyVm *in,
                   const PolicyDecision *d, const char **action)
 {
     bool change = d->target_mib != d->current_mib;
     int64_t now_ms = g_get_real_time() / 1000;
+    int64_t now_us = g_get_monotonic_time();
     bool sent, log, stale;
     BdVm *v;
 
@@ -466,8 +476,20 @@ static bool apply(const VmSnapshot *s, const PolicyVm *in,
            !(d->target_mib == v->target_mib &&
              now_ms - v->target_ms < PENDING_MS) &&
            !(s->has_stats && s->stats_update_ms <= v->target_ms);
-    /* a change on statistics not fresh: ask for fresh ones first */
+    /*
+     * a change on statistics not fresh (by the report's time): ask for
+     * fresh ones first; after LATE_ANSWERS answers that still came too
+     * late, the latest will do (a slow VM, a busy host or the clock of
+     * another host must not starve a VM of its commands)
+     */
     stale = sent && s->has_stats && now_ms - s->stats_update_ms > FRESH_MS;
+    if (stale && v->asked_us && v->report_us >= v->asked_us) {
+        v->late_answers++;
+    }
+    stale &= v->late_answers < LATE_ANSWERS;
+    if (stale) {
+        v->asked_us = now_us;
+    }
     sent &= !stale;
     v->decisions[d->reason]++;
     log = sent || d->reason != v->last_reason;
@@ -475,6 +497,8 @@ static bool apply(const VmSnapshot *s, const PolicyVm *in,
     if (sent) {
         v->target_mib = d->target_mib;
         v->target_ms = now_ms;
+        v->asked_us = 0;
+        v->late_answers = 0;
     }
     g_mutex_unlock(&bd.lock);
     *action = change ? "on its way" : "no change";
@@ -598,47 +622,16 @@ static void plan_now(void)
     }
 }
 
-/* Scheduling of plans (see plan_soon) */
-static gint plan_wanted;        /* a plan was asked for since one began */
-static gint plan_scheduled;     /* run_plan() is on its way */
-static int64_t plan_next_us;    /* the next plan not before (main loop) */
+/* Plans: many reports make one (coalesce.c); a worker never waits */
+static Coalesce planner = {
+    .work = plan_now,
+    .min_gap_us = PLAN_MIN_GAP_US,
+    .cost_factor = PLAN_COST_FACTOR,
+};
 
-static gboolean run_plan(gpointer opaque G_GNUC_UNUSED)
-{
-    int64_t now = g_get_monotonic_time();
-
-    if (now < plan_next_us) {
-        g_timeout_add((plan_next_us - now + 999) / 1000, run_plan, NULL);
-        return G_SOURCE_REMOVE;
-    }
-    /* (a request from now on schedules the next plan) */
-    g_atomic_int_set(&plan_scheduled, 0);
-    if (g_atomic_int_exchange(&plan_wanted, 0)) {
-        plan_now();
-        plan_next_us = g_get_monotonic_time() +
-                       MAX(PLAN_MIN_GAP_US,
-                           PLAN_COST_FACTOR * (g_get_monotonic_time() - now));
-    }
-    return G_SOURCE_REMOVE;
-}
-
-/*
- * Ask for a plan (any thread): it is made in the main loop as soon as
- * the last one is far enough behind, once for every request made
- * meanwhile.  A worker never waits for a plan.
- */
 static void plan_soon(void)
 {
-    g_atomic_int_set(&plan_wanted, 1);
-    if (g_atomic_int_compare_and_exchange(&plan_scheduled, 0, 1)) {
-        /* (always through the main loop, whichever thread asks) */
-        GSource *idle = g_idle_source_new();
-
-        g_source_set_priority(idle, G_PRIORITY_HIGH_IDLE);
-        g_source_set_callback(idle, run_plan, NULL, NULL);
-        g_source_attach(idle, NULL);
-        g_source_unref(idle);
-    }
+    coalesce_request(&planner);
 }
 
 /* A domain changed: decide at once, and ask for fresh statistics */

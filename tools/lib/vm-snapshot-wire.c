@@ -104,22 +104,7 @@ json_object *vm_snapshot_to_wire(const VmSnapshot *s)
     if (s->pid > 0) {
         json_object_object_add(o, "pid", json_object_new_int(s->pid));
     }
-    if (s->balloon_fpr >= 0) {
-        json_object_object_add(o, "free-page-reporting",
-                               json_object_new_boolean(s->balloon_fpr));
-    }
-    if (s->balloon_deflate >= 0) {
-        json_object_object_add(o, "deflate-on-oom",
-                               json_object_new_boolean(s->balloon_deflate));
-    }
-    if (s->max_memory) {
-        json_object_object_add(o, "max-memory",
-                               json_object_new_int64(s->max_memory));
-    }
-    if (s->has_balloon) {
-        json_object_object_add(o, "balloon-actual",
-                               json_object_new_int64(s->actual));
-    }
+    vm_snapshot_add_balloon(o, s);      /* (as vmtop --json has them) */
     if (s->has_stats) {
         json_object *st = json_object_new_object();
 

@@ -435,22 +435,8 @@ static json_object *runstates_json(const VmSnapshot *s)
     return o;
 }
 
-json_object *vm_snapshot_to_json(const VmSnapshot *s, int64_t now_ms)
+void vm_snapshot_add_balloon(json_object *o, const VmSnapshot *s)
 {
-    json_object *o = json_object_new_object();
-    unsigned i;
-
-    json_object_object_add(o, "name", json_object_new_string(s->name));
-    json_object_object_add(o, "where", json_object_new_string(s->where));
-    json_object_object_add(o, "responsive",
-                           json_object_new_boolean(s->responsive));
-    if (!s->responsive && s->unresponsive_since_us) {
-        json_object_object_add(o, "unresponsive-since-ms",
-            json_object_new_int64(s->unresponsive_since_us / 1000));
-    }
-    if (s->error) {
-        json_object_object_add(o, "error", json_object_new_string(s->error));
-    }
     if (s->has_balloon) {
         json_object_object_add(o, "balloon-actual",
                                json_object_new_int64(s->actual));
@@ -467,6 +453,25 @@ json_object *vm_snapshot_to_json(const VmSnapshot *s, int64_t now_ms)
         json_object_object_add(o, "deflate-on-oom",
                                json_object_new_boolean(s->balloon_deflate));
     }
+}
+
+json_object *vm_snapshot_to_json(const VmSnapshot *s, int64_t now_ms)
+{
+    json_object *o = json_object_new_object();
+    unsigned i;
+
+    json_object_object_add(o, "name", json_object_new_string(s->name));
+    json_object_object_add(o, "where", json_object_new_string(s->where));
+    json_object_object_add(o, "responsive",
+                           json_object_new_boolean(s->responsive));
+    if (!s->responsive && s->unresponsive_since_us) {
+        json_object_object_add(o, "unresponsive-since-ms",
+            json_object_new_int64(s->unresponsive_since_us / 1000));
+    }
+    if (s->error) {
+        json_object_object_add(o, "error", json_object_new_string(s->error));
+    }
+    vm_snapshot_add_balloon(o, s);
     if (s->has_stats) {
         json_object *st = json_object_new_object();
 

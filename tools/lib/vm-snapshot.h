@@ -148,6 +148,13 @@ bool vm_snapshot_stat_rate(const VmSnapshot *s, unsigned stat, double *per_s);
 /* Age of the statistics in ms at wall clock @now_ms, -1 if none */
 int64_t vm_snapshot_stats_age_ms(const VmSnapshot *s, int64_t now_ms);
 
+/*
+ * The balloon's members, each if known: balloon-actual, max-memory
+ * (bytes), free-page-reporting, deflate-on-oom (vmtop --json and the
+ * collector's wire form)
+ */
+void vm_snapshot_add_balloon(json_object *o, const VmSnapshot *s);
+
 /* The snapshot as a JSON object (vmtop --json) */
 json_object *vm_snapshot_to_json(const VmSnapshot *s, int64_t now_ms);
 

@@ -49,7 +49,6 @@ struct Collector {
     unsigned next_id;
     uint64_t seq;
     GBytes *last;               /* the latest frame, or NULL */
-    int64_t last_us;
     guint tick;
 
     GMutex lock;                /* the counters, for other threads */
@@ -228,7 +227,6 @@ static GBytes *build_frame(Collector *c)
     g_string_append(s, "}}\n");
     g_clear_pointer(&c->last, g_bytes_unref);
     c->last = g_string_free_to_bytes(s);
-    c->last_us = g_get_monotonic_time();
     g_mutex_lock(&c->lock);
     c->n.frames++;
     g_mutex_unlock(&c->lock);
@@ -299,8 +297,12 @@ static gboolean on_incoming(GSocketService *service G_GNUC_UNUSED,
     g_mutex_unlock(&c->lock);
     g_message("reader %u attached (uid %d)", r->id,
               cred ? (int)g_credentials_get_unix_user(cred, NULL) : -1);
-    /* the current state at once: the latest frame if it is recent */
-    if (!c->last || now - c->last_us > c->cfg.interval_ms * (int64_t)1000) {
+    /*
+     * the current state at once: the latest frame (kept while anyone
+     * reads, so at most an interval old); a new one only if nobody read
+     * (a frame built here for one reader would be a gap in the others')
+     */
+    if (!c->last) {
         build_frame(c);
     }
     if (reader_push(r, c->hello)) {

@@ -46,6 +46,8 @@ PKGS=(
     # host tools (tools/): QMP on json-c, libvirt's C API, the terminal
     # view, the metrics endpoint; Prometheus to check and scrape metrics
     libjson-c-dev libvirt-dev libncurses-dev libmicrohttpd-dev prometheus
+    # vmtop's live view is tested in a terminal multiplexer
+    tmux
     # packages (make deb): build them, check them
     fakeroot lintian
     # libvirt's defaults: the domains virt-install writes, on qcow2 disks

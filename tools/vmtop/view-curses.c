@@ -3,9 +3,12 @@
  *
  * Redraws every interval from the latest snapshots (which never
  * wait for a worker) and at every key.  Rows are view-text.c's lines:
- * a header, the column titles, one line per VM and, for an expanded VM,
- * its details and vCPUs; a help line at the bottom.  The selection
- * follows the VM (by name) across refreshes and sorts.
+ * a header, the column titles, one line per VM (after its host's group
+ * line when there are several hosts) and, for an expanded VM, its
+ * details and vCPUs; a key line at the bottom.  The selection follows
+ * the VM (by name) across refreshes and sorts.  Columns that do not fit
+ * the terminal are left out whole (Left/Right bring them in), never cut.
+ * The f, o and h screens are in view-screens.c.
  *
  * Copyright (c) 2026 qemu-oc developers
  *
@@ -15,35 +18,41 @@
 #include <string.h>
 #include <curses.h>
 
-#include "view.h"
+#include "view-curses.h"
 
 #define KEY_WAIT_MS 250         /* longest getch() wait */
-#define HSCROLL_STEP 8
+#define FILTER_MAX 128
 
-static const char help_line[] =
-    "q quit  Up/Down select  Enter/e vCPUs  Left/Right scroll  "
-    "sort: n name s state f full c cont h hazard b blocked "
-    "m avail a age u unresp y ready  r reverse";
+static const char key_line[] =
+    "h help  q quit  Enter vCPUs  < > sort  / filter  f o columns  W save";
 
 typedef struct CursesView {
     VmtopSource *src;
     int interval_ms;
-    char sort;
-    bool reverse;
+    ViewLayout layout;
+    char *filter;
+    const char *config_path;
+    ViewScreen screen;
     ViewFrame *frame;
     char *selected;             /* the selected VM's name */
     unsigned sel;               /* its index in the frame */
     GHashTable *expanded;       /* names of expanded VMs */
     int top;                    /* first body row shown */
-    int hoff;                   /* horizontal scroll */
+    int hcol;                   /* shown columns scrolled off on the left */
     int page;                   /* body rows on screen */
 } CursesView;
+
+typedef enum RowKind {
+    ROW_VM,                     /* the VM's own line */
+    ROW_GROUP,                  /* its host's group, before it */
+    ROW_DETAIL,                 /* its details and vCPUs */
+} RowKind;
 
 /* Rows of the body: a line and the VM it belongs to */
 typedef struct Rows {
     GPtrArray *text;            /* char * */
     GArray *vm;                 /* guint: index in the frame */
-    GArray *is_vm;              /* gboolean: the VM's own line */
+    GArray *kind;               /* RowKind */
 } Rows;
 
 static const ViewVm *view_vm(CursesView *cv, guint i)
@@ -87,36 +96,74 @@ static void refresh_frame(CursesView *cv)
 {
     view_frame_free(cv->frame);
     cv->frame = view_frame_from(cv->src, g_get_real_time() / 1000);
-    view_frame_sort(cv->frame, cv->sort, cv->reverse);
+    view_frame_filter(cv->frame, cv->filter);
+    view_frame_sort(cv->frame, &cv->layout);
     follow_selection(cv);
 }
 
-static void rows_add(Rows *r, char *text, guint vm, gboolean is_vm)
+static void resort(CursesView *cv)
+{
+    view_frame_sort(cv->frame, &cv->layout);
+    follow_selection(cv);
+}
+
+static void rows_add(Rows *r, char *text, guint vm, RowKind kind)
 {
     g_ptr_array_add(r->text, text);
     g_array_append_val(r->vm, vm);
-    g_array_append_val(r->is_vm, is_vm);
+    g_array_append_val(r->kind, kind);
 }
 
-static void rows_build(CursesView *cv, Rows *r)
+/*
+ * The columns that fit the screen: NAME, then the shown ones from hcol
+ * on, each whole; the number of shown columns in *@of
+ */
+static unsigned fitting_columns(CursesView *cv, ViewColumnId *out,
+                                unsigned *of)
+{
+    ViewColumnId shown[VIEW_COLUMNS_NR];
+    unsigned n = view_layout_shown(&cv->layout, shown), k = 1, i;
+    int width = view_columns[VIEW_COL_NAME].width;
+
+    *of = n - 1;
+    cv->hcol = CLAMP(cv->hcol, 0, MAX((int)n - 2, 0));
+    out[0] = VIEW_COL_NAME;
+    for (i = 1 + cv->hcol; i < n; i++) {
+        width += 1 + view_columns[shown[i]].width;
+        if (width > COLS && k > 1) {
+            break;
+        }
+        out[k++] = shown[i];
+    }
+    return k;
+}
+
+static void rows_build(CursesView *cv, Rows *r, const ViewColumnId *cols,
+                       unsigned ncols)
 {
     g_autoptr(GPtrArray) detail = g_ptr_array_new();
     guint i, j;
+    char *group;
 
     r->text = g_ptr_array_new_with_free_func(g_free);
     r->vm = g_array_new(false, false, sizeof(guint));
-    r->is_vm = g_array_new(false, false, sizeof(gboolean));
+    r->kind = g_array_new(false, false, sizeof(RowKind));
     for (i = 0; i < cv->frame->vms->len; i++) {
         const ViewVm *v = view_vm(cv, i);
 
-        rows_add(r, view_vm_line(v, cv->frame->now_ms), i, true);
+        group = view_group_line(cv->frame, i);
+        if (group) {
+            rows_add(r, group, i, ROW_GROUP);
+        }
+        rows_add(r, view_vm_line(v, cv->frame->now_ms, cols, ncols), i,
+                 ROW_VM);
         if (!g_hash_table_contains(cv->expanded, v->s->name)) {
             continue;
         }
         g_ptr_array_set_size(detail, 0);
         view_vm_detail(v, detail);
         for (j = 0; j < detail->len; j++) {
-            rows_add(r, g_ptr_array_index(detail, j), i, false);
+            rows_add(r, g_ptr_array_index(detail, j), i, ROW_DETAIL);
         }
     }
 }
@@ -125,7 +172,7 @@ static void rows_free(Rows *r)
 {
     g_ptr_array_free(r->text, true);
     g_array_free(r->vm, true);
-    g_array_free(r->is_vm, true);
+    g_array_free(r->kind, true);
 }
 
 /* Scroll so that the selected VM's line (and what fits of its details) shows */
@@ -150,16 +197,8 @@ static void scroll_to_selection(CursesView *cv, Rows *r)
     cv->top = CLAMP(cv->top, 0, MAX(n - cv->page, 0));
 }
 
-/*
- * Draw @text at row @y, cut at the right edge: its first @fixed columns
- * stay, the rest scrolls by hoff (@fixed -1: nothing scrolls)
- */
-static void draw_line(CursesView *cv, int y, const char *text, int fixed,
-                      attr_t attr)
+void view_draw_line(int y, const char *text, attr_t attr)
 {
-    int len = strlen(text);
-    int off;
-
     if (y < 0 || y >= LINES) {
         return;
     }
@@ -167,15 +206,7 @@ static void draw_line(CursesView *cv, int y, const char *text, int fixed,
     if (attr & A_REVERSE) {
         mvhline(y, 0, ' ', COLS);
     }
-    if (fixed < 0 || fixed >= len) {
-        mvaddnstr(y, 0, text, COLS);
-    } else {
-        off = MIN(fixed + cv->hoff, len);
-        mvaddnstr(y, 0, text, MIN(fixed, COLS));
-        if (COLS > fixed) {
-            mvaddnstr(y, fixed, text + off, COLS - fixed);
-        }
-    }
+    mvaddnstr(y, 0, text, COLS);
     attrset(A_NORMAL);
 }
 
@@ -197,7 +228,12 @@ static void log_to_screen(const gchar *domain G_GNUC_UNUSED,
     g_mutex_unlock(&log_lock);
 }
 
-static void draw_log_line(CursesView *cv)
+void view_show_message(const char *message)
+{
+    log_to_screen(NULL, 0, message, NULL);
+}
+
+static void draw_log_line(void)
 {
     g_autofree char *line = NULL;
 
@@ -207,26 +243,38 @@ static void draw_log_line(CursesView *cv)
     }
     g_mutex_unlock(&log_lock);
     if (line && LINES > 3) {
-        draw_line(cv, LINES - 2, line, -1, A_NORMAL);
+        view_draw_line(LINES - 2, line, A_NORMAL);
     }
 }
 
-static void draw(CursesView *cv)
+static void draw_main(CursesView *cv)
 {
-    g_autofree char *header = view_header(cv->frame, cv->sort, cv->reverse);
+    g_autofree char *header = view_header(cv->frame, &cv->layout);
+    g_autofree char *titles = NULL, *keys = g_strdup(key_line);
+    ViewColumnId cols[VIEW_COLUMNS_NR];
+    unsigned ncols, of;
     Rows r;
     int i, n;
 
-    cv->page = MAX(LINES - 4, 1);     /* header, titles, log, help */
-    rows_build(cv, &r);
+    ncols = fitting_columns(cv, cols, &of);
+    titles = view_titles(cols, ncols);
+    if (ncols - 1 < of) {
+        g_free(keys);
+        keys = g_strdup_printf("Left/Right: columns %d-%d of %u  %s",
+                               cv->hcol + 1, cv->hcol + (int)ncols - 1, of,
+                               key_line);
+    }
+    cv->page = MAX(LINES - 4, 1);     /* header, titles, log, keys */
+    rows_build(cv, &r, cols, ncols);
     scroll_to_selection(cv, &r);
     erase();
-    draw_line(cv, 0, header, -1, A_BOLD);
-    draw_line(cv, 1, view_vm_titles(), VIEW_NAME_COLS, A_REVERSE);
+    view_draw_line(0, header, A_BOLD);
+    view_draw_line(1, titles, A_REVERSE);
     n = r.text->len;
     for (i = cv->top; i < n && i - cv->top < cv->page; i++) {
         const ViewVm *v = view_vm(cv, g_array_index(r.vm, guint, i));
-        bool is_vm = g_array_index(r.is_vm, gboolean, i);
+        RowKind kind = g_array_index(r.kind, RowKind, i);
+        bool is_vm = kind == ROW_VM;
         attr_t attr = A_NORMAL;
 
         if (is_vm && g_array_index(r.vm, guint, i) == cv->sel) {
@@ -235,16 +283,29 @@ static void draw(CursesView *cv)
         if (is_vm && !v->s->responsive) {
             attr |= A_BOLD;
         }
-        draw_line(cv, 2 + i - cv->top, g_ptr_array_index(r.text, i),
-                  is_vm ? VIEW_NAME_COLS : -1, attr);
+        if (kind == ROW_GROUP) {
+            attr |= A_BOLD;
+        }
+        view_draw_line(2 + i - cv->top, g_ptr_array_index(r.text, i), attr);
     }
     if (!n) {
-        draw_line(cv, 2, "  (no VMs found yet)", -1, A_NORMAL);
+        view_draw_line(2, cv->frame->total ? "  (no VM matches the filter)"
+                                           : "  (no VMs found yet)",
+                       A_NORMAL);
     }
-    draw_log_line(cv);
-    draw_line(cv, LINES - 1, help_line, -1, A_REVERSE);
+    draw_log_line();
+    view_draw_line(LINES - 1, keys, A_REVERSE);
     refresh();
     rows_free(&r);
+}
+
+static void draw(CursesView *cv)
+{
+    if (cv->screen == VIEW_SCREEN_MAIN) {
+        draw_main(cv);
+    } else {
+        view_screen_draw(cv->screen, &cv->layout);
+    }
 }
 
 static void toggle_expanded(CursesView *cv)
@@ -257,9 +318,58 @@ static void toggle_expanded(CursesView *cv)
     }
 }
 
-/* Handle key @ch; false to quit */
+/* Ask for a filter on the bottom line; empty: none */
+static void ask_filter(CursesView *cv)
+{
+    char buf[FILTER_MAX] = "";
+    static const char prompt[] = "filter (part of a name, or a glob; "
+                                 "empty: none): ";
+
+    view_draw_line(LINES - 1, prompt, A_NORMAL);
+    clrtoeol();
+    echo();
+    curs_set(1);
+    timeout(-1);
+    mvgetnstr(LINES - 1, MIN((int)strlen(prompt), COLS - 1), buf,
+              sizeof(buf) - 1);
+    noecho();
+    curs_set(0);
+    g_free(cv->filter);
+    cv->filter = *g_strstrip(buf) ? g_strdup(buf) : NULL;
+    refresh_frame(cv);
+}
+
+static void save_layout(CursesView *cv)
+{
+    g_autoptr(GError) err = NULL;
+    g_autofree char *msg = NULL;
+
+    if (!view_layout_save(&cv->layout, cv->config_path, &err)) {
+        msg = g_strdup_printf("not saved: %s", err->message);
+    } else {
+        msg = g_strdup_printf("columns and sort saved to %s",
+                              cv->config_path);
+    }
+    view_show_message(msg);
+}
+
+/* A sort key of the live view: a column's key, upper case for all */
+static int sort_column_of_key(int ch)
+{
+    char name[2] = { 0 };
+
+    if (ch <= 0 || ch >= 128 || strchr("fhoeqrW", ch)) {
+        return -1;                  /* keys of their own */
+    }
+    name[0] = g_ascii_tolower(ch);
+    return view_column_lookup(name);
+}
+
+/* Handle key @ch in the main screen; false to quit */
 static bool handle_key(CursesView *cv, int ch)
 {
+    int c;
+
     switch (ch) {
     case 'q':
     case 'Q':
@@ -283,12 +393,10 @@ static bool handle_key(CursesView *cv, int ch)
         select_vm(cv, cv->frame->vms->len);
         break;
     case KEY_LEFT:
-        cv->hoff = MAX(cv->hoff - HSCROLL_STEP, 0);
+        cv->hcol = MAX(cv->hcol - 1, 0);
         break;
     case KEY_RIGHT:
-        cv->hoff = MIN(cv->hoff + HSCROLL_STEP,
-                       MAX((int)strlen(view_vm_titles()) - VIEW_NAME_COLS -
-                           HSCROLL_STEP, 0));
+        cv->hcol++;                 /* clamped when drawn */
         break;
     case '\n':
     case '\r':
@@ -297,17 +405,37 @@ static bool handle_key(CursesView *cv, int ch)
         toggle_expanded(cv);
         break;
     case 'r':
-        cv->reverse = !cv->reverse;
-        view_frame_sort(cv->frame, cv->sort, cv->reverse);
-        follow_selection(cv);
+        cv->layout.reverse = !cv->layout.reverse;
+        resort(cv);
+        break;
+    case '<':
+    case '>':
+        view_layout_sort_step(&cv->layout, ch == '<' ? -1 : 1);
+        resort(cv);
+        break;
+    case '/':
+        ask_filter(cv);
+        break;
+    case 'W':
+        save_layout(cv);
+        break;
+    case 'f':
+        cv->screen = VIEW_SCREEN_FIELDS;
+        break;
+    case 'o':
+        cv->screen = VIEW_SCREEN_ORDER;
+        break;
+    case 'h':
+    case '?':
+        cv->screen = VIEW_SCREEN_HELP;
         break;
     case KEY_RESIZE:
         break;
     default:
-        if (ch > 0 && ch < 256 && view_sort_key_valid((char)ch)) {
-            cv->sort = (char)ch;
-            view_frame_sort(cv->frame, cv->sort, cv->reverse);
-            follow_selection(cv);
+        c = sort_column_of_key(ch);
+        if (c >= 0) {
+            cv->layout.sort = c;
+            resort(cv);
         }
         break;
     }
@@ -338,8 +466,9 @@ int view_curses_run(VmtopSource *src, const ViewCursesConfig *cfg)
     CursesView cv = {
         .src = src,
         .interval_ms = cfg->interval_ms,
-        .sort = cfg->sort,
-        .reverse = cfg->reverse,
+        .layout = cfg->layout,
+        .filter = g_strdup(cfg->filter),
+        .config_path = cfg->config_path,
         .expanded = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                           NULL),
     };
@@ -348,6 +477,9 @@ int view_curses_run(VmtopSource *src, const ViewCursesConfig *cfg)
     int ch;
 
     g_log_set_default_handler(log_to_screen, NULL);
+    if (cfg->message) {
+        view_show_message(cfg->message);
+    }
     curses_setup();
     while (run) {
         now = g_get_monotonic_time();
@@ -359,7 +491,10 @@ int view_curses_run(VmtopSource *src, const ViewCursesConfig *cfg)
         wait_ms = MIN((next - now) / 1000 + 1, KEY_WAIT_MS);
         timeout((int)wait_ms);
         ch = getch();
-        if (ch != ERR) {
+        if (ch != ERR && cv.screen != VIEW_SCREEN_MAIN) {
+            cv.screen = view_screen_key(cv.screen, &cv.layout, ch);
+            resort(&cv);
+        } else if (ch != ERR) {
             run = handle_key(&cv, ch);
         } else {
             /* input at its end (a pipe) returns at once: do not spin */
@@ -371,5 +506,6 @@ int view_curses_run(VmtopSource *src, const ViewCursesConfig *cfg)
     view_frame_free(cv.frame);
     g_hash_table_destroy(cv.expanded);
     g_free(cv.selected);
+    g_free(cv.filter);
     return 0;
 }

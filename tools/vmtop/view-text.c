@@ -14,93 +14,6 @@
 
 #include "view.h"
 
-#define NAME_WIDTH (VIEW_NAME_COLS - 1)
-
-/* Short forms of the VM states, in vm_state_names' order */
-static const struct {
-    const char *name, *abbrev;
-} vm_state_abbrevs[] = {
-    { "full-run", "full-run" },
-    { "full-contention", "full-cont" },
-    { "concurrency-hazard", "hazard" },
-    { "blocked", "blocked" },
-    { "partial-run", "part-run" },
-    { "partial-contention", "part-cont" },
-};
-
-/* Short forms of the KVM PV features */
-static const struct {
-    const char *name;
-    char letter;
-} pv_letters[] = {
-    { "pv-unhalt", 'U' },
-    { "pv-sched-yield", 'Y' },
-    { "steal-time", 'S' },
-    { "dedicated-hint", 'D' },
-};
-
-/* The index of @name in @names, -1 if absent */
-static int name_index(const char *const *names, int n, const char *name)
-{
-    int i;
-
-    for (i = 0; i < n; i++) {
-        if (names[i] && !strcmp(names[i], name)) {
-            return i;
-        }
-    }
-    return -1;
-}
-
-static int stat_index(const char *name)
-{
-    return name_index(vm_stat_names, VM_STATS_NR, name);
-}
-
-static int vm_state_index(const char *name)
-{
-    return name_index(vm_state_names, VM_STATES_NR, name);
-}
-
-static int vcpu_state_index(const char *name)
-{
-    return name_index(vcpu_state_names, VCPU_STATES_NR, name);
-}
-
-static const char *vm_state_abbrev(int state)
-{
-    size_t i;
-
-    if (state < 0 || state >= VM_STATES_NR) {
-        return "-";
-    }
-    for (i = 0; i < G_N_ELEMENTS(vm_state_abbrevs); i++) {
-        if (!strcmp(vm_state_abbrevs[i].name, vm_state_names[state])) {
-            return vm_state_abbrevs[i].abbrev;
-        }
-    }
-    return vm_state_names[state];
-}
-
-/* Has the guest reported statistic @name?  Its value in @val */
-static bool stat_get(const VmSnapshot *s, const char *name, uint64_t *val)
-{
-    int i = stat_index(name);
-
-    if (!s->has_stats || i < 0 || !(s->stats_mask & (1u << i))) {
-        return false;
-    }
-    *val = s->stats[i];
-    return true;
-}
-
-static bool stat_rate(const VmSnapshot *s, const char *name, double *rate)
-{
-    int i = stat_index(name);
-
-    return i >= 0 && s->has_stats && vm_snapshot_stat_rate(s, i, rate);
-}
-
 /* The mean running and runnable (ready) shares of the vCPUs */
 static void vm_compute_vcpu_mean(ViewVm *v)
 {
@@ -121,6 +34,18 @@ static void vm_compute_vcpu_mean(ViewVm *v)
     v->run /= MAX(n, 1);
 }
 
+/* The group a VM is shown in: its libvirt URI, or its socket's directory */
+static char *host_of(const char *where)
+{
+    if (!where || !*where) {
+        return g_strdup("-");
+    }
+    if (strstr(where, ":/")) {
+        return g_strdup(where);
+    }
+    return g_path_get_dirname(where);
+}
+
 static ViewVm *view_vm_new(VmSnapshot *s, int64_t now_ms)
 {
     ViewVm *v = g_new0(ViewVm, 1);
@@ -129,6 +54,7 @@ static ViewVm *view_vm_new(VmSnapshot *s, int64_t now_ms)
     v->has_shares = s->has_runstates && vm_snapshot_vm_shares(s, v->shares);
     vm_compute_vcpu_mean(v);
     v->age_ms = s->has_stats ? vm_snapshot_stats_age_ms(s, now_ms) : -1;
+    v->host = host_of(s->where);
     return v;
 }
 
@@ -137,6 +63,7 @@ static void view_vm_free(gpointer p)
     ViewVm *v = p;
 
     vm_snapshot_unref(v->s);
+    g_free(v->host);
     g_free(v);
 }
 
@@ -147,6 +74,7 @@ ViewFrame *view_frame_new(GPtrArray *snaps, int64_t now_ms)
 
     f->now_ms = now_ms;
     f->vms = g_ptr_array_new_full(snaps->len, view_vm_free);
+    f->total = snaps->len;
     for (i = 0; i < snaps->len; i++) {
         VmSnapshot *s = g_ptr_array_index(snaps, i);
 
@@ -177,119 +105,67 @@ void view_frame_free(ViewFrame *f)
     if (f) {
         g_ptr_array_free(f->vms, true);
         g_free(f->source);
+        g_free(f->filter);
         json_object_put(f->source_json);
         g_free(f);
     }
 }
 
-/* Sorting */
+/* Filter and sort */
 
-bool view_sort_key_valid(char key)
+bool view_name_matches(const char *name, const char *pattern)
 {
-    return key && strchr(VIEW_SORT_KEYS, key);
+    g_autofree char *n = NULL, *p = NULL;
+
+    if (!pattern || !*pattern) {
+        return true;
+    }
+    n = g_utf8_casefold(name ? name : "", -1);
+    p = g_utf8_casefold(pattern, -1);
+    if (strpbrk(p, "*?")) {
+        return g_pattern_match_simple(p, n);
+    }
+    return strstr(n, p) != NULL;
 }
 
-static const char *sort_key_name(char key)
+static void count_responsive(ViewFrame *f)
 {
-    switch (key) {
-    case 'n': return "name";
-    case 's': return "state";
-    case 'f': return "full-run";
-    case 'c': return "contention";
-    case 'h': return "hazard";
-    case 'b': return "blocked";
-    case 'm': return "available memory";
-    case 'a': return "stats age";
-    case 'u': return "unresponsive";
-    case 'y': return "ready";
-    default: return "?";
+    guint i;
+
+    f->responsive = f->unresponsive = 0;
+    for (i = 0; i < f->vms->len; i++) {
+        const ViewVm *v = g_ptr_array_index(f->vms, i);
+
+        if (v->s->responsive) {
+            f->responsive++;
+        } else {
+            f->unresponsive++;
+        }
     }
 }
 
-static bool share_of(const ViewVm *v, const char *state, double *out)
+void view_frame_filter(ViewFrame *f, const char *pattern)
 {
-    int i = vm_state_index(state);
+    guint i = 0;
 
-    if (!v->has_shares || i < 0) {
-        return false;
+    g_free(f->filter);
+    f->filter = pattern && *pattern ? g_strdup(pattern) : NULL;
+    while (i < f->vms->len) {
+        const ViewVm *v = g_ptr_array_index(f->vms, i);
+
+        if (view_name_matches(v->s->name, pattern)) {
+            i++;
+        } else {
+            g_ptr_array_remove_index(f->vms, i);
+        }
     }
-    *out = v->shares[i];
-    return true;
-}
-
-/* The VM's state as a rank: the VM states in order, then no data, error */
-static double state_rank(const ViewVm *v)
-{
-    const VmSnapshot *s = v->s;
-
-    if (!s->responsive) {
-        return s->unresponsive_since_us ? VM_STATES_NR + 2 : VM_STATES_NR + 1;
-    }
-    if (s->has_runstates && s->cur.vm_state >= 0) {
-        return s->cur.vm_state;
-    }
-    return VM_STATES_NR;
-}
-
-/*
- * The value VMs are sorted by, in ascending order (so the descending
- * ones are negated); false if the VM has none
- */
-static bool sort_value(const ViewVm *v, char key, double *out)
-{
-    double a, b;
-    uint64_t avail;
-
-    switch (key) {
-    case 's':
-        *out = state_rank(v);
-        return true;
-    case 'f':
-    case 'h':
-    case 'b':
-        if (!share_of(v, key == 'f' ? "full-run" :
-                      key == 'h' ? "concurrency-hazard" : "blocked", &a)) {
-            return false;
-        }
-        *out = -a;
-        return true;
-    case 'c':
-        if (!share_of(v, "full-contention", &a) ||
-            !share_of(v, "partial-contention", &b)) {
-            return false;
-        }
-        *out = -(a + b);
-        return true;
-    case 'm':
-        if (!stat_get(v->s, "available-memory", &avail)) {
-            return false;
-        }
-        *out = avail;
-        return true;
-    case 'a':
-        if (v->age_ms < 0) {
-            return false;
-        }
-        *out = -(double)v->age_ms;
-        return true;
-    case 'y':
-        if (!v->has_vcpu_mean) {
-            return false;
-        }
-        *out = -v->rdy;
-        return true;
-    case 'u':
-        /* unresponsive first, the longest unresponsive first of them */
-        *out = v->s->responsive ? 1e300 : (double)v->s->unresponsive_since_us;
-        return true;
-    default:
-        return false;
-    }
+    count_responsive(f);
 }
 
 typedef struct SortOrder {
-    char key;
-    bool reverse;
+    const ViewLayout *l;
+    bool grouped;
+    int64_t now_ms;
 } SortOrder;
 
 static gint compare_vms(gconstpointer pa, gconstpointer pb, gpointer opaque)
@@ -297,265 +173,82 @@ static gint compare_vms(gconstpointer pa, gconstpointer pb, gpointer opaque)
     const ViewVm *a = *(ViewVm *const *)pa;
     const ViewVm *b = *(ViewVm *const *)pb;
     const SortOrder *o = opaque;
-    double va = 0, vb = 0;
-    bool ha, hb;
     int c = 0;
 
-    if (o->key != 'n') {
-        ha = sort_value(a, o->key, &va);
-        hb = sort_value(b, o->key, &vb);
-        if (ha != hb) {
-            return ha ? -1 : 1;         /* missing values last */
-        }
-        c = va < vb ? -1 : va > vb ? 1 : 0;
-        if (o->reverse) {
-            c = -c;
-        }
+    if (o->grouped) {
+        c = g_strcmp0(a->host, b->host);
     }
     if (!c) {
-        c = g_strcmp0(a->s->name, b->s->name);
-        if (o->key == 'n' && o->reverse) {
-            c = -c;
-        }
+        c = view_column_compare(o->l->sort, a, b, o->now_ms, o->l->reverse);
+    }
+    if (!c) {
+        c = view_column_compare(VIEW_COL_NAME, a, b, o->now_ms, false);
     }
     return c;
 }
 
-void view_frame_sort(ViewFrame *f, char key, bool reverse)
+void view_frame_sort(ViewFrame *f, const ViewLayout *l)
 {
-    SortOrder o = { .key = key, .reverse = reverse };
+    SortOrder o = { .l = l, .now_ms = f->now_ms };
+    guint i;
 
+    f->grouped = false;
+    for (i = 1; i < f->vms->len; i++) {
+        const ViewVm *a = g_ptr_array_index(f->vms, 0);
+        const ViewVm *b = g_ptr_array_index(f->vms, i);
+
+        f->grouped |= g_strcmp0(a->host, b->host) != 0;
+    }
+    o.grouped = f->grouped;
     g_ptr_array_sort_with_data(f->vms, compare_vms, &o);
 }
 
-/* Formatting */
+/* Lines */
 
-/* A share as a percentage in @width columns, or "-" */
-static void put_pct(GString *g, int width, bool ok, double share)
+char *view_titles(const ViewColumnId *cols, unsigned n)
 {
-    if (ok) {
-        g_string_append_printf(g, " %*.1f", width, share * 100);
-    } else {
-        g_string_append_printf(g, " %*s", width, "-");
-    }
-}
-
-/* A ready share with its band's mark: + significant, ! hurting, !! critical */
-static void put_ready(GString *g, bool ok, double share)
-{
-    if (ok) {
-        g_string_append_printf(g, " %5.1f%-2s", share * 100,
-                               vm_ready_band_marks[vm_ready_band(share)]);
-    } else {
-        g_string_append_printf(g, " %5s  ", "-");
-    }
-}
-
-static void put_mib(GString *g, int width, bool ok, uint64_t bytes)
-{
-    if (ok) {
-        g_string_append_printf(g, " %*" G_GUINT64_FORMAT, width,
-                               bytes >> 20);
-    } else {
-        g_string_append_printf(g, " %*s", width, "-");
-    }
-}
-
-/* A non-negative number in a few characters: 0.5, 12, 340, 12K, 3.4M */
-static void format_compact(char *buf, size_t len, double x, double base)
-{
-    static const char suffix[] = " KMGTP";
-    int i = 0;
-
-    while (x >= 9999.5 && suffix[i + 1]) {
-        x /= base;
-        i++;
-    }
-    if (i == 0) {
-        bool frac = x < 9.95 && x != (double)(int64_t)x;
-
-        g_snprintf(buf, len, frac ? "%.1f" : "%.0f", x);
-    } else {
-        g_snprintf(buf, len, x < 9.95 ? "%.1f%c" : "%.0f%c", x, suffix[i]);
-    }
-}
-
-static void put_rate(GString *g, int width, bool ok, double x, double base)
-{
-    char buf[32];
-
-    if (ok && x >= 0) {
-        format_compact(buf, sizeof(buf), x, base);
-        g_string_append_printf(g, " %*s", width, buf);
-    } else {
-        g_string_append_printf(g, " %*s", width, "-");
-    }
-}
-
-/* A duration in a few characters: 12s, 5m, 3h, 2d */
-static void format_duration(char *buf, size_t len, int64_t s)
-{
-    if (s < 0) {
-        s = 0;
-    }
-    if (s < 100) {
-        g_snprintf(buf, len, "%" G_GINT64_FORMAT "s", s);
-    } else if (s < 100 * 60) {
-        g_snprintf(buf, len, "%" G_GINT64_FORMAT "m", s / 60);
-    } else if (s < 100 * 3600) {
-        g_snprintf(buf, len, "%" G_GINT64_FORMAT "h", s / 3600);
-    } else {
-        g_snprintf(buf, len, "%" G_GINT64_FORMAT "d", s / 86400);
-    }
-}
-
-static void put_age(GString *g, int width, int64_t age_ms)
-{
-    char buf[32];
-
-    if (age_ms < 0) {
-        g_snprintf(buf, sizeof(buf), "-");
-    } else if (age_ms < 100000) {
-        g_snprintf(buf, sizeof(buf), "%.1f", age_ms / 1000.0);
-    } else {
-        format_duration(buf, sizeof(buf), age_ms / 1000);
-    }
-    g_string_append_printf(g, " %*s", width, buf);
-}
-
-/* The VM's STATE column */
-static void format_state(char *buf, size_t len, const VmSnapshot *s,
-                         int64_t now_ms)
-{
-    char dur[16];
-
-    if (!s->responsive && s->unresponsive_since_us) {
-        format_duration(dur, sizeof(dur),
-                        (now_ms - s->unresponsive_since_us / 1000) / 1000);
-        g_snprintf(buf, len, "UNRESP %s", dur);
-    } else if (!s->responsive && !s->error) {
-        g_snprintf(buf, len, "starting");   /* no answer asked for yet */
-    } else if (!s->responsive ||
-               (s->error && !s->has_runstates && !s->has_balloon)) {
-        g_snprintf(buf, len, "ERROR");
-    } else if (s->has_runstates) {
-        g_snprintf(buf, len, "%s", vm_state_abbrev(s->cur.vm_state));
-    } else {
-        g_snprintf(buf, len, "-");
-    }
-}
-
-/* "pv-unhalt pv-sched-yield steal-time" -> "UYS"; "-" if none */
-static void format_pv(char *buf, size_t len, const VmSnapshot *s)
-{
-    g_auto(GStrv) words = NULL;
-    size_t n = 0, j;
-    int i;
-
-    if (s->has_runstates && s->cur.kvm_pv) {
-        words = g_strsplit_set(s->cur.kvm_pv, " ,", -1);
-        for (i = 0; words[i] && n + 1 < len; i++) {
-            if (!*words[i]) {
-                continue;
-            }
-            buf[n] = '?';
-            for (j = 0; j < G_N_ELEMENTS(pv_letters); j++) {
-                if (!strcmp(words[i], pv_letters[j].name)) {
-                    buf[n] = pv_letters[j].letter;
-                }
-            }
-            n++;
-        }
-    }
-    if (!n) {
-        buf[n++] = '-';
-    }
-    buf[n] = '\0';
-}
-
-/*
- * The balloon's features: F free page reporting, D deflate-on-oom, '-'
- * neither, '?' not known (no balloon, or the VM could not be asked)
- */
-static void format_balloon(char *buf, size_t len, const VmSnapshot *s)
-{
-    if (s->balloon_fpr < 0 && s->balloon_deflate < 0) {
-        g_strlcpy(buf, "?", len);
-        return;
-    }
-    g_snprintf(buf, len, "%s%s%s", s->balloon_fpr > 0 ? "F" : "",
-               s->balloon_deflate > 0 ? "D" : "",
-               s->balloon_fpr <= 0 && s->balloon_deflate <= 0 ? "-" : "");
-}
-
-static void put_name(GString *g, const char *name)
-{
-    size_t len = strlen(name ? name : "");
-
-    if (len <= NAME_WIDTH) {
-        g_string_append_printf(g, "%-*s", NAME_WIDTH, name ? name : "");
-    } else {
-        g_string_append_len(g, name, NAME_WIDTH - 1);
-        g_string_append_c(g, '~');
-    }
-}
-
-const char *view_vm_titles(void)
-{
-    return "NAME             STATE      FULL% CONT%  HAZ%  BLK% PRUN% PCON%"
-           " VCPU  RUN%  RDY%   CSTP%  ACTUAL   TOTAL   AVAIL    FREE MAJF/s"
-           " SWAPIN/s   AGE  BAL   PV  SRC";
-}
-
-char *view_vm_line(const ViewVm *v, int64_t now_ms)
-{
-    const VmSnapshot *s = v->s;
     GString *g = g_string_new(NULL);
-    static const char *const cols[] = {
-        "full-run", "full-contention", "concurrency-hazard",
-        "blocked", "partial-run", "partial-contention",
-    };
-    char buf[64];
-    uint64_t val = 0;
-    double rate = 0, sh = 0;
-    bool ok;
-    size_t i;
+    unsigned i;
 
-    put_name(g, s->name);
-    format_state(buf, sizeof(buf), s, now_ms);
-    g_string_append_printf(g, " %-10s", buf);
-    for (i = 0; i < G_N_ELEMENTS(cols); i++) {
-        ok = share_of(v, cols[i], &sh);
-        put_pct(g, 5, ok, sh);
+    for (i = 0; i < n; i++) {
+        view_column_put_title(cols[i], g);
     }
-    if (s->has_runstates) {
-        g_string_append_printf(g, " %4u", s->cur.n_vcpus);
-    } else {
-        g_string_append_printf(g, " %4s", "-");
+    return g_strchomp(g_string_free(g, false));
+}
+
+char *view_vm_line(const ViewVm *v, int64_t now_ms,
+                   const ViewColumnId *cols, unsigned n)
+{
+    GString *g = g_string_new(NULL);
+    unsigned i;
+
+    for (i = 0; i < n; i++) {
+        view_column_put_cell(cols[i], v, now_ms, g);
     }
-    put_pct(g, 5, v->has_vcpu_mean, v->run);
-    put_ready(g, v->has_vcpu_mean, v->rdy);
-    ok = share_of(v, "concurrency-hazard", &sh);
-    put_pct(g, 5, ok, sh);
-    put_mib(g, 7, s->has_balloon, s->actual > 0 ? s->actual : 0);
-    ok = stat_get(s, "total-memory", &val);
-    put_mib(g, 7, ok, val);
-    ok = stat_get(s, "available-memory", &val);
-    put_mib(g, 7, ok, val);
-    ok = stat_get(s, "free-memory", &val);
-    put_mib(g, 7, ok, val);
-    ok = stat_rate(s, "major-faults", &rate);
-    put_rate(g, 6, ok, rate, 1000);
-    ok = stat_rate(s, "swap-in", &rate);          /* bytes per second */
-    put_rate(g, 8, ok, rate, 1024);
-    put_age(g, 5, v->age_ms);
-    format_balloon(buf, sizeof(buf), s);
-    g_string_append_printf(g, " %4s", buf);
-    format_pv(buf, sizeof(buf), s);
-    g_string_append_printf(g, " %4s", buf);
-    g_string_append_printf(g, "  %s", s->has_runstates && s->cur.source ?
-                           s->cur.source : "-");
-    return g_string_free(g, false);
+    return g_strchomp(g_string_free(g, false));
+}
+
+char *view_group_line(const ViewFrame *f, guint i)
+{
+    const ViewVm *v = g_ptr_array_index(f->vms, i);
+    const ViewVm *prev = i ? g_ptr_array_index(f->vms, i - 1) : NULL;
+    unsigned n = 0, down = 0;
+    guint j;
+
+    if (!f->grouped || (prev && !g_strcmp0(prev->host, v->host))) {
+        return NULL;
+    }
+    for (j = i; j < f->vms->len; j++) {
+        const ViewVm *w = g_ptr_array_index(f->vms, j);
+
+        if (g_strcmp0(w->host, v->host)) {
+            break;
+        }
+        n++;
+        down += !w->s->responsive;
+    }
+    return g_strdup_printf("== %s: %u VM%s, %u unresponsive", v->host, n,
+                           n == 1 ? "" : "s", down);
 }
 
 const char *view_vcpu_titles(void)
@@ -585,11 +278,13 @@ static char *vcpu_line(const VmSnapshot *s, unsigned i)
     GString *g = g_string_new(NULL);
     int st = s->cur.vcpu[i].state;
     double sh[VCPU_STATES_NR];
-    const char *order[] = { "running", "runnable", "blocked", "offline" };
+    static const int order[] = {
+        VCPU_STATE_RUNNING, VCPU_STATE_RUNNABLE, VCPU_STATE_BLOCKED,
+        VCPU_STATE_OFFLINE,
+    };
     bool ok = vm_snapshot_vcpu_shares(s, i, sh);
     double rate = 0;
     size_t k;
-    int j;
 
     g_string_append_printf(g, "    %4" G_GINT64_FORMAT " %8" G_GINT64_FORMAT
                            "  %-9s", s->cur.vcpu[i].index,
@@ -597,18 +292,17 @@ static char *vcpu_line(const VmSnapshot *s, unsigned i)
                            st >= 0 && st < VCPU_STATES_NR ?
                            vcpu_state_names[st] : "-");
     for (k = 0; k < G_N_ELEMENTS(order); k++) {
-        j = vcpu_state_index(order[k]);
-        if (j == VCPU_STATE_RUNNABLE) {
+        if (order[k] == VCPU_STATE_RUNNABLE) {
             g_string_append_c(g, ' ');
-            put_ready(g, ok, sh[j]);
+            view_put_ready(g, ok, sh[order[k]]);
             continue;
         }
-        put_pct(g, 6, ok && j >= 0, j >= 0 ? sh[j] : 0);
+        view_put_share(g, 6, ok, sh[order[k]]);
     }
     g_string_append_printf(g, " %9" G_GUINT64_FORMAT,
                            s->cur.vcpu[i].transitions);
     ok = vcpu_transition_rate(s, i, &rate);
-    put_rate(g, 8, ok, rate, 1000);
+    view_put_rate(g, 8, ok, rate, 1000);
     return g_string_free(g, false);
 }
 
@@ -640,33 +334,44 @@ void view_vm_detail(const ViewVm *v, GPtrArray *out)
     }
 }
 
-char *view_header(const ViewFrame *f, char sort, bool reverse)
+char *view_header(const ViewFrame *f, const ViewLayout *l)
 {
     g_autoptr(GDateTime) dt =
         g_date_time_new_from_unix_local(f->now_ms / 1000);
     g_autofree char *t = dt ? g_date_time_format(dt, "%Y-%m-%d %H:%M:%S")
                             : g_strdup("?");
+    g_autofree char *filter = f->filter ?
+        g_strdup_printf("  filter: %s (%u of %u)", f->filter, f->vms->len,
+                        f->total) : g_strdup("");
 
     return g_strdup_printf("vmtop %s  %u VMs: %u responsive, %u "
-                           "unresponsive  sort: %s%s%s%s", t, f->vms->len,
+                           "unresponsive  sort: %s%s%s%s%s", t, f->vms->len,
                            f->responsive, f->unresponsive,
-                           sort_key_name(sort), reverse ? " (reversed)" : "",
+                           view_columns[l->sort].title,
+                           l->reverse ? " (reversed)" : "", filter,
                            f->source ? "  via " : "",
                            f->source ? f->source : "");
 }
 
-void view_frame_print(const ViewFrame *f, FILE *out, char sort,
-                      bool reverse, bool expand)
+void view_frame_print(const ViewFrame *f, FILE *out, const ViewLayout *l,
+                      bool expand)
 {
-    g_autofree char *header = view_header(f, sort, reverse);
+    g_autofree char *header = view_header(f, l);
     g_autoptr(GPtrArray) detail = g_ptr_array_new_with_free_func(g_free);
+    ViewColumnId cols[VIEW_COLUMNS_NR];
+    unsigned n = view_layout_shown(l, cols);
+    g_autofree char *titles = view_titles(cols, n);
     guint i, j;
 
-    fprintf(out, "%s\n%s\n", header, view_vm_titles());
+    fprintf(out, "%s\n%s\n", header, titles);
     for (i = 0; i < f->vms->len; i++) {
         const ViewVm *v = g_ptr_array_index(f->vms, i);
-        g_autofree char *line = view_vm_line(v, f->now_ms);
+        g_autofree char *group = view_group_line(f, i);
+        g_autofree char *line = view_vm_line(v, f->now_ms, cols, n);
 
+        if (group) {
+            fprintf(out, "%s\n", group);
+        }
         fprintf(out, "%s\n", line);
         if (expand) {
             g_ptr_array_set_size(detail, 0);
@@ -675,6 +380,33 @@ void view_frame_print(const ViewFrame *f, FILE *out, char sort,
                 fprintf(out, "%s\n", (char *)g_ptr_array_index(detail, j));
             }
         }
+    }
+}
+
+void view_frame_print_csv(const ViewFrame *f, FILE *out, const ViewLayout *l,
+                          bool titles)
+{
+    ViewColumnId cols[VIEW_COLUMNS_NR];
+    unsigned n = view_layout_shown(l, cols), k;
+    g_autoptr(GString) g = g_string_new(NULL);
+    guint i;
+
+    if (titles) {
+        g_string_append(g, "time");
+        for (k = 0; k < n; k++) {
+            g_string_append_printf(g, ",%s", view_columns[cols[k]].name);
+        }
+        fprintf(out, "%s\n", g->str);
+    }
+    for (i = 0; i < f->vms->len; i++) {
+        const ViewVm *v = g_ptr_array_index(f->vms, i);
+
+        g_string_printf(g, "%" G_GINT64_FORMAT, f->now_ms);
+        for (k = 0; k < n; k++) {
+            g_string_append_c(g, ',');
+            view_column_csv(cols[k], v, f->now_ms, g);
+        }
+        fprintf(out, "%s\n", g->str);
     }
 }
 

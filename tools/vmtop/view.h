@@ -15,29 +15,17 @@
 #include <json-c/json.h>
 
 #include "source.h"
-#include "vm-snapshot.h"
 
-/* Columns of the NAME of a VM line, with the space after it */
-#define VIEW_NAME_COLS 17
-
-/* Sort keys (the curses view's keys; --sort) */
-#define VIEW_SORT_KEYS "nsfchbmauy"
-
-/* One VM of a frame: its snapshot and what is computed from it */
-typedef struct ViewVm {
-    VmSnapshot *s;                  /* a reference */
-    bool has_shares;
-    double shares[VM_STATES_NR];    /* VM state shares, 0..1 */
-    bool has_vcpu_mean;
-    double run, rdy;                /* mean vCPU running/runnable share */
-    int64_t age_ms;                 /* stats age, -1 if none */
-} ViewVm;
+#include "layout.h"
 
 /* What the fleet looked like at one moment */
 typedef struct ViewFrame {
     int64_t now_ms;                 /* wall clock */
     GPtrArray *vms;                 /* of ViewVm */
     unsigned responsive, unresponsive;
+    unsigned total;                 /* VMs before the filter */
+    char *filter;                   /* the filter applied, or NULL */
+    bool grouped;                   /* VMs of more than one host */
     char *source;                   /* where it came from, or NULL */
     json_object *source_json;       /* the same, for JSON, or NULL */
 } ViewFrame;
@@ -48,32 +36,45 @@ ViewFrame *view_frame_new(GPtrArray *snaps, int64_t now_ms);
 ViewFrame *view_frame_from(VmtopSource *src, int64_t now_ms);
 void view_frame_free(ViewFrame *f);
 
-/* Is @key one of VIEW_SORT_KEYS? */
-bool view_sort_key_valid(char key);
-/* Sort by @key; VMs without the value always come last */
-void view_frame_sort(ViewFrame *f, char key, bool reverse);
+/*
+ * Does @name match @pattern: a glob if it has '*' or '?', else a
+ * substring; case-insensitive
+ */
+bool view_name_matches(const char *name, const char *pattern);
+/* Keep the VMs whose name matches @pattern (NULL or "": all) */
+void view_frame_filter(ViewFrame *f, const char *pattern);
+/* Sort as @l says, grouped by host when there are several */
+void view_frame_sort(ViewFrame *f, const ViewLayout *l);
 
-/* The header line: time, number of VMs */
-char *view_header(const ViewFrame *f, char sort, bool reverse);
-/* The column titles of VM lines, and of vCPU lines */
-const char *view_vm_titles(void);
+/* The header line: time, number of VMs, sort, filter, source */
+char *view_header(const ViewFrame *f, const ViewLayout *l);
+/* The titles of @cols, the line of a VM in them */
+char *view_titles(const ViewColumnId *cols, unsigned n);
+char *view_vm_line(const ViewVm *v, int64_t now_ms,
+                   const ViewColumnId *cols, unsigned n);
+/* The line before VM @i if it starts a host's group, else NULL */
+char *view_group_line(const ViewFrame *f, guint i);
+/* The column titles of vCPU lines */
 const char *view_vcpu_titles(void);
-/* One VM's line */
-char *view_vm_line(const ViewVm *v, int64_t now_ms);
 /* Append a VM's detail lines (error, vCPU titles, one per vCPU) to @out */
 void view_vm_detail(const ViewVm *v, GPtrArray *out);
 
 /* The whole frame as text (batch mode); @expand: every VM's details */
-void view_frame_print(const ViewFrame *f, FILE *out, char sort,
-                      bool reverse, bool expand);
+void view_frame_print(const ViewFrame *f, FILE *out, const ViewLayout *l,
+                      bool expand);
+/* The frame as CSV rows (time, then @l's columns), after a title row */
+void view_frame_print_csv(const ViewFrame *f, FILE *out, const ViewLayout *l,
+                          bool titles);
 /* The whole frame as JSON: {"vms": [...], "time": ms} */
 json_object *view_frame_to_json(const ViewFrame *f);
 
 /* The live view: runs until 'q'; returns the exit status */
 typedef struct ViewCursesConfig {
     int interval_ms;
-    char sort;
-    bool reverse;
+    ViewLayout layout;
+    const char *filter;             /* or NULL */
+    const char *config_path;        /* where W saves the layout */
+    const char *message;            /* shown at start, or NULL */
 } ViewCursesConfig;
 
 int view_curses_run(VmtopSource *src, const ViewCursesConfig *cfg);

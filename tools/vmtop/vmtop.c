@@ -42,7 +42,13 @@ typedef struct Options {
     char *sort;
     gboolean reverse;
     gboolean expand;
+    gboolean csv;
+    char *columns;
+    char *filter;
+    char *config;
     int interval_ms;            /* from interval */
+    ViewLayout layout;          /* config file, then options */
+    char *config_message;       /* what was wrong with the config file */
 } Options;
 
 static const char summary[] =
@@ -61,41 +67,68 @@ static const char summary[] =
 "if no source is given), --connect URI (the running domains of a libvirt\n"
 "connection).  The header says which (via direct, via collector ...).";
 
-static const char description[] =
-"Columns: STATE is the VM's runstate (full-run, full-cont, hazard,\n"
-"blocked, part-run, part-cont), UNRESP <time> or ERROR.  FULL% CONT%\n"
-"HAZ% BLK% PRUN% PCON%: the shares of the VM states over the last\n"
-"interval.  VCPU: vCPUs; RUN% RDY%: their mean running and runnable\n"
-"(ready: waiting for a host CPU) shares; RDY% is marked + from 5 %\n"
-"(significant), ! from 10 % (hurting), !! from 20 % (critical), as\n"
-"esxtop's %RDY.  CSTP%: co-stop, the VM's concurrency-hazard share (some\n"
-"vCPUs run while others wait).  ACTUAL: balloon size, MiB; TOTAL\n"
-"AVAIL FREE: the guest's memory, MiB.  MAJF/s SWAPIN/s: major faults\n"
-"and swapped-in bytes per second.  AGE: age of the guest's statistics,\n"
-"s.  PV: KVM PV features (U pv-unhalt, Y pv-sched-yield, S steal-time,\n"
-"D dedicated-hint).  SRC: runstates source (exact, sampled).  \"-\": no\n"
-"data (yet: shares need two samples).\n"
+static const char description_tail[] =
+"Shares are over the last interval; \"-\": no data (yet: shares need two\n"
+"samples).  Numeric sorts put the largest first (AVAIL: the least);\n"
+"VMs without the value come last.  With several hosts (--connect), VMs\n"
+"are grouped by host.\n"
 "\n"
-"Keys (live view): q quit; Up/Down, PgUp/PgDn, Home/End select a VM;\n"
-"Enter or e show/hide its vCPUs; Left/Right scroll; sort by n name,\n"
-"s state, f full-run, c contention (CONT%+PCON%), h hazard, b blocked,\n"
-"m available memory (least first), a stats age, u unresponsive first,\n"
-"y ready;\n"
-"r reverses.  Numeric sorts put the largest first; VMs without the\n"
-"value come last.\n"
+"Keys (live view): h or ? help; q quit; Up/Down, PgUp/PgDn, Home/End\n"
+"select a VM; Enter or e show/hide its vCPUs; < > sort by the next\n"
+"column left/right, or a column's key (upper case: N S F C H B M A U Y);\n"
+"r reverses; / filters by name; f shows/hides columns, o orders them\n"
+"(as esxtop), W saves both and the sort to the config file\n"
+"($XDG_CONFIG_HOME/qemu-oc/vmtop.conf, or --config); Left/Right bring\n"
+"in columns a narrow terminal leaves out.\n"
 "\n"
-"Batch (-b): prints frames as text (or JSON with --json), --interval\n"
-"apart, the first once the workers have two samples; -n N stops after N\n"
-"frames.  --once is -b -n 1.  Exit status: 0, 1 if no source works, 2\n"
-"for bad options.\n"
-"\n"
+"Batch (-b): prints frames as text (JSON with --json, CSV with --csv),\n"
+"--interval apart, the first once the workers have two samples; -n N\n"
+"stops after N frames.  --once is -b -n 1.  Exit status: 0, 1 if no\n"
+"source works, 2 for bad options.\n"
+"\n";
+
+static const char examples[] =
 "Examples:\n"
 "  vmtop                                 live view of " DEFAULT_QMP_DIR "\n"
 "  vmtop --qmp-dir /srv/vms/qmp --interval 0.5\n"
 "  vmtop --connect qemu:///system --connect qemu+ssh://h2/system\n"
-"  vmtop --once --sort c                 one frame, most contended first\n"
+"  vmtop --once --sort ctn               one frame, most contended first\n"
 "  vmtop -b -n 3 --expand                three frames with every vCPU\n"
-"  vmtop --once --json | jq '.vms[].name'";
+"  vmtop --once --json | jq '.vms[].name'\n"
+"  vmtop --once --csv --columns state,rdy,cstp,avail --filter 'web*'";
+
+/* The columns, from their table, then the rest of --help */
+static char *columns_description(void)
+{
+    GString *g = g_string_new("Columns (--columns and --sort take the "
+                              "name, or the key; * not shown by\n"
+                              "default):\n");
+    int c;
+
+    for (c = 0; c < VIEW_COLUMNS_NR; c++) {
+        const ViewColumn *col = &view_columns[c];
+
+        g_auto(GStrv) words = g_strsplit(col->help, " ", -1);
+        size_t at = g->len;
+        int i;
+
+        g_string_append_printf(g, "  %-8s %c %-7s%c", col->title,
+                               col->key ? col->key : ' ', col->name,
+                               col->shown ? ' ' : '*');
+        for (i = 0; words[i]; i++) {
+            if (g->len - at + 1 + strlen(words[i]) > 78) {
+                g_string_append(g, "\n                     ");
+                at = g->len - 21;
+            }
+            g_string_append_printf(g, " %s", words[i]);
+        }
+        g_string_append_c(g, '\n');
+    }
+    g_string_append_c(g, '\n');
+    g_string_append(g, description_tail);
+    g_string_append(g, examples);
+    return g_string_free(g, false);
+}
 
 static bool usage_error(const char *fmt, const char *arg)
 {
@@ -130,21 +163,35 @@ static bool parse_options(int argc, char **argv, Options *o)
         { "timeout", 0, 0, G_OPTION_ARG_INT, &o->timeout_ms,
           "Deadline of each request, ms (default 1000)", "MS" },
         { "sort", 's', 0, G_OPTION_ARG_STRING, &o->sort,
-          "Sort key: n s f c h b m a u y (default n)", "KEY" },
+          "Sort by this column (a name or key; default name)", "COLUMN" },
         { "reverse", 'r', 0, G_OPTION_ARG_NONE, &o->reverse,
           "Reverse the sort order", NULL },
         { "expand", 'e', 0, G_OPTION_ARG_NONE, &o->expand,
           "With --once or -b: print every VM's vCPUs", NULL },
+        { "csv", 0, 0, G_OPTION_ARG_NONE, &o->csv,
+          "With --once or -b: CSV rows (a title row first)", NULL },
+        { "columns", 'o', 0, G_OPTION_ARG_STRING, &o->columns,
+          "The columns after NAME, in order: state,rdy,...", "LIST" },
+        { "filter", 0, 0, G_OPTION_ARG_STRING, &o->filter,
+          "Only VMs whose name has this part (or matches a glob)",
+          "PATTERN" },
+        { "config", 0, 0, G_OPTION_ARG_FILENAME, &o->config,
+          "Columns and sort saved here (default "
+          "$XDG_CONFIG_HOME/qemu-oc/vmtop.conf)", "FILE" },
         { NULL },
     };
     g_autoptr(GOptionContext) ctx =
         g_option_context_new("- a top for the VMs of a host");
     g_autoptr(GError) err = NULL;
+    char *description = columns_description();
+    bool found;
     double ms;
+    int c;
 
     g_option_context_add_main_entries(ctx, entries, NULL);
     g_option_context_set_summary(ctx, summary);
     g_option_context_set_description(ctx, description);
+    g_free(description);
     if (!g_option_context_parse(ctx, &argc, &argv, &err)) {
         return usage_error("%s", err->message);
     }
@@ -186,10 +233,39 @@ static bool parse_options(int argc, char **argv, Options *o)
         return usage_error("%s", "--expand needs --once or --batch "
                            "(the live view expands with Enter)");
     }
-    if (o->sort && (strlen(o->sort) != 1 ||
-                    !view_sort_key_valid(o->sort[0]))) {
-        return usage_error("--sort: unknown key '%s' (one of n s f c h b "
-                           "m a u y)", o->sort);
+    if (o->csv && (!o->batch || o->json || o->expand)) {
+        return usage_error("%s", "--csv needs --once or --batch (and no "
+                           "--json, --expand)");
+    }
+    if (!o->config) {
+        o->config = view_layout_default_path();
+    }
+    view_layout_init(&o->layout);
+    if (!view_layout_load(&o->layout, o->config, &found, &err)) {
+        /* said, and left as it is: the defaults serve this run */
+        o->config_message = g_strdup_printf("%s (the defaults serve; the "
+                                            "file is left as it is)",
+                                            err->message);
+        g_clear_error(&err);
+        if (o->batch) {
+            fprintf(stderr, "vmtop: %s\n", o->config_message);
+        }
+    }
+    if (o->columns && !view_layout_set_columns(&o->layout, o->columns,
+                                               &err)) {
+        return usage_error("--columns: %s (vmtop --help lists them)",
+                           err->message);
+    }
+    if (o->sort) {
+        c = view_column_lookup(o->sort);
+        if (c < 0) {
+            return usage_error("--sort: unknown column '%s' (vmtop --help "
+                               "lists them)", o->sort);
+        }
+        o->layout.sort = c;
+    }
+    if (o->reverse) {
+        o->layout.reverse = true;
     }
     return true;
 }
@@ -228,25 +304,28 @@ static void wait_first_frame(VmtopSource *src, int64_t start_us,
     }
 }
 
-static void print_frame(VmtopSource *src, const Options *o, char sort)
+static void print_frame(VmtopSource *src, const Options *o, bool first)
 {
     ViewFrame *f = view_frame_from(src, now_wall_ms());
 
-    view_frame_sort(f, sort, o->reverse);
-    if (o->json) {
+    view_frame_filter(f, o->filter);
+    view_frame_sort(f, &o->layout);
+    if (o->csv) {
+        view_frame_print_csv(f, stdout, &o->layout, first);
+    } else if (o->json) {
         json_object *j = view_frame_to_json(f);
 
         printf("%s\n", json_object_to_json_string_ext(j,
                                                       JSON_C_TO_STRING_PLAIN));
         json_object_put(j);
     } else {
-        view_frame_print(f, stdout, sort, o->reverse, o->expand);
+        view_frame_print(f, stdout, &o->layout, o->expand);
     }
     fflush(stdout);
     view_frame_free(f);
 }
 
-static int run_batch(VmtopSource *src, const Options *o, char sort)
+static int run_batch(VmtopSource *src, const Options *o)
 {
     int64_t start = g_get_monotonic_time();
     int64_t margin = (int64_t)o->timeout_ms * 1000 + 200 * 1000;
@@ -258,11 +337,11 @@ static int run_batch(VmtopSource *src, const Options *o, char sort)
     for (i = 0; o->iterations < 0 || i < o->iterations; i++) {
         if (i) {
             sleep_until(first + (int64_t)i * o->interval_ms * 1000);
-            if (!o->json) {
+            if (!o->json && !o->csv) {
                 printf("\n");
             }
         }
-        print_frame(src, o, sort);
+        print_frame(src, o, i == 0);
     }
     return 0;
 }
@@ -310,7 +389,6 @@ int main(int argc, char **argv)
         .iterations = -1,
         .timeout_ms = 1000,
     };
-    char sort;
     VmtopSource *src;
     int ret;
 
@@ -318,7 +396,6 @@ int main(int argc, char **argv)
     if (!parse_options(argc, argv, &o)) {
         return EXIT_USAGE;
     }
-    sort = o.sort ? o.sort[0] : 'n';
     if (!o.batch && !isatty(STDOUT_FILENO)) {
         fprintf(stderr, "vmtop: standard output is not a terminal: "
                 "use --batch or --once\n");
@@ -330,12 +407,14 @@ int main(int argc, char **argv)
         return 1;
     }
     if (o.batch) {
-        ret = run_batch(src, &o, sort);
+        ret = run_batch(src, &o);
     } else {
         ViewCursesConfig vc = {
             .interval_ms = o.interval_ms,
-            .sort = sort,
-            .reverse = o.reverse,
+            .layout = o.layout,
+            .filter = o.filter,
+            .config_path = o.config,
+            .message = o.config_message,
         };
         ret = view_curses_run(src, &vc);
     }
@@ -347,5 +426,9 @@ int main(int argc, char **argv)
     g_strfreev(o.qmp_dirs);
     g_strfreev(o.uris);
     g_free(o.sort);
+    g_free(o.columns);
+    g_free(o.filter);
+    g_free(o.config);
+    g_free(o.config_message);
     return ret;
 }

@@ -57,9 +57,12 @@ sanitize:
 fuzz:
 	scripts/fuzz.sh
 
-# libFuzzer target of the host tools' checks of what peers send
+# libFuzzer targets of the host tools: the checks of what peers send, the
+# QMP client, the collector's reader; 1,000,000 executions each
 fuzz-tools:
 	scripts/fuzz.sh --target snapshot-wire
+	scripts/fuzz.sh --target qmp-client
+	scripts/fuzz.sh --target collector-reader
 
 clean:
 	rm -rf build/qemu build/asan build/oc build/guest build/guest-trixie build/fuzz build/qemu-system-x86_64

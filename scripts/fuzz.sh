@@ -7,6 +7,12 @@
 #   snapshot-wire               the host tools' checks of what peers send:
 #       tests/fuzz/fuzz-snapshot-wire.c with tools/lib/vm-snapshot.c and
 #       tools/lib/vm-snapshot-wire.c
+#   qmp-client                  the host tools' QMP client, fed a peer's
+#       bytes: tests/fuzz/fuzz-qmp-client.c with tools/lib/qmp-client.c
+#       and tools/lib/vm-snapshot.c
+#   collector-reader            the reader of the collector's protocol:
+#       tests/fuzz/fuzz-collector-reader.c with
+#       tools/lib/collector-client.c and the snapshot's wire form
 #
 # usage: fuzz.sh [--target NAME] [RUNS | --replay]
 #        fuzz.sh [RUNS]      fuzz RUNS executions (default 1000000) from
@@ -41,7 +47,8 @@ balloon-memstats)
 snapshot-wire)
     SRCS=(tests/fuzz/fuzz-snapshot-wire.c tools/lib/vm-snapshot.c
           tools/lib/vm-snapshot-wire.c)
-    DEPS=("${SRCS[@]}" tools/lib/vm-snapshot.h tools/lib/vm-snapshot-wire.h
+    DEPS=("${SRCS[@]}" tests/fuzz/fuzz-tools.h tools/lib/vm-snapshot.h
+          tools/lib/vm-snapshot-wire.h
           scripts/fuzz.sh)
     INCLUDES=(-Itools/lib)
     PKGS=(glib-2.0 json-c)
@@ -50,12 +57,41 @@ snapshot-wire)
     KEPT=$F/corpus-snapshot-wire
     MAXLEN=16384        # (a frame of a few VMs)
     ;;
+qmp-client)
+    SRCS=(tests/fuzz/fuzz-qmp-client.c tools/lib/qmp-client.c
+          tools/lib/vm-snapshot.c)
+    DEPS=("${SRCS[@]}" tests/fuzz/fuzz-tools.h tools/lib/qmp-client.h
+          tools/lib/vm-snapshot.h
+          scripts/fuzz.sh)
+    INCLUDES=(-Itools/lib)
+    PKGS=(glib-2.0 json-c)
+    SEEDS=$TOP/tests/fuzz/corpus-qmp-client
+    REGRESSIONS=$TOP/tests/fuzz/regressions-qmp-client
+    KEPT=$F/corpus-qmp-client
+    MAXLEN=16384        # (less than a socket buffer: written at once)
+    ;;
+collector-reader)
+    SRCS=(tests/fuzz/fuzz-collector-reader.c tools/lib/collector-client.c
+          tools/lib/vm-snapshot.c tools/lib/vm-snapshot-wire.c)
+    DEPS=("${SRCS[@]}" tests/fuzz/fuzz-tools.h tools/lib/collector-client.h
+          tools/lib/vm-snapshot.h
+          tools/lib/vm-snapshot-wire.h scripts/fuzz.sh)
+    INCLUDES=(-Itools/lib)
+    PKGS=(glib-2.0 json-c)
+    SEEDS=$TOP/tests/fuzz/corpus-collector-reader
+    REGRESSIONS=$TOP/tests/fuzz/regressions-collector-reader
+    KEPT=$F/corpus-collector-reader
+    MAXLEN=16384
+    ;;
 *)
-    echo "usage: $0 [--target balloon-memstats|snapshot-wire] [RUNS | --replay]" >&2
+    echo "usage: $0 [--target balloon-memstats|snapshot-wire|qmp-client|collector-reader] [RUNS | --replay]" >&2
     exit 2
     ;;
 esac
 BIN=$F/fuzz-$target
+# (a target without regression inputs yet has no directory in git)
+mkdir -p "$REGRESSIONS"
+shopt -s nullglob
 
 mode=fuzz
 runs=1000000

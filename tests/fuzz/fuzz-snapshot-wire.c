@@ -26,43 +26,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz-tools.h"
 #include "vm-snapshot-wire.h"
-
-#define CHECK(cond) \
-    do { \
-        if (!(cond)) { \
-            fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, \
-                    __LINE__, #cond); \
-            abort(); \
-        } \
-    } while (0)
-
-static bool in_unit(double x)
-{
-    return x >= 0 && x <= 1.000000001;     /* (rounding) */
-}
-
-static void check_figures(const VmSnapshot *s)
-{
-    double vm[VM_STATES_NR], v[VCPU_STATES_NR], r;
-    unsigned i, j;
-
-    if (vm_snapshot_vm_shares(s, vm)) {
-        for (j = 0; j < VM_STATES_NR; j++) {
-            CHECK(in_unit(vm[j]));
-        }
-    }
-    for (i = 0; s->has_runstates && i < s->cur.n_vcpus; i++) {
-        if (vm_snapshot_vcpu_shares(s, i, v)) {
-            for (j = 0; j < VCPU_STATES_NR; j++) {
-                CHECK(in_unit(v[j]));
-            }
-        }
-    }
-    if (vm_snapshot_ready(s, &r)) {
-        CHECK(in_unit(r));
-    }
-}
 
 /* @s goes through the wire and back: decoded, and shown the same */
 static void check_round_trip(const VmSnapshot *s)
@@ -82,7 +47,7 @@ static void check_round_trip(const VmSnapshot *s)
     b = vm_snapshot_to_json(back, 1700000000000);
     CHECK(!strcmp(json_object_to_json_string(a),
                   json_object_to_json_string(b)));
-    check_figures(back);
+    fuzz_check_figures(back);
     json_object_put(a);
     json_object_put(b);
     json_object_put(wire);
@@ -98,7 +63,7 @@ static void as_qmp_answer(json_object *o)
     vm_snapshot_set_balloon(s, o);
     vm_snapshot_set_runstates(s, o, 1000);
     vm_snapshot_set_runstates(s, o, 2000);
-    check_figures(s);
+    fuzz_check_figures(s);
     check_round_trip(s);
     vm_snapshot_unref(s);
 }
@@ -113,7 +78,7 @@ static void as_wire_vm(json_object *o)
         g_error_free(err);
         return;
     }
-    check_figures(s);
+    fuzz_check_figures(s);
     check_round_trip(s);
     vm_snapshot_unref(s);
 }

@@ -37,7 +37,7 @@ struct CollectorClient {
     int fd;                     /* -1 while detached */
     int wake[2];                /* a pipe: written to stop the thread */
     json_tokener *tok;
-    size_t msg_bytes;           /* of the message being parsed */
+    GByteArray *line;           /* the message being read */
     GThread *thread;
 
     GMutex lock;                /* for what follows */
@@ -188,39 +188,74 @@ static bool on_message(CollectorClient *c, json_object *msg, GError **err)
     return true;
 }
 
-/* Parse @len bytes of the stream; false with @err if it is broken */
+/* One message, a line without its '\n' */
+static bool on_line(CollectorClient *c, const char *line, size_t len,
+                    GError **err)
+{
+    enum json_tokener_error jerr;
+    json_object *msg;
+    size_t end;
+    bool ok;
+
+    while (len && g_ascii_isspace(line[len - 1])) {
+        len--;
+    }
+    if (!len) {
+        return true;                /* (a blank line) */
+    }
+    json_tokener_reset(c->tok);
+    msg = json_tokener_parse_ex(c->tok, line, len);
+    jerr = json_tokener_get_error(c->tok);
+    if (jerr != json_tokener_success) {
+        g_set_error(err, collector_error_quark(), 0, "invalid JSON: %s",
+                    jerr == json_tokener_continue
+                    ? "a message ends early"
+                    : json_tokener_error_desc(jerr));
+        json_object_put(msg);
+        return false;
+    }
+    end = json_tokener_get_parse_end(c->tok);
+    if (end < len) {
+        g_set_error(err, collector_error_quark(), 0, "invalid JSON: more "
+                    "than one message on a line");
+        json_object_put(msg);
+        return false;
+    }
+    ok = on_message(c, msg, err);
+    json_object_put(msg);
+    return ok;
+}
+
+/*
+ * Take @len bytes of the stream: messages are lines, each parsed whole
+ * once its '\n' came (so how reads cut the stream makes no difference);
+ * false with @err if it is broken
+ */
 static bool feed(CollectorClient *c, const char *buf, size_t len,
                  GError **err)
 {
-    size_t off = 0;
+    const char *nl;
+    size_t n;
+    bool ok;
 
-    while (off < len) {
-        json_object *msg = json_tokener_parse_ex(c->tok, buf + off,
-                                                 len - off);
-        enum json_tokener_error jerr = json_tokener_get_error(c->tok);
-        bool ok;
-
-        if (jerr == json_tokener_continue) {
-            c->msg_bytes += len - off;
-            if (c->msg_bytes > COLLECTOR_MAX_MESSAGE) {
-                g_set_error(err, collector_error_quark(), 0, "a message "
-                            "longer than %u bytes", COLLECTOR_MAX_MESSAGE);
+    while (len) {
+        nl = memchr(buf, '\n', len);
+        n = nl ? (size_t)(nl - buf) + 1 : len;
+        if (c->line->len + n > COLLECTOR_MAX_MESSAGE) {
+            g_set_error(err, collector_error_quark(), 0, "a message longer "
+                        "than %u bytes", COLLECTOR_MAX_MESSAGE);
+            return false;
+        }
+        g_byte_array_append(c->line, (const guint8 *)buf, n);
+        buf += n;
+        len -= n;
+        if (nl) {
+            ok = on_line(c, (const char *)c->line->data, c->line->len - 1,
+                         err);
+            g_byte_array_set_size(c->line, 0);
+            if (!ok) {
                 return false;
             }
-            return true;
-        }
-        if (jerr != json_tokener_success) {
-            g_set_error(err, collector_error_quark(), 0, "invalid JSON: %s",
-                        json_tokener_error_desc(jerr));
-            return false;
-        }
-        off += json_tokener_get_parse_end(c->tok);
-        json_tokener_reset(c->tok);
-        c->msg_bytes = 0;
-        ok = on_message(c, msg, err);
-        json_object_put(msg);
-        if (!ok) {
-            return false;
         }
     }
     return true;
@@ -232,8 +267,7 @@ static void detach(CollectorClient *c)
         close(c->fd);
         c->fd = -1;
     }
-    json_tokener_reset(c->tok);
-    c->msg_bytes = 0;
+    g_byte_array_set_size(c->line, 0);
     g_mutex_lock(&c->lock);
     c->st.attached = false;
     g_mutex_unlock(&c->lock);
@@ -327,18 +361,49 @@ static gpointer reader_thread(gpointer opaque)
     }
 }
 
-CollectorClient *collector_client_new(const char *path, int timeout_ms,
-                                      GError **err)
+static CollectorClient *client_alloc(const char *path, int timeout_ms)
 {
     CollectorClient *c = g_new0(CollectorClient, 1);
-    int64_t deadline = g_get_monotonic_time() + timeout_ms * (int64_t)1000;
 
     c->path = g_strdup(path);
     c->timeout_ms = timeout_ms;
     c->fd = -1;
+    c->wake[0] = c->wake[1] = -1;
     c->tok = json_tokener_new_ex(COLLECTOR_MAX_DEPTH);
+    c->line = g_byte_array_new();
+    /* strict, as the collector writes */
+    json_tokener_set_flags(c->tok, JSON_TOKENER_STRICT |
+                                   JSON_TOKENER_VALIDATE_UTF8);
     g_mutex_init(&c->lock);
     g_cond_init(&c->cond);
+    return c;
+}
+
+CollectorClient *collector_client_new_unattached(void)
+{
+    return client_alloc("-", 0);
+}
+
+bool collector_client_feed(CollectorClient *c, const char *buf, size_t len,
+                           GError **err)
+{
+    g_autoptr(GError) e = NULL;
+
+    if (!feed(c, buf, len, &e)) {
+        set_error(c, e);
+        detach(c);              /* as the reader thread does */
+        g_propagate_error(err, g_steal_pointer(&e));
+        return false;
+    }
+    return true;
+}
+
+CollectorClient *collector_client_new(const char *path, int timeout_ms,
+                                      GError **err)
+{
+    CollectorClient *c = client_alloc(path, timeout_ms);
+    int64_t deadline = g_get_monotonic_time() + timeout_ms * (int64_t)1000;
+
     if (!g_unix_open_pipe(c->wake, FD_CLOEXEC, NULL)) {
         c->wake[0] = c->wake[1] = -1;
     }
@@ -428,6 +493,7 @@ void collector_client_free(CollectorClient *c)
         close(c->wake[1]);
     }
     json_tokener_free(c->tok);
+    g_byte_array_unref(c->line);
     g_clear_pointer(&c->vms, g_ptr_array_unref);
     collector_status_clear(&c->st);
     g_mutex_clear(&c->lock);

@@ -60,4 +60,13 @@ void collector_status_clear(CollectorStatus *st);
 
 void collector_client_free(CollectorClient *c);
 
+/*
+ * The protocol alone (the fuzz target, tests): a client without socket
+ * or thread, and the reader's parsing of @len bytes of a stream; after
+ * a failure (@err) it is detached, as the reader is, and starts afresh
+ */
+CollectorClient *collector_client_new_unattached(void);
+bool collector_client_feed(CollectorClient *c, const char *buf, size_t len,
+                           GError **err);
+
 #endif

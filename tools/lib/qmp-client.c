@@ -20,6 +20,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <glib-unix.h>
+
 #include "qmp-client.h"
 
 #define READ_CHUNK 65536
@@ -654,16 +656,14 @@ static bool read_greeting(QmpClient *c, int64_t deadline, GError **err)
 
 /* API */
 
-QmpClient *qmp_client_connect(const char *path, const QmpLimits *lim,
-                              QmpEventFn *event_fn, void *opaque,
-                              GError **err)
+/* Greeting and capabilities on @fd (taken) until @deadline */
+static QmpClient *client_start(int fd, int64_t deadline, const QmpLimits *lim,
+                               QmpEventFn *event_fn, void *opaque,
+                               GError **err)
 {
     QmpClient *c;
     json_object *ret;
-    int64_t deadline;
 
-    lim = lim ? lim : &qmp_default_limits;
-    deadline = deadline_after(lim->greeting_ms);
     c = g_new0(QmpClient, 1);
     c->lim = *lim;
     c->lim.max_line = CLAMP(c->lim.max_line, 1, MAX_LINE_CAP);
@@ -678,8 +678,8 @@ QmpClient *qmp_client_connect(const char *path, const QmpLimits *lim,
     json_tokener_set_flags(c->tok, JSON_TOKENER_STRICT |
                                    JSON_TOKENER_VALIDATE_UTF8);
 
-    c->fd = open_socket(path, deadline, err);
-    if (c->fd < 0 || !read_greeting(c, deadline, err)) {
+    c->fd = fd;
+    if (!read_greeting(c, deadline, err)) {
         qmp_client_free(c);
         return NULL;
     }
@@ -691,6 +691,37 @@ QmpClient *qmp_client_connect(const char *path, const QmpLimits *lim,
     }
     json_object_put(ret);
     return c;
+}
+
+QmpClient *qmp_client_connect(const char *path, const QmpLimits *lim,
+                              QmpEventFn *event_fn, void *opaque,
+                              GError **err)
+{
+    int64_t deadline;
+    int fd;
+
+    lim = lim ? lim : &qmp_default_limits;
+    deadline = deadline_after(lim->greeting_ms);
+    fd = open_socket(path, deadline, err);
+    if (fd < 0) {
+        return NULL;
+    }
+    return client_start(fd, deadline, lim, event_fn, opaque, err);
+}
+
+QmpClient *qmp_client_connect_fd(int fd, const QmpLimits *lim,
+                                 QmpEventFn *event_fn, void *opaque,
+                                 GError **err)
+{
+    lim = lim ? lim : &qmp_default_limits;
+    if (!g_unix_set_fd_nonblocking(fd, true, NULL)) {
+        g_set_error(err, QMP_CLIENT_ERROR, QMP_CLIENT_ERROR_CONNECT,
+                    "fd %d: %s", fd, g_strerror(errno));
+        close(fd);
+        return NULL;
+    }
+    return client_start(fd, deadline_after(lim->greeting_ms), lim, event_fn,
+                        opaque, err);
 }
 
 json_object *qmp_client_execute(QmpClient *c, const char *command,

@@ -59,6 +59,11 @@ QmpClient *qmp_client_connect(const char *path, const QmpLimits *lim,
                               QmpEventFn *event_fn, void *opaque,
                               GError **err);
 
+/* The same on a connected stream socket @fd (taken, even on failure) */
+QmpClient *qmp_client_connect_fd(int fd, const QmpLimits *lim,
+                                 QmpEventFn *event_fn, void *opaque,
+                                 GError **err);
+
 /*
  * Run @command with @args (taken; may be NULL) and wait at most
  * @timeout_ms for its reply.  Returns the "return" value (a new

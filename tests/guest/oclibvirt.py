@@ -130,6 +130,7 @@ class LibvirtCase(VMTestCase):
         if daemon.error:
             self.skipTest('libvirtd cannot start here: %s' % daemon.error)
         self.addCleanup(daemon.stop)
+        self.libvirtd = daemon
         self.conn = libvirt.open('qemu:///system')
         self.addCleanup(self.conn.close)
         tmp = tempfile.TemporaryDirectory(prefix='libvirt-test-')

@@ -17,13 +17,17 @@
  * _CONNECT otherwise, with libvirt's message.
  *
  * Note: libvirt calls have no timeout of their own, so the timeout_ms
- * arguments are not used.  While QEMU does not answer,
+ * arguments are not used here.  While QEMU or libvirtd does not answer,
  * virDomainQemuMonitorCommand() blocks the calling worker thread
  * (libvirt's other calls on that domain wait behind it for its job lock
  * and give up after 30 s); open() asks libvirtd whether the domain runs.
- * That is accepted: there is one worker per VM and vm_worker_stop()
- * never waits for it.  A dead remote peer is detected by libvirt's
- * keepalive (discovery.c turns it on), which fails the pending call.
+ * The deadline is the worker's (vm-worker.c): a call that has not
+ * returned timeout_ms (+ 250 ms) after it began makes the VM's snapshot
+ * unresponsive ("no answer within N ms (the call still waits)") for
+ * every reader, while the thread waits on; one worker per VM, so no
+ * other VM waits, and vm_worker_stop() never waits for it.  A dead
+ * remote peer is detected by libvirt's keepalive (discovery.c turns it
+ * on), which fails the pending call.
  *
  * Events: open() registers a BALLOON_STATS callback for the domain; it
  * runs in libvirt's event-loop thread (vm_link_libvirt_init()) and pushes

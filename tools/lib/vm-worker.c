@@ -25,6 +25,8 @@ const VmWorkerConfig vm_worker_default_config = {
 /* Events are waited for in slices this long, to notice a stop */
 #define EVENT_SLICE_MS 100
 #define BACKOFF_MIN_MS 200
+/* A link call this long past its deadline makes the VM unresponsive */
+#define CALL_GRACE_MS 250
 
 /* Worker threads still running, for vm_worker_wait_all() */
 static GMutex live_lock;
@@ -53,6 +55,15 @@ struct VmWorker {
     VmWorkerRunFn *run_done;
     void *run_opaque;
 
+    /*
+     * a link call in flight (under lock): since when (monotonic, 0: none)
+     * and what; past its deadline, readers get @overdue, the published
+     * snapshot marked unresponsive (libvirt's calls have no deadline)
+     */
+    int64_t call_since_us;
+    const char *call_what;
+    VmSnapshot *overdue;
+
     /* the worker thread's own */
     VmSnapshot *work;
     bool connected;
@@ -77,14 +88,109 @@ static void publish(VmWorker *w)
     }
 }
 
+/*
+ * A call past its deadline (under lock): the published snapshot marked
+ * unresponsive since the call began, built once per call (NULL if the
+ * call is not late)
+ */
+static VmSnapshot *overdue_locked(VmWorker *w)
+{
+    int64_t now = g_get_monotonic_time(), late;
+    VmSnapshot *o;
+
+    late = now - w->call_since_us -
+           (int64_t)(w->cfg.timeout_ms + CALL_GRACE_MS) * 1000;
+    if (!w->call_since_us || late < 0) {
+        return NULL;
+    }
+    if (!w->overdue) {
+        o = vm_snapshot_copy(w->published);
+        o->taken_us = now;
+        if (o->responsive || !o->unresponsive_since_us) {
+            o->unresponsive_since_us = g_get_real_time() -
+                                       (now - w->call_since_us);
+        }
+        o->responsive = false;
+        g_free(o->error);
+        o->error = g_strdup_printf("%s: no answer within %d ms (the call "
+                                   "still waits)", w->call_what,
+                                   w->cfg.timeout_ms);
+        g_message("%s: %s", w->name, o->error);
+        w->overdue = o;
+    }
+    return w->overdue;
+}
+
 VmSnapshot *vm_worker_snapshot(VmWorker *w)
 {
     VmSnapshot *s;
 
     g_mutex_lock(&w->lock);
-    s = vm_snapshot_ref(w->published);
+    s = overdue_locked(w);
+    s = vm_snapshot_ref(s ? s : w->published);
     g_mutex_unlock(&w->lock);
     return s;
+}
+
+/* Around every call on the link: see call_since_us */
+static void call_begin(VmWorker *w, const char *what)
+{
+    g_mutex_lock(&w->lock);
+    w->call_since_us = g_get_monotonic_time();
+    w->call_what = what;
+    g_mutex_unlock(&w->lock);
+}
+
+static void call_end(VmWorker *w)
+{
+    VmSnapshot *o;
+
+    g_mutex_lock(&w->lock);
+    w->call_since_us = 0;
+    o = g_steal_pointer(&w->overdue);
+    g_mutex_unlock(&w->lock);
+    vm_snapshot_unref(o);
+}
+
+static json_object *link_execute(VmWorker *w, const char *command,
+                                 json_object *args, GError **err)
+{
+    json_object *r;
+
+    call_begin(w, command);
+    r = vm_link_execute(w->link, command, args, w->cfg.timeout_ms, err);
+    call_end(w);
+    return r;
+}
+
+static bool link_set_balloon(VmWorker *w, uint64_t bytes, GError **err)
+{
+    bool ok;
+
+    call_begin(w, "balloon");
+    ok = vm_link_set_balloon(w->link, bytes, w->cfg.timeout_ms, err);
+    call_end(w);
+    return ok;
+}
+
+static bool link_set_running(VmWorker *w, bool running, GError **err)
+{
+    bool ok;
+
+    call_begin(w, running ? "cont" : "stop");
+    ok = vm_link_set_running(w->link, running, w->cfg.timeout_ms, err);
+    call_end(w);
+    return ok;
+}
+
+static bool link_open(VmWorker *w, GError **err)
+{
+    bool ok;
+
+    call_begin(w, "connect");
+    ok = vm_link_open(w->link, w->cfg.timeout_ms, err);
+    call_end(w);
+    return ok;
 }
 
 const char *vm_worker_name(VmWorker *w)
@@ -205,7 +311,7 @@ static bool do_run(VmWorker *w)
     done = w->run_done;
     opaque = w->run_opaque;
     g_mutex_unlock(&w->lock);
-    ok = vm_link_set_running(w->link, running, w->cfg.timeout_ms, &err);
+    ok = link_set_running(w, running, &err);
     if (done) {
         done(opaque, w, running, err);
     }
@@ -237,7 +343,7 @@ static bool do_balloon(VmWorker *w)
     done = w->balloon_done;
     opaque = w->balloon_opaque;
     g_mutex_unlock(&w->lock);
-    ok = vm_link_set_balloon(w->link, bytes, w->cfg.timeout_ms, &err);
+    ok = link_set_balloon(w, bytes, &err);
     if (done) {
         done(opaque, w, bytes, err);
     }
@@ -283,8 +389,7 @@ static bool read_max_memory(VmWorker *w)
     GError *err = NULL;
     json_object *r, *v;
 
-    r = vm_link_execute(w->link, "query-memory-size-summary", NULL,
-                        w->cfg.timeout_ms, &err);
+    r = link_execute(w, "query-memory-size-summary", NULL, &err);
     if (!r && !command_failed(w, &err)) {
         mark_unresponsive(w, "query-memory-size-summary", err);
         return false;
@@ -315,8 +420,7 @@ static char *find_balloon(VmWorker *w, GError **err)
         json_object *args = json_object_new_object(), *r;
 
         json_object_object_add(args, "path", json_object_new_string(dirs[i]));
-        r = vm_link_execute(w->link, "qom-list", args, w->cfg.timeout_ms,
-                            err);
+        r = link_execute(w, "qom-list", args, err);
         for (j = 0; r && json_object_is_type(r, json_type_array) &&
                     j < json_object_array_length(r) && !found; j++) {
             json_object *p = json_object_array_get_idx(r, j), *name, *type;
@@ -347,7 +451,7 @@ static int qom_bool(VmWorker *w, const char *path, const char *prop,
 
     json_object_object_add(args, "path", json_object_new_string(path));
     json_object_object_add(args, "property", json_object_new_string(prop));
-    r = vm_link_execute(w->link, "qom-get", args, w->cfg.timeout_ms, err);
+    r = link_execute(w, "qom-get", args, err);
     if (r && json_object_is_type(r, json_type_boolean)) {
         v = json_object_get_boolean(r);
     }
@@ -390,7 +494,7 @@ static bool ensure_connected(VmWorker *w)
     if (w->connected) {
         return true;
     }
-    if (!vm_link_open(w->link, w->cfg.timeout_ms, &err)) {
+    if (!link_open(w, &err)) {
         mark_unresponsive(w, "connect", err);
         return false;
     }
@@ -408,8 +512,7 @@ static bool query_round(VmWorker *w)
     GError *err = NULL;
 
     json_object_object_add(args, "refresh", json_object_new_string("async"));
-    r = vm_link_execute(w->link, "query-balloon", args, w->cfg.timeout_ms,
-                        &err);
+    r = link_execute(w, "query-balloon", args, &err);
     if (r) {
         if (!vm_snapshot_set_balloon(w->work, r)) {
             g_free(w->work->error);
@@ -420,8 +523,7 @@ static bool query_round(VmWorker *w)
         mark_unresponsive(w, "query-balloon", err);
         return false;
     }
-    r = vm_link_execute(w->link, "query-vcpu-runstates", NULL,
-                        w->cfg.timeout_ms, &err);
+    r = link_execute(w, "query-vcpu-runstates", NULL, &err);
     if (r) {
         if (!vm_snapshot_set_runstates(w->work, r, g_get_monotonic_time())) {
             g_free(w->work->error);
@@ -508,6 +610,7 @@ static gpointer worker_thread(gpointer opaque)
     vm_link_free(w->link);
     vm_snapshot_unref(w->work);
     vm_snapshot_unref(w->published);
+    vm_snapshot_unref(w->overdue);
     g_mutex_clear(&w->lock);
     g_cond_clear(&w->wake);
     close(w->wake_fd);

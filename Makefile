@@ -3,7 +3,7 @@
 QTESTS := $(shell grep -hv '^\#' tests/upstream-qtests.list tests/oc-qtests.list)
 
 .PHONY: all build qtests guest guest-trixie demo check bench sanitize fuzz \
-	fuzz-tools \
+	fuzz-tools sanitize-tools \
 	install deb clean distclean
 
 all: build
@@ -51,6 +51,11 @@ bench: build guest
 # ASan + UBSan build (build/asan) running our qtests and real-guest tests
 sanitize:
 	scripts/sanitize.sh
+
+# the host tools and their tests with ASan + UBSan + LeakSanitizer
+# (build/oc-asan): the whole tools suite, no report allowed
+sanitize-tools:
+	scripts/sanitize-tools.sh
 
 # libFuzzer target of the balloon statistics code (build/fuzz): 1,000,000
 # executions, then the number of executions and findings

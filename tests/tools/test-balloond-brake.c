@@ -160,6 +160,7 @@ static void test_time_limit(void)
     b.p.in[2].braked_ms = NOW_MS - b.cfg.brake_max_ms;
     decide(&b);
     assert_brake(&b.out[2], false, POLICY_BRAKE_TIME);
+    plan_free(&b.p);
 
     setup(&b, 10, 300);
     b.p.in[2].released_ms = NOW_MS - b.cfg.brake_max_ms + 1;

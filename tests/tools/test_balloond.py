@@ -22,7 +22,8 @@ from balloondctl import free_port, meminfo, metrics, sample
 from ocvm import VM, VMTestCase, wait_until
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-DAEMON = os.path.join(TOP, 'build', 'tools', 'qemu-oc-balloond')
+DAEMON = os.environ.get('QEMU_OC_BALLOOND',
+                        os.path.join(TOP, 'build', 'tools', 'qemu-oc-balloond'))
 FAKE = os.path.join(TOP, 'tests', 'tools', 'fake_qmp.py')
 
 PLENTY = 8000000      # host MemAvailable, kB

@@ -41,7 +41,8 @@ import squeeze
 from ocvm import VM, VMTestCase, wait_until
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-DAEMON = os.path.join(TOP, 'build', 'tools', 'qemu-oc-balloond')
+DAEMON = os.environ.get('QEMU_OC_BALLOOND',
+                        os.path.join(TOP, 'build', 'tools', 'qemu-oc-balloond'))
 
 MIB = 1 << 20
 LIMIT_MIB = 1600

@@ -18,7 +18,8 @@ import unittest
 from ocvm import VMTestCase, wait_until
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-DAEMON = os.path.join(TOP, 'build', 'tools', 'qemu-oc-balloond')
+DAEMON = os.environ.get('QEMU_OC_BALLOOND',
+                        os.path.join(TOP, 'build', 'tools', 'qemu-oc-balloond'))
 VMTOP = os.environ.get('QEMU_OC_VMTOP', os.path.join(TOP, 'build', 'tools', 'vmtop'))
 FAKE = os.path.join(TOP, 'tests', 'tools', 'fake_qmp.py')
 GOOD = ['vm1', 'vm2', 'vm3']

@@ -36,7 +36,8 @@ from balloondctl import meminfo
 from ocvm import VM, VMTestCase, wait_until
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-DAEMON = os.path.join(TOP, 'build', 'tools', 'qemu-oc-balloond')
+DAEMON = os.environ.get('QEMU_OC_BALLOOND',
+                        os.path.join(TOP, 'build', 'tools', 'qemu-oc-balloond'))
 TRIXIE = os.environ.get('QEMU_OC_GUEST_TRIXIE') or os.path.join(
     os.path.dirname(os.path.abspath(ocvm.GUEST)), 'guest-trixie')
 # every VM of this file boots the 6.12 guest

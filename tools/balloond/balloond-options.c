@@ -84,3 +84,20 @@ bool balloond_parse_options(int argc, char **argv, BalloondOptions *o)
     }
     return true;
 }
+
+void balloond_options_clear(BalloondOptions *o)
+{
+    g_strfreev(o->qmp_dirs);
+    g_strfreev(o->uris);
+    g_strfreev(o->cgroups);
+    g_free(o->config);
+    g_free(o->meminfo);
+    g_free(o->psi);
+    g_free(o->metrics);
+    g_free(o->log_json);
+    g_free(o->state_file);
+    g_free(o->serve);
+    g_free(o->serve_group);
+    g_free(o->policy);
+    memset(o, 0, sizeof(*o));
+}

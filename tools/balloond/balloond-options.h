@@ -25,5 +25,7 @@ typedef struct BalloondOptions {
 
 /* Parse @argv into @o (defaults first); false after saying why */
 bool balloond_parse_options(int argc, char **argv, BalloondOptions *o);
+/* Free what parsing took */
+void balloond_options_clear(BalloondOptions *o);
 
 #endif

@@ -23,10 +23,10 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 #include <glib-unix.h>
 #include "balloond-options.h"
+#include "protect.h"
 #include "brake.h"
 #include "coalesce.h"
 #include "collector.h"
@@ -102,8 +102,6 @@ typedef struct Daemon {
 
 static Daemon bd;
 
-/* Under the OOM killer's -1000 (never) but well below any VM */
-#define OOM_SCORE_ADJ "-900"
 
 
 static BdVm *bd_vm(const char *name)
@@ -713,27 +711,6 @@ static GString *frame_vms(void *opaque G_GNUC_UNUSED)
 }
 
 
-/*
- * The daemon must outlive the squeeze it relieves: its pages stay in
- * memory (locked as they are touched, so idle thread stacks cost
- * nothing) and the OOM killer picks a VM before it (docs/balloond.md)
- */
-static void protect_self(void)
-{
-    FILE *f;
-
-    if (mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) < 0) {
-        g_warning("mlockall: %s: the daemon's memory may be reclaimed "
-                  "under pressure", g_strerror(errno));
-    }
-    /* (written in place: a file of /proc cannot be replaced) */
-    f = fopen("/proc/self/oom_score_adj", "w");
-    if (!f || fputs(OOM_SCORE_ADJ, f) < 0 || fclose(f) != 0) {
-        g_warning("oom_score_adj: %s: the OOM killer may pick the daemon",
-                  g_strerror(errno));
-    }
-}
-
 /* While a VM is braked, the plan is made this often */
 #define BRAKE_TICK_MS 100
 
@@ -764,66 +741,89 @@ static gboolean on_stop_signal(gpointer opaque)
     return G_SOURCE_REMOVE;
 }
 
-int main(int argc, char **argv)
+/*
+ * Everything down, in the order that lets nothing call into what is
+ * gone: readers and scrapes first, then the brakes' resumes (a braked VM
+ * must not stay paused because the daemon stopped), the watchers, the
+ * VMs' workers (waited for, at most a request's deadline), the state
+ */
+static void daemon_stop(int timeout_ms)
+{
+    metrics_stop(bd.metrics);
+    collector_stop(bd.collector);
+    brakes_release_all(bd.brakes, timeout_ms + 1000);
+    domains_stop(bd.domains);
+    host_pressure_stop(bd.host);
+    fleet_free(bd.fleet);
+    vm_worker_wait_all(timeout_ms);
+    brakes_free(bd.brakes);
+    g_hash_table_destroy(bd.vms);
+    g_hash_table_destroy(bd.per_vm);
+    if (bd.log_json) {
+        fclose(bd.log_json);
+    }
+    g_mutex_clear(&bd.lock);
+    g_mutex_clear(&bd.log_lock);
+    memset(&bd, 0, sizeof(bd));
+}
+
+/* The daemon, once its options are parsed; its exit status */
+static int run(BalloondOptions *o)
 {
     g_autoptr(GMainLoop) loop = NULL;
     DomainsConfig dc = { 0 };
-    BalloondOptions o = { 0 };
     VmWorkerConfig wc = vm_worker_default_config;
     HostPressureConfig hc = { 0 };
     g_autoptr(GError) err = NULL;
     unsigned i;
 
-    if (!balloond_parse_options(argc, argv, &o)) {
-        return 2;
-    }
     bd.policy = policy_default_config;
     bd.per_vm = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                       g_free);
-    if (o.config &&
-        !policy_config_load(o.config, &bd.policy, &bd.per_vm, &err)) {
+    if (o->config &&
+        !policy_config_load(o->config, &bd.policy, &bd.per_vm, &err)) {
         g_printerr("qemu-oc-balloond: %s\n", err->message);
         return 2;
     }
-    bd.log_json = o.log_json ? fopen(o.log_json, "a") : NULL;
-    if (o.log_json && !bd.log_json) {
-        g_printerr("qemu-oc-balloond: %s: %s\n", o.log_json,
+    bd.log_json = o->log_json ? fopen(o->log_json, "a") : NULL;
+    if (o->log_json && !bd.log_json) {
+        g_printerr("qemu-oc-balloond: %s: %s\n", o->log_json,
                    g_strerror(errno));
         return 1;
     }
-    bd.dry_run = o.dry_run;
-    bd.policy_off = o.policy && !strcmp(o.policy, "off");
+    bd.dry_run = o->dry_run;
+    bd.policy_off = o->policy && !strcmp(o->policy, "off");
     bd.vms = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     g_mutex_init(&bd.lock);
     g_mutex_init(&bd.log_lock);
 
-    hc.meminfo_path = o.meminfo;
-    hc.psi_path = o.psi;
+    hc.meminfo_path = o->meminfo;
+    hc.psi_path = o->psi;
     bd.host = host_pressure_start(&hc, on_host, NULL, &err);
     if (!bd.host) {
         g_printerr("qemu-oc-balloond: host memory: %s\n", err->message);
         return 1;
     }
-    if (!o.no_protect) {
-        protect_self();
+    if (!o->no_protect) {
+        balloond_protect_self();
     }
     dc.policy = &bd.policy;
-    dc.poll_ms = o.domain_poll_ms;
+    dc.poll_ms = o->domain_poll_ms;
     bd.domains = domains_start(&dc, on_domains, NULL);
-    for (i = 0; o.cgroups && o.cgroups[i]; i++) {
-        if (domains_add(bd.domains, o.cgroups[i], &err) < 0) {
-            g_printerr("qemu-oc-balloond: --cgroup %s: %s\n", o.cgroups[i],
+    for (i = 0; o->cgroups && o->cgroups[i]; i++) {
+        if (domains_add(bd.domains, o->cgroups[i], &err) < 0) {
+            g_printerr("qemu-oc-balloond: --cgroup %s: %s\n", o->cgroups[i],
                        err->message);
             return 1;
         }
     }
-    wc.interval_ms = o.interval * 1000;
+    wc.interval_ms = o->interval * 1000;
     /* two rounds of every VM, and at least two seconds */
     bd.settled_us = g_get_monotonic_time() +
                     MAX(2 * wc.interval_ms, 2000) * (int64_t)1000;
-    wc.timeout_ms = o.timeout_ms;
+    wc.timeout_ms = o->timeout_ms;
     bd.fleet = fleet_new(&wc, &qmp_default_limits, on_publish, NULL);
-    bd.brakes = brakes_new(bd.fleet, o.state_file, bd.dry_run, bd.log_json,
+    bd.brakes = brakes_new(bd.fleet, o->state_file, bd.dry_run, bd.log_json,
                            &bd.log_lock, &err);
     if (!bd.brakes) {
         g_printerr("qemu-oc-balloond: %s\n", err->message);
@@ -831,22 +831,22 @@ int main(int argc, char **argv)
     }
     /* the host and domain watchers run already: from now on they act */
     g_atomic_int_set(&bd.ready, 1);
-    if (!discovery_add_sources(fleet_discovery(bd.fleet), o.qmp_dirs, o.uris,
+    if (!discovery_add_sources(fleet_discovery(bd.fleet), o->qmp_dirs, o->uris,
                                "qemu-oc-balloond")) {
         return 1;
     }
-    if (o.metrics) {
-        bd.metrics = metrics_start(o.metrics, collect, NULL, &err);
+    if (o->metrics) {
+        bd.metrics = metrics_start(o->metrics, collect, NULL, &err);
         if (!bd.metrics) {
-            g_printerr("qemu-oc-balloond: --metrics %s: %s\n", o.metrics,
+            g_printerr("qemu-oc-balloond: --metrics %s: %s\n", o->metrics,
                        err->message);
             return 1;
         }
     }
-    if (o.serve) {
+    if (o->serve) {
         CollectorConfig cc = {
-            .path = o.serve,
-            .group = o.serve_group,
+            .path = o->serve,
+            .group = o->serve_group,
             .interval_ms = wc.interval_ms,
             .policy = bd.policy_off ? "off" : "on",
         };
@@ -856,7 +856,7 @@ int main(int argc, char **argv)
             g_printerr("qemu-oc-balloond: --serve %s\n", err->message);
             return 1;
         }
-        g_message("serving readers on %s", o.serve);
+        g_message("serving readers on %s", o->serve);
     }
     if (bd.policy_off) {
         g_message("started (policy off: collecting only, no VM is "
@@ -874,9 +874,21 @@ int main(int argc, char **argv)
                   on_settled, NULL);
     fleet_start(bd.fleet);
     g_main_loop_run(loop);
-    collector_stop(bd.collector);
-    /* a braked VM must not stay paused because the daemon stopped */
-    brakes_release_all(bd.brakes, o.timeout_ms + 1000);
+    daemon_stop(o->timeout_ms);
     g_message("stopped");
     return 0;
+}
+
+int main(int argc, char **argv)
+{
+    BalloondOptions o = { 0 };
+    int ret;
+
+    if (!balloond_parse_options(argc, argv, &o)) {
+        balloond_options_clear(&o);
+        return 2;
+    }
+    ret = run(&o);
+    balloond_options_clear(&o);
+    return ret;
 }

@@ -351,3 +351,24 @@ void brakes_release_all(Brakes *b, int timeout_ms)
         save_state(b);
     }
 }
+
+void brakes_free(Brakes *b)
+{
+    bool pending;
+
+    if (!b) {
+        return;
+    }
+    g_mutex_lock(&b->lock);
+    pending = b->resuming > 0;
+    g_mutex_unlock(&b->lock);
+    if (pending) {
+        return;     /* a stuck VM's resume may still end: it is told here */
+    }
+    g_hash_table_destroy(b->vms);
+    g_hash_table_destroy(b->leftover);
+    g_mutex_clear(&b->lock);
+    g_cond_clear(&b->done);
+    g_free(b->state_path);
+    g_free(b);
+}

@@ -53,4 +53,7 @@ void brakes_get(Brakes *b, const char *name, bool *braked,
 /* Resume every braked VM, waiting for them at most @timeout_ms */
 void brakes_release_all(Brakes *b, int timeout_ms);
 
+/* After brakes_release_all(), with no resume request pending */
+void brakes_free(Brakes *b);
+
 #endif

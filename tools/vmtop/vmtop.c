@@ -382,6 +382,18 @@ static VmtopSource *open_source(const Options *o)
     return vmtop_source_direct(fleet);
 }
 
+static void options_clear(Options *o)
+{
+    g_free(o->collector);
+    g_strfreev(o->qmp_dirs);
+    g_strfreev(o->uris);
+    g_free(o->sort);
+    g_free(o->columns);
+    g_free(o->filter);
+    g_free(o->config);
+    g_free(o->config_message);
+}
+
 int main(int argc, char **argv)
 {
     Options o = {
@@ -394,16 +406,19 @@ int main(int argc, char **argv)
 
     setlocale(LC_CTYPE, "");        /* for ncursesw; numbers stay "C" */
     if (!parse_options(argc, argv, &o)) {
+        options_clear(&o);
         return EXIT_USAGE;
     }
     if (!o.batch && !isatty(STDOUT_FILENO)) {
         fprintf(stderr, "vmtop: standard output is not a terminal: "
                 "use --batch or --once\n");
+        options_clear(&o);
         return 1;
     }
 
     src = open_source(&o);
     if (!src) {
+        options_clear(&o);
         return 1;
     }
     if (o.batch) {
@@ -422,13 +437,6 @@ int main(int argc, char **argv)
     vmtop_source_free(src);
     /* (connections closed cleanly, unless a VM is stuck) */
     vm_worker_wait_all(o.timeout_ms);
-    g_free(o.collector);
-    g_strfreev(o.qmp_dirs);
-    g_strfreev(o.uris);
-    g_free(o.sort);
-    g_free(o.columns);
-    g_free(o.filter);
-    g_free(o.config);
-    g_free(o.config_message);
+    options_clear(&o);
     return ret;
 }

@@ -134,7 +134,7 @@ done < "$IMG/modules"
 gcc -O2 -static -pthread -o "$root/bin/oc-load" "$IMG/oc-load.c"
 
 # tiny multiboot guests for KVM tests
-for v in halt spin cpuid; do
+for v in halt spin cpuid yield; do
     gcc -m32 -nostdlib -ffreestanding -static -Wl,-Ttext=0x100000 \
         -Wl,--build-id=none -DTINY_${v^^} -o "$OUT/tiny-$v.elf" "$TINY/tiny.S"
 done

@@ -52,6 +52,7 @@
 #include "qapi/error.h"
 #include "qapi/visitor.h"
 #include "qom/object.h"
+#include "vcpu-runstates/kvm-counters.h"
 #include "vcpu-runstates/math.h"
 #include "vcpu-runstates/switch-records.h"
 #include "vcpu-runstates/timeline.h"
@@ -819,14 +820,7 @@ VcpuRunstates *vcpu_runstates_snapshot(void)
             v->transitions = e->transitions;
             if (e->kvm_valid) {
                 v->has_kvm = true;
-                v->kvm = g_new0(VcpuKvmCounters, 1);
-                v->kvm->halt_exits = e->kvm_vals[KVM_VCPU_STAT_HALT_EXITS];
-                v->kvm->halt_wakeups = e->kvm_vals[KVM_VCPU_STAT_HALT_WAKEUP];
-                v->kvm->halt_wait_ns = e->kvm_vals[KVM_VCPU_STAT_HALT_WAIT_NS];
-                v->kvm->directed_yield_attempted =
-                    e->kvm_vals[KVM_VCPU_STAT_YIELD_ATTEMPTED];
-                v->kvm->directed_yield_successful =
-                    e->kvm_vals[KVM_VCPU_STAT_YIELD_SUCCESSFUL];
+                v->kvm = vcpu_runstates_kvm_counters(&e->kvm, e->kvm_vals);
             }
         } else if (e) {
             v->thread_id = qatomic_read(&e->tid);

@@ -125,10 +125,15 @@ void hmp_info_runstates(Monitor *mon, const QDict *qdict)
         if (v->kvm) {
             monitor_printf(mon, "      kvm: halt-exits %" PRIu64
                            " halt-wakeups %" PRIu64 " yield attempted %"
-                           PRIu64 " successful %" PRIu64 "\n",
+                           PRIu64 " successful %" PRIu64,
                            v->kvm->halt_exits, v->kvm->halt_wakeups,
                            v->kvm->directed_yield_attempted,
                            v->kvm->directed_yield_successful);
+            if (v->kvm->has_preemption_reported) {
+                monitor_printf(mon, " preempted %" PRIu64,
+                               v->kvm->preemption_reported);
+            }
+            monitor_printf(mon, "\n");
         }
     }
     qapi_free_VcpuRunstates(hmp_prev);

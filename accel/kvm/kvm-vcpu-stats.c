@@ -20,6 +20,8 @@ static const char *const stat_names[KVM_VCPU_STAT__MAX] = {
     [KVM_VCPU_STAT_HALT_WAKEUP] = "halt_wakeup",
     [KVM_VCPU_STAT_YIELD_ATTEMPTED] = "directed_yield_attempted",
     [KVM_VCPU_STAT_YIELD_SUCCESSFUL] = "directed_yield_successful",
+    [KVM_VCPU_STAT_PREEMPTION_REPORTED] = "preemption_reported",
+    [KVM_VCPU_STAT_PREEMPTION_OTHER] = "preemption_other",
 };
 
 bool kvm_vcpu_stats_open(CPUState *cpu, KvmVcpuStats *stats)

@@ -21,6 +21,8 @@ typedef enum KvmVcpuStat {
     KVM_VCPU_STAT_HALT_WAKEUP,              /* "halt_wakeup" */
     KVM_VCPU_STAT_YIELD_ATTEMPTED,          /* "directed_yield_attempted" */
     KVM_VCPU_STAT_YIELD_SUCCESSFUL,         /* "directed_yield_successful" */
+    KVM_VCPU_STAT_PREEMPTION_REPORTED,      /* "preemption_reported" */
+    KVM_VCPU_STAT_PREEMPTION_OTHER,         /* "preemption_other" */
     KVM_VCPU_STAT__MAX,
 } KvmVcpuStat;
 
@@ -34,6 +36,13 @@ struct KvmVcpuStats {
     /* offset of each statistic in the values, or -1 if KVM lacks it */
     int64_t offset[KVM_VCPU_STAT__MAX];
 };
+
+/* Does this KVM count @stat (opened with kvm_vcpu_stats_open())? */
+static inline bool kvm_vcpu_stats_has(const KvmVcpuStats *stats,
+                                      KvmVcpuStat stat)
+{
+    return stats->offset[stat] >= 0;
+}
 
 /* In @cpu's own thread.  False if KVM has no binary statistics. */
 bool kvm_vcpu_stats_open(CPUState *cpu, KvmVcpuStats *stats);

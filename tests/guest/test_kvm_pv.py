@@ -99,6 +99,44 @@ class KvmPvTest(VMTestCase):
                 self.assertIn('pv-unhalt %s' % ('on' if on else 'off'),
                               vm.hmp('info runstates'))
 
+    def test_no_kvm_counters_under_tcg(self):
+        """Under TCG KVM's counters do not exist: no "kvm" member (the
+        tools then show "-", never 0)"""
+        with VM(smp=2, memory=64, accel='tcg', guest='kernel',
+                kernel=os.path.join(GUEST, 'tiny-halt.elf'),
+                balloon=False) as vm:
+            rs = vm.qmp('query-vcpu-runstates')
+            self.assertEqual(len(rs['vcpus']), 2)
+            for v in rs['vcpus']:
+                self.assertNotIn('kvm', v)
+            self.assertNotIn('kvm:', vm.hmp('info runstates'))
+
+    def test_tiny_guest_directed_yields_counted(self):
+        """A tiny guest of ours asks KVM 1000 times to yield to a vCPU
+        that is not running (the hypercall a Linux guest makes when the
+        vCPU it waits for is preempted): KVM's counter on its vCPU moves
+        by as much, and the preemption counters are reported"""
+        self.need_kvm()
+        out = os.path.join(GUEST, 'debugcon-yield-%d.txt' % os.getpid())
+        with VM(smp=2, memory=64, accel='kvm', cpu='qemu64', machine=OC,
+                guest='kernel', kernel=os.path.join(GUEST, 'tiny-yield.elf'),
+                balloon=False, args=['-debugcon', 'file:' + out]) as vm:
+            wait_until(lambda: os.path.exists(out) and
+                       'YIELDED' in open(out).read(), 30, 0.2,
+                       'the tiny guest to yield 1000 times')
+            # (the counters are sampled: wait for a sample after it)
+            def counters():
+                k = vm.qmp('query-vcpu-runstates')['vcpus'][0].get('kvm')
+                return k if k and k['directed-yield-attempted'] >= 1000 \
+                    else None
+            k = wait_until(counters, 30, 0.2, 'the yields counted')
+            self.assertLessEqual(k['directed-yield-successful'],
+                                 k['directed-yield-attempted'])
+            self.assertIn('preemption-reported', k)
+            self.assertIn('preemption-other', k)
+            self.assertIn('yield attempted', vm.hmp('info runstates'))
+        os.unlink(out)
+
     def test_tiny_guest_reads_the_leaf(self):
         self.need_kvm()
         for machine, want in [(OC, PV), (OC + ',kvm-pv=off', 0)]:

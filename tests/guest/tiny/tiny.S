@@ -5,6 +5,9 @@
  *   -DTINY_HALT   print "HALT" on the debug console (port 0xe9), cli; hlt
  *   -DTINY_SPIN   print "SPIN", then loop forever
  *   -DTINY_CPUID  print "CPUID 40000001 EAX=xxxxxxxx" and halt
+ *   -DTINY_YIELD  ask KVM 1000 times to yield to vCPU 1 (the PV sched
+ *                 yield hypercall, which a guest makes when the vCPU it
+ *                 waits for is preempted), print "YIELDED", and halt
  *
  * Build: gcc -m32 -nostdlib -ffreestanding -static -Wl,-Ttext=0x100000
  *        -Wl,--build-id=none -DTINY_... tiny.S
@@ -64,11 +67,24 @@ _start:
     cli
 6:  hlt
     jmp 6b
+#elif defined(TINY_YIELD)
+    movl $1000, %esi
+7:  movl $11, %eax          /* KVM_HC_SCHED_YIELD */
+    movl $1, %ebx           /* to APIC ID 1 (never started: not ready) */
+    vmcall
+    decl %esi
+    jnz 7b
+    movl $msg_yield, %esi
+    call puts
+    cli
+8:  hlt
+    jmp 8b
 #else
-#error define TINY_HALT, TINY_SPIN or TINY_CPUID
+#error define TINY_HALT, TINY_SPIN, TINY_CPUID or TINY_YIELD
 #endif
 
 msg_halt:   .asciz "HALT\n"
 msg_spin:   .asciz "SPIN\n"
 msg_cpuid:  .asciz "CPUID 40000001 EAX="
+msg_yield:  .asciz "YIELDED\n"
 hex:        .ascii "0123456789abcdef"

@@ -203,13 +203,23 @@ def split(total, shares):
     return parts + [total - sum(parts)]
 
 
-def runstates_answer(start):
-    """query-vcpu-runstates of a VM that started at @start (monotonic)."""
+# KVM's per-vCPU counters a fake VM shows (--kvm), per second: directed
+# yields asked and done, preemptions reported and not; and its co-stop
+KVM_RATES = {
+    'quiet': (1, 1, 5, 0, 0.01),
+    'lhp': (100, 40, 200, 3, 0.08),
+}
+
+
+def runstates_answer(start, kvm=None):
+    """query-vcpu-runstates of a VM that started at @start (monotonic);
+    @kvm: None (TCG: no KVM counters) or a key of KVM_RATES."""
     elapsed = int((time.monotonic() - start) * 1e9)
     names = ['full-run', 'full-contention', 'concurrency-hazard',
              'blocked', 'partial-run', 'partial-contention']
+    hazard = KVM_RATES[kvm][4] if kvm else 0.01
     vm = dict(zip([n + '-ns' for n in names],
-                  split(elapsed, [0.5, 0.02, 0.01, 0.25, 0.2, None])))
+                  split(elapsed, [0.5, 0.02, hazard, 0.25, 0.2, None])))
     vm.update({'state': 'full-run', 'entered': int(time.time() * 1000),
                'missed-changes': 0})
     vcpus = []
@@ -219,13 +229,21 @@ def runstates_answer(start):
                       'state': 'running', 'running-ns': ns[0],
                       'runnable-ns': ns[1], 'offline-ns': ns[2],
                       'blocked-ns': ns[3], 'transitions': elapsed // 10**7})
-    return {'method': 'tcg', 'source': 'exact', 'period-ms': 100,
+        if kvm:
+            r = [int(x * elapsed / 1e9) for x in KVM_RATES[kvm][:4]]
+            vcpus[-1]['kvm'] = {
+                'halt-exits': 0, 'halt-wakeups': 0, 'halt-wait-ns': 0,
+                'directed-yield-attempted': r[0],
+                'directed-yield-successful': r[1],
+                'preemption-reported': r[2], 'preemption-other': r[3]}
+    return {'method': 'kvm' if kvm else 'tcg', 'source': 'exact',
+            'period-ms': 100,
             'samples': elapsed // (100 * 10**6),
             'elapsed-ns': elapsed, 'vm': vm, 'vcpus': vcpus}
 
 
 def query_vcpu_runstates(conn, cmd):
-    conn.reply(cmd, runstates_answer(START))
+    conn.reply(cmd, runstates_answer(START, conn.args.kvm))
 
 
 GOOD = {
@@ -406,6 +424,9 @@ def main():
     parser.add_argument('--grow-when')
     parser.add_argument('--good-until')
     parser.add_argument('--log')
+    parser.add_argument('--kvm', choices=sorted(KVM_RATES),
+                        help='KVM counters in the runstates (default: none, '
+                        'as under TCG)')
     args = parser.parse_args()
     MEMORY['base'] = MEMORY['actual'] = args.memory_mib << 20
     MEMORY['used'] = args.used_mib << 20

@@ -88,11 +88,11 @@ class BalloondTest(VMTestCase):
         self.tmp.cleanup()
         super().tearDown()
 
-    def fake(self, name, memory_mib, used_mib):
+    def fake(self, name, memory_mib, used_mib, *args):
         path = os.path.join(self.dir, name)
         p = subprocess.Popen(['/usr/bin/python3', FAKE, path, 'good',
                               '--memory-mib', str(memory_mib),
-                              '--used-mib', str(used_mib)])
+                              '--used-mib', str(used_mib)] + list(args))
         self.procs.append(p)
         wait_until(lambda: os.path.exists(path), 10, 0.05, 'fake %s' % name)
         return p
@@ -223,6 +223,8 @@ class BalloondTest(VMTestCase):
     def test_metrics_promtool_and_prometheus(self):
         self.fake('a', 2048, 300)
         self.fake('b"x\\y', 1024, 200)
+        self.fake('lhp', 1024, 200, '--kvm', 'lhp')
+        self.fake('quiet', 1024, 200, '--kvm', 'quiet')
         d = self.daemon()
         wait_until(lambda: d.actual_mib('a') == 2048, 10, 0.2, 'a seen')
         text = d.scrape()
@@ -241,6 +243,25 @@ class BalloondTest(VMTestCase):
         self.assertAlmostEqual(float(ready), 0.05, delta=0.002)
         costop = sample(d.scrape(), 'qemu_oc_vm_costop_ratio', vm='a')
         self.assertAlmostEqual(float(costop), 0.01, delta=0.002)
+        # lock-holder preemption: suspected where co-stop (8 %) and 100
+        # directed yields a second say so, not where they are low (1 %, 1
+        # a second); a VM without KVM counters (TCG) has no sample at all
+        wait_until(lambda: sample(d.scrape() or '',
+                                  'qemu_oc_vm_lock_holder_preemption_suspected',
+                                  vm='quiet') is not None, 10, 0.2,
+                   'the KVM VMs judged')
+        text = d.scrape()
+        self.assertEqual(sample(text, 'qemu_oc_vm_lock_holder_preemption_'
+                                'suspected', vm='lhp'), 1)
+        self.assertEqual(sample(text, 'qemu_oc_vm_lock_holder_preemption_'
+                                'suspected', vm='quiet'), 0)
+        self.assertIsNone(sample(text, 'qemu_oc_vm_lock_holder_preemption_'
+                                 'suspected', vm='a'))
+        self.assertGreater(sample(text, 'qemu_oc_vcpu_directed_yields_total',
+                                  vm='lhp', vcpu='0', result='attempted'), 0)
+        self.assertIsNotNone(sample(text, 'qemu_oc_vcpu_preemptions_total',
+                                    vm='lhp', vcpu='1', kind='reported'))
+        self.assertNotIn('qemu_oc_vcpu_directed_yields_total{vm="a"', text)
         # a real Prometheus server scrapes it
         web = free_port()
         conf = os.path.join(self.tmp.name, 'prometheus.yml')

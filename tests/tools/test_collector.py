@@ -13,6 +13,7 @@ import socket
 import subprocess
 import tempfile
 import threading
+import time
 import unittest
 
 from ocvm import VMTestCase, wait_until
@@ -312,6 +313,57 @@ class CollectorTest(VMTestCase):
         t = threading.Thread(target=serve, daemon=True)
         t.start()
         self.addCleanup(srv.close)
+
+    def test_memory_flags(self):
+        """MEM! from the collector's frames: a balloon over 64 MiB from
+        the target set more than 2 minutes ago is not following (N), one
+        set just now is still on its way (ok); a guest with under 5 % of
+        its memory available is in distress (D); without statistics nor
+        target, nothing is known (-); a target without its time is
+        refused.  And the daemon's own frames carry the targets it set."""
+        now = int(time.time() * 1000)
+        base = {'where': 'x', 'taken-us': 1, 'responsive': True,
+                'balloon-actual': 2 << 30}
+        stats = {'update-ms': now, 'values': {'total-memory': 1000 << 20,
+                                              'available-memory': 500 << 20}}
+        vms = [dict(base, name='lagging', **{'balloon-target': 1 << 30,
+                                             'balloon-target-ms': now - 600000}),
+               dict(base, name='on-its-way', **{'balloon-target': 1 << 30,
+                                                'balloon-target-ms': now}),
+               dict(base, name='distressed', stats=dict(stats, values={
+                   'total-memory': 1000 << 20,
+                   'available-memory': 20 << 20})),
+               dict(base, name='fine', stats=stats),
+               dict(base, name='unknown'),
+               dict(base, name='half', **{'balloon-target': 1 << 30})]
+        self.serve_fake_collector([json.dumps({'collector': {'version': 1}}),
+                                   json.dumps({'frame': {'seq': 1,
+                                                         'time-ms': now,
+                                                         'vms': vms}})])
+        out = self.vmtop('--once', '--columns', 'memf,actual')
+        self.assertEqual(out.returncode, 0, out.stderr)
+        cells = {x.split()[0]: x.split()[1] for x in out.stdout.splitlines()[2:]
+                 if x.strip()}
+        self.assertEqual(cells, {'lagging': 'N', 'on-its-way': 'ok',
+                                 'distressed': 'D', 'fine': 'ok',
+                                 'unknown': '-'})
+        os.unlink(self.sock)
+
+        # the daemon's frames: a short host makes it set targets
+        self.fakes()
+        meminfo(self.meminfo, 400000)
+        self.daemon('--serve', self.sock)
+
+        def targets():
+            o = self.vmtop('--once', '--json')
+            if o.returncode:
+                return None
+            got = {vm['name']: vm.get('balloon-target')
+                   for vm in json.loads(o.stdout)['vms']}
+            return got if all(got.get(n) for n in GOOD) else None
+        got = wait_until(targets, 60, 0.5, 'targets in the frames')
+        for name in GOOD:
+            self.assertLess(got[name], 1 << 30, name)
 
     def test_misbehaving_collector(self):
         hello = {'collector': {'version': 1, 'interval-ms': 1000}}

@@ -221,6 +221,37 @@ class VmtopTest(VMTestCase):
         self.assertIn(['a'], names[2:5])
         self.assertEqual(names[-1], [])
 
+    def test_lock_holder_preemption(self):
+        """KVM's counters judged by the documented rule: a VM whose
+        co-stop is 8 % while its vCPUs ask 100 directed yields a second
+        is suspected (LHP yes), one at 1 % and 1 a second is not (no), a
+        VM without KVM counters (TCG) is not judged at all (-, and no
+        verdict in JSON)"""
+        self.peers.start('lhp', 'good', '--kvm', 'lhp')
+        self.peers.start('quiet', 'good', '--kvm', 'quiet')
+        self.peers.start('tcg', 'good')
+        p, _ = self.vmtop('--once', '--json', '--interval', '0.5')
+        self.assertEqual(p.returncode, 0, p.stderr[-2000:])
+        vms = by_name(frames(p.stdout)[-1])
+        lhp = vms['lhp']['runstates']['lock-holder-preemption']
+        self.assertIs(lhp['suspected'], True)
+        self.assertAlmostEqual(lhp['costop'], 0.08, delta=0.005)
+        self.assertAlmostEqual(lhp['yields-per-s'], 100, delta=10)
+        self.assertAlmostEqual(lhp['preempted-per-s'], 200, delta=20)
+        quiet = vms['quiet']['runstates']['lock-holder-preemption']
+        self.assertIs(quiet['suspected'], False)
+        self.assertNotIn('lock-holder-preemption', vms['tcg']['runstates'])
+        self.assertEqual(vms['lhp']['runstates']['vcpus'][0]['kvm']
+                         ['preemption-other'] > 0, True)
+        p, _ = self.vmtop('--once', '--interval', '0.5', '--columns',
+                          'cstp,lhp', '--expand')
+        self.assertEqual(p.returncode, 0, p.stderr[-2000:])
+        cells = {x.split()[0]: x.split() for x in p.stdout.splitlines()
+                 if x.split() and x.split()[0] in ('lhp', 'quiet', 'tcg')}
+        self.assertEqual([cells[n][2] for n in ('lhp', 'quiet', 'tcg')],
+                         ['yes', 'no', '-'])
+        self.assertIn('lock-holder preemption SUSPECTED', p.stdout)
+
     def test_bad_options(self):
         for args in (['--interval', '0'], ['--interval', 'x'], ['--nope']):
             p = subprocess.run([VMTOP] + args, capture_output=True, text=True, timeout=30)

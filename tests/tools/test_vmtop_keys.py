@@ -23,16 +23,20 @@ from test_vmtop import Peers, VMTOP  # noqa: E402
 STATES = ('full-run', 'full-cont', 'hazard', 'blocked', 'part-run',
           'part-cont')
 TITLES = ('NAME', 'HOST', 'STATE', 'FULL%', 'CONT%', 'HAZ%', 'BLK%', 'PRUN%',
-          'PCON%', 'CTN%', 'VCPU', 'RUN%', 'RDY%', 'CSTP%', 'ACTUAL', 'TOTAL',
-          'AVAIL', 'FREE', 'MAJF/s', 'SWAPIN/s', 'AGE', 'UNRESP', 'BAL', 'PV',
-          'SRC')
+          'PCON%', 'CTN%', 'VCPU', 'RUN%', 'RDY%', 'CSTP%', 'LHP', 'MEM!',
+          'ACTUAL', 'TOTAL', 'AVAIL', 'FREE', 'MAJF/s', 'SWAPIN/s', 'AGE',
+          'UNRESP', 'BAL', 'PV', 'SRC')
 
 
 class Pane:
     """vmtop in a tmux session of its own server, read back as text."""
 
+    count = 0
+
     def __init__(self, tmp, args, env, width=160, height=40):
-        self.sock = os.path.join(tmp, 'tmux.sock')
+        # a server of its own (the last one may still be going away)
+        Pane.count += 1
+        self.sock = os.path.join(tmp, 'tmux-%d.sock' % Pane.count)
         self.status = os.path.join(tmp, 'vmtop.status')
         if os.path.exists(self.status):
             os.unlink(self.status)

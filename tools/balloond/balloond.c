@@ -26,6 +26,7 @@
 #include <unistd.h>
 #include <glib-unix.h>
 #include "balloond-options.h"
+#include "daemon.h"
 #include "protect.h"
 #include "brake.h"
 #include "coalesce.h"
@@ -54,54 +55,7 @@
 #define PLAN_MIN_GAP_US (10 * 1000)
 #define PLAN_COST_FACTOR 20
 
-
-/* The daemon's own state of one VM (under Daemon.lock) */
-typedef struct BdVm {
-    int64_t seen_update_ms;     /* the guest report last decided on */
-    bool seen_responsive;
-    PolicyReason last_reason;
-    uint64_t target_mib;        /* last target set; 0: none */
-    int64_t target_ms;          /* when (wall clock) */
-    int64_t report_us;          /* monotonic: its last guest report came */
-    int64_t asked_us;           /* monotonic: asked for a fresh one; 0: not */
-    unsigned late_answers;      /* answers to asks, still not fresh */
-    int pid;                    /* its QEMU process, as last seen */
-    uint64_t domains;           /* the memory domains it is in */
-    uint64_t decisions[POLICY_REASON__MAX];
-    Trend demand;               /* used memory at each report, MiB */
-    Trend rss;                  /* its QEMU's resident memory, MiB */
-    int64_t rss_mib;            /* as last read; -1: unknown */
-    int64_t rss_us;             /* monotonic: when */
-    int64_t own_mib;            /* QEMU's own part of it; -1: unknown */
-    int64_t own_us;             /* monotonic: when own_mib was asked for */
-    int64_t distress_ms;        /* its guest last OOM-killed or stalled */
-} BdVm;
-
-typedef struct Daemon {
-    Fleet *fleet;
-    HostPressure *host;
-    Metrics *metrics;
-    Collector *collector;
-    bool policy_off;            /* --policy off: collect and serve only */
-    PolicyConfig policy;
-    GHashTable *per_vm;         /* name -> PolicyVmConfig */
-    bool dry_run;
-    FILE *log_json;
-
-    Domains *domains;
-    Brakes *brakes;
-    GMutex log_lock;            /* one log line at a time */
-    int64_t settled_us;         /* monotonic: every VM has been heard */
-    gint ready;                 /* the fleet exists: watchers may use it */
-
-    GMutex lock;
-    GHashTable *vms;            /* name -> BdVm */
-    uint64_t tight;             /* the tight memory domains, last plan */
-    bool host_pressure;         /* as last seen */
-} Daemon;
-
-static Daemon bd;
-
+Daemon bd;
 
 
 static BdVm *bd_vm(const char *name)
@@ -649,66 +603,8 @@ static void on_domains(void *opaque G_GNUC_UNUSED)
 }
 
 /* For a scrape (in the HTTP thread) */
-static void collect(void *opaque G_GNUC_UNUSED, GPtrArray *vms,
-                    HostMemory *host, GPtrArray *domains)
-{
-    g_autoptr(GPtrArray) snaps = fleet_snapshots(bd.fleet);
-    PolicyDomain pd[POLICY_MAX_DOMAINS];
-    MemDomainState st[POLICY_MAX_DOMAINS];
-    unsigned i, n;
-
-    n = domains_get(bd.domains, pd, st);
-    for (i = 0; i < n; i++) {
-        MetricsDomain *m = g_new0(MetricsDomain, 1);
-
-        m->dir = domains_dir(bd.domains, i);
-        m->st = st[i];
-        m->reserve_mib = policy_domain_reserve_mib(&bd.policy, &pd[i]);
-        g_ptr_array_add(domains, m);
-    }
-
-    host_pressure_get(bd.host, host);
-    policy_host_pressure(&bd.policy, host);
-    g_mutex_lock(&bd.lock);
-    for (i = 0; i < snaps->len; i++) {
-        VmSnapshot *s = g_ptr_array_index(snaps, i);
-        MetricsVm *m = g_new0(MetricsVm, 1);
-        BdVm *v = g_hash_table_lookup(bd.vms, s->name);
-
-        m->snap = vm_snapshot_ref(s);
-        brakes_get(bd.brakes, s->name, &m->braked, &m->brakes);
-        if (v) {
-            m->target_mib = v->target_mib;
-            memcpy(m->decisions, v->decisions, sizeof(m->decisions));
-        }
-        g_ptr_array_add(vms, m);
-    }
-    g_mutex_unlock(&bd.lock);
-}
 
 /* The VMs of a frame for the collector's readers (main thread) */
-static GString *frame_vms(void *opaque G_GNUC_UNUSED)
-{
-    g_autoptr(GPtrArray) snaps = fleet_snapshots(bd.fleet);
-    GString *out = g_string_sized_new(snaps->len * 2048 + 2);
-    guint i;
-
-    g_string_append_c(out, '[');
-    for (i = 0; i < snaps->len; i++) {
-        json_object *o = vm_snapshot_to_wire(g_ptr_array_index(snaps, i));
-        size_t len;
-        const char *txt = json_object_to_json_string_length(
-            o, JSON_C_TO_STRING_PLAIN, &len);
-
-        if (i) {
-            g_string_append_c(out, ',');
-        }
-        g_string_append_len(out, txt, len);
-        json_object_put(o);
-    }
-    g_string_append_c(out, ']');
-    return out;
-}
 
 
 /* While a VM is braked, the plan is made this often */
@@ -836,7 +732,7 @@ static int run(BalloondOptions *o)
         return 1;
     }
     if (o->metrics) {
-        bd.metrics = metrics_start(o->metrics, collect, NULL, &err);
+        bd.metrics = metrics_start(o->metrics, daemon_collect, NULL, &err);
         if (!bd.metrics) {
             g_printerr("qemu-oc-balloond: --metrics %s: %s\n", o->metrics,
                        err->message);
@@ -851,7 +747,7 @@ static int run(BalloondOptions *o)
             .policy = bd.policy_off ? "off" : "on",
         };
 
-        bd.collector = collector_start(&cc, frame_vms, NULL, &err);
+        bd.collector = collector_start(&cc, daemon_frame_vms, NULL, &err);
         if (!bd.collector) {
             g_printerr("qemu-oc-balloond: --serve %s\n", err->message);
             return 1;

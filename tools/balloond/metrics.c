@@ -213,6 +213,65 @@ static void vm_costop(GString *s, const char *name, const MetricsVm *v,
     }
 }
 
+/* Lock-holder preemption suspected (vm_snapshot_lhp()): KVM only */
+static void vm_lhp(GString *s, const char *name, const MetricsVm *v,
+                   int64_t now_ms)
+{
+    VmLhp lhp;
+
+    (void)now_ms;
+    if (vm_snapshot_lhp(v->snap, &lhp)) {
+        sample_begin(s, name, v->snap);
+        sample_end_u64(s, lhp.suspected);
+    }
+}
+
+/* A vCPU's KVM counter, by @label: @what[0] from @a, @what[1] from @b */
+static void vcpu_kvm_pair(GString *s, const char *name, const MetricsVm *v,
+                          const char *label, const char *const what[2],
+                          bool preemption)
+{
+    const VmRunstatesSample *r = &v->snap->cur;
+    char index[24];
+    uint64_t val[2];
+    unsigned i, k;
+
+    for (i = 0; v->snap->has_runstates && i < r->n_vcpus; i++) {
+        if (!r->vcpu[i].has_kvm ||
+            (preemption && !r->vcpu[i].has_preemption)) {
+            continue;
+        }
+        val[0] = preemption ? r->vcpu[i].preempted : r->vcpu[i].yields;
+        val[1] = preemption ? r->vcpu[i].preempted_other
+                            : r->vcpu[i].yields_done;
+        g_snprintf(index, sizeof(index), "%" PRId64, r->vcpu[i].index);
+        for (k = 0; k < 2; k++) {
+            sample_begin(s, name, v->snap);
+            sample_label(s, "vcpu", index);
+            sample_label(s, label, what[k]);
+            sample_end_u64(s, val[k]);
+        }
+    }
+}
+
+static void vcpu_yields(GString *s, const char *name, const MetricsVm *v,
+                        int64_t now_ms)
+{
+    static const char *const what[2] = { "attempted", "successful" };
+
+    (void)now_ms;
+    vcpu_kvm_pair(s, name, v, "result", what, false);
+}
+
+static void vcpu_preemptions(GString *s, const char *name,
+                             const MetricsVm *v, int64_t now_ms)
+{
+    static const char *const what[2] = { "reported", "other" };
+
+    (void)now_ms;
+    vcpu_kvm_pair(s, name, v, "kind", what, true);
+}
+
 static void vcpu_state_seconds(GString *s, const char *name,
                                const MetricsVm *v, int64_t now_ms)
 {
@@ -376,6 +435,16 @@ static const VmFamily vm_families[] = {
     { "qemu_oc_vm_costop_ratio", "gauge",
       "Co-stop: the VM's share of the last interval in concurrency-hazard "
       "(some vCPUs run while others wait for a host CPU)", vm_costop },
+    { "qemu_oc_vm_lock_holder_preemption_suspected", "gauge",
+      "1 if lock-holder preemption is suspected over the last interval "
+      "(co-stop >= 0.03 and >= 10 directed yields or >= 50 preemptions "
+      "per vCPU per second; KVM only)", vm_lhp },
+    { "qemu_oc_vcpu_directed_yields_total", "counter",
+      "PV sched yields the vCPU asked KVM for (to a preempted vCPU it "
+      "waits on), and those that yielded; KVM only", vcpu_yields },
+    { "qemu_oc_vcpu_preemptions_total", "counter",
+      "Times the host preempted the vCPU while it ran: reported to the "
+      "guest (steal time), or not; KVM only", vcpu_preemptions },
     { "qemu_oc_balloon_actual_bytes", "gauge",
       "Memory the guest has with its balloon (balloon actual)",
       balloon_actual },

@@ -76,6 +76,9 @@ static json_object *sample_to_wire(const VmRunstatesSample *r)
                  ~0u);
         json_object_object_add(c, "transitions",
                                json_object_new_uint64(r->vcpu[i].transitions));
+        if (r->vcpu[i].has_kvm) {
+            json_object_object_add(c, "kvm", vm_snapshot_kvm_json(r, i));
+        }
         json_object_array_add(vcpus, c);
     }
     json_object_object_add(o, "vcpus", vcpus);
@@ -158,6 +161,32 @@ static json_object *get(json_object *o, const char *key, json_type type,
         return NULL;
     }
     return v;
+}
+
+static uint64_t get_u64(json_object *o, const char *key, Need need, bool *ok,
+                        GError **err);
+
+/* vCPU @i's KVM counters (@kvm: NULL if it has none) */
+static void get_kvm(VmRunstatesSample *r, unsigned i, json_object *kvm,
+                    bool *ok, GError **err)
+{
+    VmVcpuSample *c = &r->vcpu[i];
+
+    if (!kvm || !*ok) {
+        return;
+    }
+    c->has_kvm = true;
+    c->yields = get_u64(kvm, "directed-yield-attempted", REQUIRED, ok, err);
+    c->yields_done = get_u64(kvm, "directed-yield-successful", REQUIRED, ok,
+                             err);
+    c->has_preemption = json_object_object_get_ex(kvm, "preemption-reported",
+                                                  NULL);
+    if (c->has_preemption) {
+        c->preempted = get_u64(kvm, "preemption-reported", REQUIRED, ok,
+                               err);
+        c->preempted_other = get_u64(kvm, "preemption-other", REQUIRED, ok,
+                                     err);
+    }
 }
 
 static int64_t get_i64(json_object *o, const char *key, int64_t min,
@@ -303,6 +332,8 @@ static bool sample_from_wire(json_object *o, VmRunstatesSample *r,
                  REQUIRED, &ok, err);
         r->vcpu[i].transitions = get_u64(c, "transitions", OPTIONAL, &ok,
                                          err);
+        get_kvm(r, i, get(c, "kvm", json_type_object, OPTIONAL, &ok, err),
+                &ok, err);
     }
     r->method = get_str(o, "method", OPTIONAL, &ok, err);
     r->source = get_str(o, "source", OPTIONAL, &ok, err);
@@ -376,6 +407,14 @@ VmSnapshot *vm_snapshot_from_wire(json_object *o, GError **err)
     s->max_memory = get_i64(o, "max-memory", 0, OPTIONAL, &ok, err);
     s->has_balloon = json_object_object_get_ex(o, "balloon-actual", NULL);
     s->actual = get_i64(o, "balloon-actual", 0, OPTIONAL, &ok, err);
+    s->balloon_target = get_i64(o, "balloon-target", 1, OPTIONAL, &ok, err);
+    s->balloon_target_ms = get_i64(o, "balloon-target-ms", 1, OPTIONAL, &ok,
+                                   err);
+    if (ok && !s->balloon_target != !s->balloon_target_ms) {
+        g_set_error(err, wire_error_quark(), 0, "'balloon-target' and "
+                    "'balloon-target-ms' go together");
+        ok = false;
+    }
     st = get(o, "stats", json_type_object, OPTIONAL, &ok, err);
     rs = get(o, "runstates", json_type_object, OPTIONAL, &ok, err);
     if (ok && st) {

@@ -196,6 +196,21 @@ static char *pv_string(json_object *pv)
     return g_string_free(str, false);
 }
 
+/* vCPU @i's KVM counters, from QMP's VcpuKvmCounters @kvm (or none) */
+static void set_kvm_counters(VmRunstatesSample *r, size_t i, json_object *kvm)
+{
+    VmVcpuSample *c = &r->vcpu[i];
+
+    c->has_kvm = kvm && get_uint(kvm, "directed-yield-attempted",
+                                 &c->yields) &&
+                 get_uint(kvm, "directed-yield-successful", &c->yields_done);
+    c->has_preemption = c->has_kvm &&
+                        get_uint(kvm, "preemption-reported", &c->preempted);
+    if (c->has_preemption) {
+        get_uint(kvm, "preemption-other", &c->preempted_other);
+    }
+}
+
 bool vm_snapshot_set_runstates(VmSnapshot *s, json_object *rs,
                                int64_t now_us)
 {
@@ -249,6 +264,7 @@ bool vm_snapshot_set_runstates(VmSnapshot *s, json_object *rs,
             g_snprintf(key, sizeof(key), "%s-ns", vcpu_state_names[j]);
             get_uint(v, key, &r.vcpu[i].ns[j]);
         }
+        set_kvm_counters(&r, i, member(v, "kvm", json_type_object));
     }
     r.n_vcpus = n;
     str = member(rs, "method", json_type_string);
@@ -354,6 +370,96 @@ bool vm_snapshot_ready(const VmSnapshot *s, double *share)
     return n > 0;
 }
 
+/* vCPU @i's match in the previous sample (same index and thread), or -1 */
+static int prev_vcpu(const VmSnapshot *s, unsigned i)
+{
+    unsigned k;
+
+    for (k = 0; k < s->prev.n_vcpus; k++) {
+        if (s->prev.vcpu[k].index == s->cur.vcpu[i].index &&
+            s->prev.vcpu[k].thread_id == s->cur.vcpu[i].thread_id) {
+            return k;
+        }
+    }
+    return -1;
+}
+
+bool vm_snapshot_lhp(const VmSnapshot *s, VmLhp *out)
+{
+    double vm[VM_STATES_NR], span_s, yields = 0, done = 0, preempted = 0;
+    bool all_preempted = true;
+    unsigned i, n = 0;
+    int k;
+
+    if (!s->has_runstates || !vm_snapshot_vm_shares(s, vm)) {
+        return false;
+    }
+    span_s = (s->cur.elapsed_ns - s->prev.elapsed_ns) / 1e9;
+    for (i = 0; i < s->cur.n_vcpus; i++) {
+        const VmVcpuSample *c = &s->cur.vcpu[i], *p;
+
+        k = prev_vcpu(s, i);
+        if (k < 0 || !c->has_kvm || !s->prev.vcpu[k].has_kvm) {
+            continue;
+        }
+        p = &s->prev.vcpu[k];
+        if (c->yields < p->yields || c->yields_done < p->yields_done) {
+            continue;               /* (counters of another vCPU) */
+        }
+        yields += c->yields - p->yields;
+        done += c->yields_done - p->yields_done;
+        if (c->has_preemption && p->has_preemption &&
+            c->preempted >= p->preempted) {
+            preempted += c->preempted - p->preempted;
+        } else {
+            all_preempted = false;
+        }
+        n++;
+    }
+    if (!n) {
+        return false;
+    }
+    out->costop = vm[VM_STATE_CONCURRENCY_HAZARD];
+    out->yields_per_s = yields / span_s / n;
+    out->yield_done = yields > 0 ? MIN(done / yields, 1.0) : -1;
+    out->has_preempted = all_preempted;
+    out->preempted_per_s = all_preempted ? preempted / span_s / n : 0;
+    out->suspected = out->costop >= VM_LHP_COSTOP_MIN &&
+                     (out->yields_per_s >= VM_LHP_YIELDS_MIN ||
+                      (out->has_preempted &&
+                       out->preempted_per_s >= VM_LHP_PREEMPTED_MIN));
+    return true;
+}
+
+bool vm_snapshot_distress(const VmSnapshot *s, bool *distress)
+{
+    const uint32_t need = (1u << STAT_TOTAL) | (1u << STAT_AVAILABLE);
+    double oom = 0, stalls = 0;
+
+    if (!s->has_stats || (s->stats_mask & need) != need ||
+        !s->stats[STAT_TOTAL]) {
+        return false;
+    }
+    vm_snapshot_stat_rate(s, STAT_OOM_KILLS, &oom);
+    vm_snapshot_stat_rate(s, STAT_ALLOC_STALLS, &stalls);
+    *distress = oom > 0 || stalls > 0 ||
+                s->stats[STAT_AVAILABLE] <
+                VM_DISTRESS_AVAILABLE * s->stats[STAT_TOTAL];
+    return true;
+}
+
+bool vm_snapshot_following(const VmSnapshot *s, int64_t now_ms,
+                           bool *following)
+{
+    if (!s->has_balloon || s->balloon_target <= 0 ||
+        s->balloon_target_ms <= 0) {
+        return false;
+    }
+    *following = now_ms - s->balloon_target_ms < VM_FOLLOW_MS ||
+                 ABS(s->actual - s->balloon_target) <= VM_FOLLOW_SLACK_BYTES;
+    return true;
+}
+
 bool vm_snapshot_stat_rate(const VmSnapshot *s, unsigned stat, double *per_s)
 {
     if (stat >= VM_STATS_NR || !s->has_stats || !s->prev_update_ms ||
@@ -384,11 +490,49 @@ static json_object *shares_json(const double *v, const char *const *names,
     return o;
 }
 
+json_object *vm_snapshot_kvm_json(const VmRunstatesSample *r, unsigned i)
+{
+    json_object *k = json_object_new_object();
+
+    json_object_object_add(k, "directed-yield-attempted",
+                           json_object_new_uint64(r->vcpu[i].yields));
+    json_object_object_add(k, "directed-yield-successful",
+                           json_object_new_uint64(r->vcpu[i].yields_done));
+    if (r->vcpu[i].has_preemption) {
+        json_object_object_add(k, "preemption-reported",
+                               json_object_new_uint64(r->vcpu[i].preempted));
+        json_object_object_add(k, "preemption-other", json_object_new_uint64(
+                                   r->vcpu[i].preempted_other));
+    }
+    return k;
+}
+
+static json_object *lhp_json(const VmLhp *l)
+{
+    json_object *o = json_object_new_object();
+
+    json_object_object_add(o, "suspected",
+                           json_object_new_boolean(l->suspected));
+    json_object_object_add(o, "costop", json_object_new_double(l->costop));
+    json_object_object_add(o, "yields-per-s",
+                           json_object_new_double(l->yields_per_s));
+    if (l->yield_done >= 0) {
+        json_object_object_add(o, "yield-done",
+                               json_object_new_double(l->yield_done));
+    }
+    if (l->has_preempted) {
+        json_object_object_add(o, "preempted-per-s",
+                               json_object_new_double(l->preempted_per_s));
+    }
+    return o;
+}
+
 static json_object *runstates_json(const VmSnapshot *s)
 {
     json_object *o = json_object_new_object();
     json_object *vcpus = json_object_new_array();
     double vm[VM_STATES_NR], v[VCPU_STATES_NR], ready;
+    VmLhp lhp;
     unsigned i;
 
     if (s->cur.vm_state >= 0) {
@@ -412,6 +556,9 @@ static json_object *runstates_json(const VmSnapshot *s)
         json_object_object_add(o, "ready-band", json_object_new_string(
             vm_ready_band_names[vm_ready_band(ready)]));
     }
+    if (vm_snapshot_lhp(s, &lhp)) {
+        json_object_object_add(o, "lock-holder-preemption", lhp_json(&lhp));
+    }
     for (i = 0; i < s->cur.n_vcpus; i++) {
         json_object *c = json_object_new_object();
 
@@ -428,6 +575,9 @@ static json_object *runstates_json(const VmSnapshot *s)
             json_object_object_add(c, "ready-band", json_object_new_string(
                 vm_ready_band_names[vm_ready_band(
                     v[VCPU_STATE_RUNNABLE])]));
+        }
+        if (s->cur.vcpu[i].has_kvm) {
+            json_object_object_add(c, "kvm", vm_snapshot_kvm_json(&s->cur, i));
         }
         json_object_array_add(vcpus, c);
     }
@@ -452,6 +602,17 @@ void vm_snapshot_add_balloon(json_object *o, const VmSnapshot *s)
     if (s->balloon_deflate >= 0) {
         json_object_object_add(o, "deflate-on-oom",
                                json_object_new_boolean(s->balloon_deflate));
+    }
+    vm_snapshot_add_target(o, s->balloon_target, s->balloon_target_ms);
+}
+
+void vm_snapshot_add_target(json_object *o, int64_t target, int64_t when_ms)
+{
+    if (target > 0 && when_ms > 0) {
+        json_object_object_add(o, "balloon-target",
+                               json_object_new_int64(target));
+        json_object_object_add(o, "balloon-target-ms",
+                               json_object_new_int64(when_ms));
     }
 }
 

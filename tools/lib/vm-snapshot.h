@@ -54,6 +54,18 @@ enum {
     VCPU_STATE_OFFLINE,
 };
 
+/* One vCPU of a runstates sample */
+typedef struct VmVcpuSample {
+    int64_t index, thread_id;
+    int state;                      /* index in vcpu_state_names */
+    uint64_t ns[VCPU_STATES_NR];
+    uint64_t transitions;
+    /* KVM's counters: none under TCG, nor from libvirt */
+    bool has_kvm, has_preemption;
+    uint64_t yields, yields_done;   /* directed yields: asked, done */
+    uint64_t preempted, preempted_other;
+} VmVcpuSample;
+
 /* One query-vcpu-runstates answer, the counters a share is computed from */
 typedef struct VmRunstatesSample {
     int64_t taken_us;               /* monotonic, when the answer came */
@@ -63,12 +75,7 @@ typedef struct VmRunstatesSample {
     uint64_t vm_ns[VM_STATES_NR];
     uint64_t missed_changes;
     unsigned n_vcpus;
-    struct {
-        int64_t index, thread_id;
-        int state;                  /* index in vcpu_state_names */
-        uint64_t ns[VCPU_STATES_NR];
-        uint64_t transitions;
-    } *vcpu;
+    VmVcpuSample *vcpu;
     char *method, *source, *source_reason;
     char *kvm_pv;                   /* "pv-unhalt pv-sched-yield ..." */
 } VmRunstatesSample;
@@ -87,6 +94,8 @@ typedef struct VmSnapshot {
     /* the balloon's free-page-reporting, deflate-on-oom; -1: unknown */
     int balloon_fpr, balloon_deflate;
     int64_t max_memory;             /* boot RAM, bytes; 0: unknown */
+    /* the balloon target a collector's policy set, and when (wall ms) */
+    int64_t balloon_target, balloon_target_ms;   /* 0: none known */
     bool has_balloon;
     int64_t actual;                 /* bytes */
     bool has_stats;
@@ -143,6 +152,45 @@ VmReadyBand vm_ready_band(double share);
  */
 bool vm_snapshot_ready(const VmSnapshot *s, double *share);
 
+/*
+ * Lock-holder preemption suspected: over the last interval the VM's
+ * co-stop (concurrency-hazard share) is at least 3 %, and its vCPUs
+ * either ask KVM to yield to a preempted vCPU at least 10 times a second
+ * each, or are preempted by the host while running at least 50 times a
+ * second each (docs/signals.md says why these marks)
+ */
+#define VM_LHP_COSTOP_MIN 0.03
+#define VM_LHP_YIELDS_MIN 10.0
+#define VM_LHP_PREEMPTED_MIN 50.0
+
+typedef struct VmLhp {
+    double costop;                  /* concurrency-hazard share */
+    double yields_per_s;            /* directed yields asked, per vCPU */
+    double yield_done;              /* the share that yielded, -1: none */
+    bool has_preempted;             /* this KVM counts preemptions */
+    double preempted_per_s;         /* reported preemptions, per vCPU */
+    bool suspected;
+} VmLhp;
+
+/*
+ * The VM's figures over the last interval and the rule's verdict; false
+ * if unknown (no interval, no VM states, no KVM counters: TCG, libvirt)
+ */
+bool vm_snapshot_lhp(const VmSnapshot *s, VmLhp *out);
+
+/*
+ * Memory flags (docs/signals.md): the guest in distress (under 5 % of
+ * its memory available, or an OOM kill or allocation stall between its
+ * last two reports); a balloon not following its target (over 64 MiB
+ * from it 120 s after it was set).  Each false if unknown.
+ */
+#define VM_DISTRESS_AVAILABLE 0.05
+#define VM_FOLLOW_SLACK_BYTES (64ll << 20)
+#define VM_FOLLOW_MS (120 * 1000)
+bool vm_snapshot_distress(const VmSnapshot *s, bool *distress);
+bool vm_snapshot_following(const VmSnapshot *s, int64_t now_ms,
+                           bool *following);
+
 /* A guest statistic's increase per second between its last two reports */
 bool vm_snapshot_stat_rate(const VmSnapshot *s, unsigned stat, double *per_s);
 /* Age of the statistics in ms at wall clock @now_ms, -1 if none */
@@ -154,6 +202,12 @@ int64_t vm_snapshot_stats_age_ms(const VmSnapshot *s, int64_t now_ms);
  * collector's wire form)
  */
 void vm_snapshot_add_balloon(json_object *o, const VmSnapshot *s);
+
+/* vCPU @i's KVM counters as QMP names them (it has them: has_kvm) */
+json_object *vm_snapshot_kvm_json(const VmRunstatesSample *r, unsigned i);
+
+/* "balloon-target" and its time, if @target is known (> 0) */
+void vm_snapshot_add_target(json_object *o, int64_t target, int64_t when_ms);
 
 /* The snapshot as a JSON object (vmtop --json) */
 json_object *vm_snapshot_to_json(const VmSnapshot *s, int64_t now_ms);

@@ -41,6 +41,15 @@ const ViewColumn view_columns[VIEW_COLUMNS_NR] = {
         "marked + from 5 %, ! from 10 %, !! from 20 % as esxtop's %RDY" },
     [VIEW_COL_CSTP] = { "cstp", "CSTP%", 5, VIEW_KIND_SHARE, false, true, 0,
         "co-stop: the concurrency-hazard share, as esxtop's %CSTP" },
+    [VIEW_COL_LHP] = { "lhp", "LHP", 3, VIEW_KIND_TEXT, false, true, 'l',
+        "lock-holder preemption suspected: CSTP% at least 3 % and 10 "
+        "directed yields or 50 preemptions per vCPU per second (KVM only; "
+        "- under TCG)" },
+    [VIEW_COL_MEMF] = { "memf", "MEM!", 4, VIEW_KIND_TEXT, false, true, 'd',
+        "memory flags: D the guest in distress (under 5 % available, or an "
+        "OOM kill or allocation stall since its last report), N the balloon "
+        "not following the collector's target (over 64 MiB off after 2 "
+        "min), ok neither, - not known" },
     [VIEW_COL_ACTUAL] = { "actual", "ACTUAL", 7, VIEW_KIND_MIB, false, true,
         0, "the balloon's actual size (guest RAM left), MiB" },
     [VIEW_COL_TOTAL] = { "total", "TOTAL", 7, VIEW_KIND_MIB, false, true, 0,
@@ -130,6 +139,32 @@ static bool stat_rate(const ViewVm *v, int stat, double *out)
            *out >= 0;
 }
 
+/*
+ * The memory flags: D distress, N not following, "ok" neither; as a
+ * rank in @rank (2 D + N: the worst first), as text in @buf; false if
+ * neither is known
+ */
+static bool mem_flags(const ViewVm *v, int64_t now_ms, double *rank,
+                      char *buf, size_t len)
+{
+    bool distress = false, following = true;
+    bool kd = vm_snapshot_distress(v->s, &distress);
+    bool kf = vm_snapshot_following(v->s, now_ms, &following);
+
+    if (!kd && !kf) {
+        return false;
+    }
+    if (rank) {
+        *rank = 2 * distress + !following;
+    }
+    if (buf) {
+        g_snprintf(buf, len, "%s%s%s", distress ? "D" : "",
+                   following ? "" : "N",
+                   distress || !following ? "" : "ok");
+    }
+    return true;
+}
+
 /* The VM's state as a rank: the VM states in order, then no data, error */
 static double state_rank(const ViewVm *v)
 {
@@ -154,6 +189,11 @@ bool view_column_value(ViewColumnId c, const ViewVm *v, int64_t now_ms,
     case VIEW_COL_STATE:
         *out = state_rank(v);
         return true;
+    case VIEW_COL_LHP:
+        *out = v->lhp.suspected;
+        return v->has_lhp;
+    case VIEW_COL_MEMF:
+        return mem_flags(v, now_ms, out, NULL, 0);
     case VIEW_COL_FULL:
         return share(v, VM_STATE_FULL_RUN, out);
     case VIEW_COL_CONT:
@@ -315,6 +355,15 @@ static void text_cell(ViewColumnId c, const ViewVm *v, int64_t now_ms,
         g_strlcpy(buf, s->has_runstates && s->cur.source ? s->cur.source
                                                           : "-", len);
         break;
+    case VIEW_COL_LHP:
+        g_strlcpy(buf, !v->has_lhp ? "-" : v->lhp.suspected ? "yes" : "no",
+                  len);
+        break;
+    case VIEW_COL_MEMF:
+        if (!mem_flags(v, now_ms, NULL, buf, len)) {
+            g_strlcpy(buf, "-", len);
+        }
+        break;
     default:
         g_strlcpy(buf, "-", len);
         break;
@@ -447,7 +496,8 @@ int view_column_compare(ViewColumnId c, const ViewVm *a, const ViewVm *b,
     bool ha, hb;
     int r;
 
-    if (col->kind == VIEW_KIND_TEXT && c != VIEW_COL_STATE) {
+    if (col->kind == VIEW_KIND_TEXT && c != VIEW_COL_STATE &&
+        c != VIEW_COL_LHP && c != VIEW_COL_MEMF) {
         text_cell(c, a, now_ms, ta, sizeof(ta));
         text_cell(c, b, now_ms, tb, sizeof(tb));
         ha = c == VIEW_COL_NAME || strcmp(ta, "-");

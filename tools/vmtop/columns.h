@@ -33,6 +33,8 @@ typedef enum ViewColumnId {
     VIEW_COL_RUN,
     VIEW_COL_RDY,
     VIEW_COL_CSTP,
+    VIEW_COL_LHP,
+    VIEW_COL_MEMF,
     VIEW_COL_ACTUAL,
     VIEW_COL_TOTAL,
     VIEW_COL_AVAIL,
@@ -80,6 +82,8 @@ typedef struct ViewVm {
     bool has_vcpu_mean;
     double run, rdy;                /* mean vCPU running/runnable share */
     int64_t age_ms;                 /* stats age, -1 if none */
+    bool has_lhp;
+    VmLhp lhp;                      /* lock-holder preemption figures */
     char *host;                     /* the group it is shown in */
 } ViewVm;
 

@@ -55,6 +55,7 @@ static ViewVm *view_vm_new(VmSnapshot *s, int64_t now_ms)
     vm_compute_vcpu_mean(v);
     v->age_ms = s->has_stats ? vm_snapshot_stats_age_ms(s, now_ms) : -1;
     v->host = host_of(s->where);
+    v->has_lhp = vm_snapshot_lhp(s, &v->lhp);
     return v;
 }
 
@@ -328,6 +329,20 @@ void view_vm_detail(const ViewVm *v, GPtrArray *out)
         c->source_reason ? c->source_reason : "",
         c->source_reason ? ")" : "", c->missed_changes,
         c->kvm_pv && *c->kvm_pv ? c->kvm_pv : "none"));
+    if (v->has_lhp) {
+        g_autofree char *done = v->lhp.yield_done >= 0 ?
+            g_strdup_printf(" (%.0f %% done)", v->lhp.yield_done * 100) :
+            g_strdup("");
+        g_autofree char *pre = v->lhp.has_preempted ?
+            g_strdup_printf("%.1f/s", v->lhp.preempted_per_s) :
+            g_strdup("not counted");
+
+        g_ptr_array_add(out, g_strdup_printf(
+            "    KVM per vCPU: directed yields %.1f/s%s, preempted %s; "
+            "co-stop %.1f %%: lock-holder preemption %s", v->lhp.yields_per_s,
+            done, pre, v->lhp.costop * 100,
+            v->lhp.suspected ? "SUSPECTED" : "not suspected"));
+    }
     g_ptr_array_add(out, g_strdup(view_vcpu_titles()));
     for (i = 0; i < c->n_vcpus; i++) {
         g_ptr_array_add(out, vcpu_line(s, i));

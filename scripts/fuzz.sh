@@ -8,8 +8,8 @@
 #       tests/fuzz/fuzz-snapshot-wire.c with tools/lib/vm-snapshot.c and
 #       tools/lib/vm-snapshot-wire.c
 #   qmp-client                  the host tools' QMP client, fed a peer's
-#       bytes: tests/fuzz/fuzz-qmp-client.c with tools/lib/qmp-client.c
-#       and tools/lib/vm-snapshot.c
+#       bytes: tests/fuzz/fuzz-qmp-client.c with tools/lib/qmp-client.c,
+#       tools/lib/qmp-wire.c and tools/lib/vm-snapshot.c
 #   collector-reader            the reader of the collector's protocol:
 #       tests/fuzz/fuzz-collector-reader.c with
 #       tools/lib/collector-client.c and the snapshot's wire form
@@ -59,9 +59,9 @@ snapshot-wire)
     ;;
 qmp-client)
     SRCS=(tests/fuzz/fuzz-qmp-client.c tools/lib/qmp-client.c
-          tools/lib/vm-snapshot.c)
+          tools/lib/qmp-wire.c tools/lib/vm-snapshot.c)
     DEPS=("${SRCS[@]}" tests/fuzz/fuzz-tools.h tools/lib/qmp-client.h
-          tools/lib/vm-snapshot.h
+          tools/lib/qmp-wire.h tools/lib/vm-snapshot.h
           scripts/fuzz.sh)
     INCLUDES=(-Itools/lib)
     PKGS=(glib-2.0 json-c)

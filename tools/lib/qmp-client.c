@@ -23,14 +23,13 @@
 #include <glib-unix.h>
 
 #include "qmp-client.h"
+#include "qmp-wire.h"
 
 #define READ_CHUNK 65536
 #define BUF_INITIAL 4096
 /* Limits beyond these are taken as these (json-c lengths are ints) */
 #define MAX_LINE_CAP (1024 * 1024 * 1024)
 #define MAX_DEPTH_CAP 4096
-/* Event timestamps whose µs fit an int64_t */
-#define MAX_SECONDS (G_MAXINT64 / G_USEC_PER_SEC - 1)
 
 const QmpLimits qmp_default_limits = {
     .max_line = 1024 * 1024,
@@ -50,14 +49,6 @@ struct QmpClient {
     char *buf;
     size_t cap, start, end, scanned;
 };
-
-/* What the peer sent, once its shape is checked */
-typedef enum QmpMsgKind {
-    QMP_MSG_GREETING,
-    QMP_MSG_EVENT,
-    QMP_MSG_RETURN,
-    QMP_MSG_ERROR,
-} QmpMsgKind;
 
 /* read_message() results */
 enum {
@@ -191,143 +182,19 @@ static int open_socket(const char *path, int64_t deadline, GError **err)
     return fd;
 }
 
-/* Checking the shape of messages */
-
-static bool get_string(json_object *obj, const char *key, const char **out)
-{
-    json_object *v;
-
-    if (!json_object_object_get_ex(obj, key, &v) ||
-        !json_object_is_type(v, json_type_string)) {
-        return false;
-    }
-    *out = json_object_get_string(v);
-    return true;
-}
-
-static bool get_int(json_object *obj, const char *key, int64_t *out)
-{
-    json_object *v;
-
-    if (!json_object_object_get_ex(obj, key, &v) ||
-        !json_object_is_type(v, json_type_int)) {
-        return false;
-    }
-    *out = json_object_get_int64(v);
-    return true;
-}
-
-static const char *check_event(json_object *msg)
-{
-    json_object *ts, *data;
-    const char *name;
-    int64_t s, us;
-
-    if (!get_string(msg, "event", &name)) {
-        return "\"event\" is not a string";
-    }
-    if (!json_object_object_get_ex(msg, "timestamp", &ts) ||
-        !json_object_is_type(ts, json_type_object) ||
-        !get_int(ts, "seconds", &s) || !get_int(ts, "microseconds", &us)) {
-        return "event without a {seconds, microseconds} timestamp";
-    }
-    if (s < -MAX_SECONDS || s > MAX_SECONDS || us < -1 ||
-        us >= G_USEC_PER_SEC) {
-        return "event timestamp out of range";
-    }
-    if (json_object_object_get_ex(msg, "data", &data) &&
-        !json_object_is_type(data, json_type_object)) {
-        return "event data is not an object";
-    }
-    return NULL;
-}
-
-static const char *check_error(json_object *msg)
-{
-    json_object *e;
-    const char *s;
-
-    json_object_object_get_ex(msg, "error", &e);
-    if (!json_object_is_type(e, json_type_object) ||
-        !get_string(e, "class", &s) || !get_string(e, "desc", &s)) {
-        return "\"error\" is not an object with class and desc strings";
-    }
-    return NULL;
-}
-
-/*
- * Classify @msg; NULL if it has the shape of its kind, else what is
- * wrong with it
- */
-static const char *check_message(json_object *msg, QmpMsgKind *kind)
-{
-    json_object *v;
-    bool has_return, has_error;
-
-    if (!json_object_is_type(msg, json_type_object)) {
-        return "message is not a JSON object";
-    }
-    if (json_object_object_get_ex(msg, "QMP", &v)) {
-        *kind = QMP_MSG_GREETING;
-        return json_object_is_type(v, json_type_object)
-               ? NULL : "\"QMP\" is not an object";
-    }
-    if (json_object_object_get_ex(msg, "event", NULL)) {
-        *kind = QMP_MSG_EVENT;
-        return check_event(msg);
-    }
-    has_return = json_object_object_get_ex(msg, "return", &v);
-    has_error = json_object_object_get_ex(msg, "error", NULL);
-    if (has_return && has_error) {
-        return "reply with both \"return\" and \"error\"";
-    }
-    if (has_error) {
-        *kind = QMP_MSG_ERROR;
-        return check_error(msg);
-    }
-    if (!has_return) {
-        return "message is neither an event nor a reply";
-    }
-    *kind = QMP_MSG_RETURN;
-    return v ? NULL : "\"return\" is null";
-}
-
 /* Reading */
 
 /* Parse one line (without its '\n'): a new object, or NULL with @err */
 static json_object *parse_line(QmpClient *c, const char *line, size_t len,
                                GError **err)
 {
-    enum json_tokener_error jerr;
-    json_object *obj;
+    json_object *obj = qmp_wire_parse(c->tok, line, len, c->lim.max_depth,
+                                       err);
 
-    if (memchr(line, '\0', len)) {
-        client_fail(c, err, QMP_CLIENT_ERROR_PROTOCOL,
-                    "invalid JSON: NUL byte in message");
-        return NULL;
+    if (!obj) {
+        client_close_fd(c);     /* a protocol error ends the connection */
     }
-    json_tokener_reset(c->tok);
-    obj = json_tokener_parse_ex(c->tok, line, (int)len);
-    jerr = json_tokener_get_error(c->tok);
-    if (jerr == json_tokener_success &&
-        json_tokener_get_parse_end(c->tok) == len) {
-        return obj;
-    }
-    json_object_put(obj);
-    if (jerr == json_tokener_error_depth) {
-        client_fail(c, err, QMP_CLIENT_ERROR_PROTOCOL,
-                    "JSON nested deeper than %d", c->lim.max_depth);
-    } else if (jerr == json_tokener_continue) {
-        client_fail(c, err, QMP_CLIENT_ERROR_PROTOCOL,
-                    "invalid JSON: message ends in the middle of a value");
-    } else if (jerr == json_tokener_success) {
-        client_fail(c, err, QMP_CLIENT_ERROR_PROTOCOL,
-                    "invalid JSON: data after the end of the message");
-    } else {
-        client_fail(c, err, QMP_CLIENT_ERROR_PROTOCOL, "invalid JSON: %s",
-                    json_tokener_error_desc(jerr));
-    }
-    return NULL;
+    return obj;
 }
 
 static bool line_is_blank(const char *line, size_t len)
@@ -456,7 +323,7 @@ static int read_message(QmpClient *c, int64_t deadline, json_object **msg,
     if (r < 0) {
         return READ_FAILED;
     }
-    bad = check_message(*msg, kind);
+    bad = qmp_wire_check(*msg, kind);
     if (bad) {
         json_object_put(*msg);
         *msg = NULL;
@@ -468,19 +335,15 @@ static int read_message(QmpClient *c, int64_t deadline, json_object **msg,
 
 static void dispatch_event(QmpClient *c, json_object *msg)
 {
-    json_object *ts, *data = NULL;
-    const char *name = NULL;
-    int64_t s = 0, us = 0;
+    json_object *data;
+    int64_t ts;
+    const char *name;
 
     if (!c->event_fn) {
         return;
     }
-    get_string(msg, "event", &name);
-    json_object_object_get_ex(msg, "timestamp", &ts);
-    get_int(ts, "seconds", &s);
-    get_int(ts, "microseconds", &us);
-    json_object_object_get_ex(msg, "data", &data);
-    c->event_fn(c->opaque, name, data, s * G_USEC_PER_SEC + us);
+    name = qmp_wire_event(msg, &data, &ts);
+    c->event_fn(c->opaque, name, data, ts);
 }
 
 /* Writing */
@@ -547,26 +410,7 @@ static bool reply_matches(json_object *msg, int64_t id)
 {
     int64_t got;
 
-    return get_int(msg, "id", &got) && got == id;
-}
-
-/* The "return" of a reply (a new reference), or NULL with @err set */
-static json_object *reply_value(const char *command, json_object *msg,
-                                QmpMsgKind kind, GError **err)
-{
-    json_object *v, *e;
-    const char *cls = "", *desc = "";
-
-    if (kind == QMP_MSG_RETURN) {
-        json_object_object_get_ex(msg, "return", &v);
-        return json_object_get(v);
-    }
-    json_object_object_get_ex(msg, "error", &e);
-    get_string(e, "class", &cls);
-    get_string(e, "desc", &desc);
-    g_set_error(err, QMP_CLIENT_ERROR, QMP_CLIENT_ERROR_COMMAND,
-                "%s: %s (%s)", command, desc, cls);
-    return NULL;
+    return qmp_wire_id(msg, &got) && got == id;
 }
 
 /*
@@ -611,7 +455,7 @@ static json_object *wait_reply(QmpClient *c, const char *command, int64_t id,
                         command);
             return NULL;
         }
-        ret = reply_value(command, msg, kind, err);
+        ret = qmp_wire_reply_value(command, msg, kind, err);
         json_object_put(msg);
         return ret;
     }

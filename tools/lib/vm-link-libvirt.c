@@ -51,6 +51,7 @@
 
 #include "vm-link-libvirt.h"
 #include "vm-link-libvirt-stats.h"
+#include "qmp-wire.h"
 
 /* Pending events per link; beyond that the worker is not keeping up */
 #define LV_QUEUE_MAX 4096
@@ -205,44 +206,35 @@ static void lv_set_error(VmLinkLibvirt *v, GError **err, const char *what)
     g_set_error(err, QMP_CLIENT_ERROR, code, "%s: %s", what, msg);
 }
 
-/* Parse @text of @len bytes within the limits: an object, or NULL */
-static json_object *lv_parse(VmLinkLibvirt *v, const char *text,
-                             size_t len, const char **why)
+/*
+ * Text from libvirt (a reply, an event's data), parsed as the QMP client
+ * parses a socket's messages (qmp-wire.h), within the limits; @what
+ * prefixes the error
+ */
+static json_object *lv_parse(VmLinkLibvirt *v, const char *what,
+                             const char *text, GError **err)
 {
+    size_t len = strlen(text);
+    g_autoptr(GError) e = NULL;
     json_tokener *tok;
     json_object *obj;
-    size_t end;
 
+    while (len && g_ascii_isspace(text[len - 1])) {
+        len--;
+    }
     if (len > v->lim.max_line) {
-        *why = "oversized";
+        g_set_error(err, QMP_CLIENT_ERROR, QMP_CLIENT_ERROR_PROTOCOL,
+                    "%s: longer than %zu bytes", what, v->lim.max_line);
         return NULL;
     }
     tok = json_tokener_new_ex(v->lim.max_depth);
-    if (!tok) {
-        *why = "out of memory";
-        return NULL;
-    }
-    /* The terminating NUL ends a top-level value */
-    obj = json_tokener_parse_ex(tok, text, (int)len + 1);
-    if (json_tokener_get_error(tok) != json_tokener_success) {
-        *why = json_tokener_error_desc(json_tokener_get_error(tok));
-        json_object_put(obj);
-        json_tokener_free(tok);
-        return NULL;
-    }
-    end = json_tokener_get_parse_end(tok);
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT |
+                                JSON_TOKENER_VALIDATE_UTF8);
+    obj = qmp_wire_parse(tok, text, len, v->lim.max_depth, &e);
     json_tokener_free(tok);
-    for (; end < len; end++) {
-        if (!g_ascii_isspace(text[end])) {
-            *why = "trailing data";
-            json_object_put(obj);
-            return NULL;
-        }
-    }
-    if (!json_object_is_type(obj, json_type_object)) {
-        *why = "not an object";
-        json_object_put(obj);
-        return NULL;
+    if (!obj) {
+        g_set_error(err, QMP_CLIENT_ERROR, QMP_CLIENT_ERROR_PROTOCOL,
+                    "%s: %s", what, e->message);
     }
     return obj;
 }
@@ -250,36 +242,23 @@ static json_object *lv_parse(VmLinkLibvirt *v, const char *text,
 static json_object *lv_reply(VmLinkLibvirt *v, const char *command,
                              const char *text, GError **err)
 {
-    const char *why = NULL;
-    json_object *obj = lv_parse(v, text, strlen(text), &why);
-    json_object *ret, *error, *desc;
+    json_object *msg = lv_parse(v, command, text, err), *ret;
+    QmpMsgKind kind;
+    const char *why;
 
-    if (!obj) {
+    if (!msg) {
+        return NULL;
+    }
+    why = qmp_wire_check(msg, &kind);
+    if (why) {
         g_set_error(err, QMP_CLIENT_ERROR, QMP_CLIENT_ERROR_PROTOCOL,
-                    "%s: invalid reply: %s", command, why);
+                    "%s: %s", command, why);
+        json_object_put(msg);
         return NULL;
     }
-    if (json_object_object_get_ex(obj, "return", &ret) && ret) {
-        json_object_get(ret);
-        json_object_put(obj);
-        return ret;
-    }
-    if (json_object_object_get_ex(obj, "error", &error) &&
-        json_object_is_type(error, json_type_object)) {
-        if (!json_object_object_get_ex(error, "desc", &desc) &&
-            !json_object_object_get_ex(error, "class", &desc)) {
-            desc = NULL;
-        }
-        g_set_error(err, QMP_CLIENT_ERROR, QMP_CLIENT_ERROR_COMMAND,
-                    "%s: %s", command,
-                    desc ? json_object_get_string(desc) : "error");
-        json_object_put(obj);
-        return NULL;
-    }
-    json_object_put(obj);
-    g_set_error(err, QMP_CLIENT_ERROR, QMP_CLIENT_ERROR_PROTOCOL,
-                "%s: reply without return or error", command);
-    return NULL;
+    ret = qmp_wire_reply_value(command, msg, kind, err);
+    json_object_put(msg);
+    return ret;
 }
 
 static json_object *lv_execute(VmLink *l, const char *command,
@@ -395,13 +374,16 @@ static bool lv_open(VmLink *l, int timeout_ms, GError **err)
 static bool lv_dispatch(VmLinkLibvirt *v, LvEvent *e, GError **err)
 {
     json_object *data = NULL;
-    const char *why = NULL;
 
     if (e->details) {
-        data = lv_parse(v, e->details, strlen(e->details), &why);
+        data = lv_parse(v, e->event, e->details, err);
         if (!data) {
+            return false;
+        }
+        if (!json_object_is_type(data, json_type_object)) {
             g_set_error(err, QMP_CLIENT_ERROR, QMP_CLIENT_ERROR_PROTOCOL,
-                        "%s: invalid event data: %s", e->event, why);
+                        "%s: event data is not an object", e->event);
+            json_object_put(data);
             return false;
         }
     }

@@ -131,6 +131,8 @@ class CollectorTest(VMTestCase):
 
     @staticmethod
     def connects(log):
+        if not os.path.exists(log):
+            return 0            # (written at the first connection)
         with open(log) as f:
             return f.read().splitlines().count('connect')
 
@@ -313,6 +315,28 @@ class CollectorTest(VMTestCase):
         t = threading.Thread(target=serve, daemon=True)
         t.start()
         self.addCleanup(srv.close)
+
+    def test_dead_vm_logged_once(self):
+        """A VM that fails every retry the same way is logged once, then
+        counted: the count is said when it fails otherwise, and when it
+        answers again"""
+        log = self.fake('frozen', 'silent')
+        d = self.daemon(settle=False)
+        wait_until(lambda: self.connects(log) >= 3, 60, 0.1,
+                   'three tries of the frozen VM')
+        said = [x for x in self.log_text(d).splitlines() if 'frozen:' in x]
+        self.assertEqual(len(said), 1, said)
+        self.assertIn('qmp_capabilities', said[0])
+        # it answers again (a good peer takes its socket over)
+        self.procs[-1].kill()
+        self.procs[-1].wait()
+        self.fake('frozen', 'good')
+        self.wait_log(d, 'frozen: answering again, after')
+        said = [x for x in self.log_text(d).splitlines() if 'frozen:' in x]
+        said = said[:[i for i, x in enumerate(said) if 'answering' in x][0]]
+        # the first failure; (once it closed) the count and the new one
+        self.assertLessEqual(len(said), 3, said)
+        self.assertIn('repeated', ''.join(said))
 
     def test_memory_flags(self):
         """MEM! from the collector's frames: a balloon over 64 MiB from

@@ -66,6 +66,9 @@ struct VmWorker {
 
     /* the worker thread's own */
     VmSnapshot *work;
+    char *failure;          /* the last failure logged, or NULL */
+    unsigned repeats;       /* times it came again, not logged */
+    unsigned failures;      /* since the VM last answered */
     bool connected;
     int backoff_ms;
 };
@@ -245,12 +248,33 @@ void vm_worker_kick(VmWorker *w)
     g_mutex_unlock(&w->lock);
 }
 
+/*
+ * Log the failure in work->error once: a dead VM fails every retry the
+ * same way, so a repeat is counted, and said when something else happens
+ */
+static void log_failure(VmWorker *w)
+{
+    w->failures++;
+    if (!g_strcmp0(w->failure, w->work->error)) {
+        w->repeats++;
+        return;
+    }
+    if (w->repeats) {
+        g_message("%s: (the failure before repeated %u time%s)", w->name,
+                  w->repeats, w->repeats == 1 ? "" : "s");
+    }
+    g_free(w->failure);
+    w->failure = g_strdup(w->work->error);
+    w->repeats = 0;
+    g_message("%s: %s", w->name, w->failure);
+}
+
 /* The VM did not answer in time, or the link failed */
 static void mark_unresponsive(VmWorker *w, const char *what, GError *err)
 {
     g_free(w->work->error);
     w->work->error = g_strdup_printf("%s: %s", what, err->message);
-    g_message("%s: %s", w->name, w->work->error);
+    log_failure(w);
     if (w->work->responsive || !w->work->unresponsive_since_us) {
         w->work->unresponsive_since_us = g_get_real_time();
     }
@@ -265,6 +289,12 @@ static void mark_unresponsive(VmWorker *w, const char *what, GError *err)
 
 static void mark_responsive(VmWorker *w)
 {
+    if (w->failures) {
+        g_message("%s: answering again, after %u failure%s", w->name,
+                  w->failures, w->failures == 1 ? "" : "s");
+    }
+    g_clear_pointer(&w->failure, g_free);
+    w->repeats = w->failures = 0;
     w->work->responsive = true;
     w->work->unresponsive_since_us = 0;
 }
@@ -611,6 +641,7 @@ static gpointer worker_thread(gpointer opaque)
     vm_snapshot_unref(w->work);
     vm_snapshot_unref(w->published);
     vm_snapshot_unref(w->overdue);
+    g_free(w->failure);
     g_mutex_clear(&w->lock);
     g_cond_clear(&w->wake);
     close(w->wake_fd);

@@ -108,7 +108,8 @@ static void test_round_trip(void)
     g_assert_cmpint(r->taken_us, ==, 123456789);
     g_assert_cmpint(r->balloon_deflate, ==, -1);
     g_assert_cmpint(r->cur.missed_changes, ==, 2);
-    g_assert_cmpstr(r->cur.kvm_pv, ==, "pv-unhalt");
+    g_assert_true(r->cur.has_kvm_pv);
+    g_assert_cmphex(r->cur.kvm_pv, ==, 1u << VM_KVM_PV_UNHALT);
     g_assert_true(vm_snapshot_stat_rate(s, STAT_MAJOR_FAULTS, &a));
     g_assert_true(vm_snapshot_stat_rate(r, STAT_MAJOR_FAULTS, &b));
     g_assert_cmpfloat(a, ==, b);
@@ -176,6 +177,8 @@ static void test_bad(void)
     check_bad("runstates/prev/vcpus/ns/running", "1.5", "'running'");
     check_bad("runstates/cur/source", "{}", "'source'");
     check_bad("error", "[1]", "'error'");
+    check_bad("runstates/cur/kvm-pv", "\"pv-unhalt warp-drive\"", "'kvm-pv'");
+    check_bad("balloon-target", "5", "'balloon-target-ms'");
 }
 
 static void test_ready(void)

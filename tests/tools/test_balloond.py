@@ -335,6 +335,38 @@ class BalloondTest(VMTestCase):
                            capture_output=True, text=True, timeout=30)
         self.assertNotEqual(p.returncode, 0)
         self.assertIn('nonsense', p.stderr)
+        for bad in ('127.0.0.1', 'localhost:9100', ':0', ':99999', '[::1]:x',
+                    '1.2.3:80'):
+            p = subprocess.run([DAEMON, '--qmp-dir', self.dir, '--metrics', bad,
+                                '--host-meminfo', self.meminfo],
+                               capture_output=True, text=True, timeout=30)
+            self.assertEqual(p.returncode, 1, bad)
+            self.assertIn('is not ADDR:PORT', p.stderr, bad)
+
+    def test_metrics_ipv6_and_any(self):
+        """The metrics endpoint on IPv6's loopback, and on every address
+        (":PORT": IPv6 and IPv4 alike)"""
+        for listen, urls in (('[::1]:%d', ['http://[::1]:%d/metrics']),
+                             (':%d', ['http://[::1]:%d/metrics',
+                                      'http://127.0.0.1:%d/metrics'])):
+            port = free_port()
+            p = subprocess.Popen([DAEMON, '--qmp-dir', self.dir, '--metrics',
+                                  listen % port, '--host-meminfo',
+                                  self.meminfo], stderr=subprocess.DEVNULL)
+            try:
+                for url in urls:
+                    def get():
+                        try:
+                            with urllib.request.urlopen(url % port,
+                                                        timeout=5) as r:
+                                return r.read().decode()
+                        except OSError:
+                            return None
+                    text = wait_until(get, 10, 0.1, url % port)
+                    self.assertIn('qemu_oc_host_memory_pressure', text)
+            finally:
+                p.send_signal(signal.SIGTERM)
+                self.assertEqual(p.wait(10), 0)
 
     def test_shipped_configuration(self):
         """The default configuration the packages install: taken as it

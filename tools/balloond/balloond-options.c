@@ -37,7 +37,8 @@ bool balloond_parse_options(int argc, char **argv, BalloondOptions *o)
           "host memory pressure from FILE (/proc/pressure/memory format)",
           "FILE" },
         { "metrics", 0, 0, G_OPTION_ARG_STRING, &o->metrics,
-          "serve Prometheus metrics on ADDR:PORT", "ADDR:PORT" },
+          "serve Prometheus metrics on ADDR:PORT, [IPV6]:PORT or :PORT "
+          "(all)", "ADDR:PORT" },
         { "log-json", 0, 0, G_OPTION_ARG_FILENAME, &o->log_json,
           "also log decisions as JSON lines to FILE", "FILE" },
         { "state-file", 0, 0, G_OPTION_ARG_FILENAME, &o->state_file,

@@ -55,7 +55,7 @@ struct Collector {
     CollectorCounters n;
 };
 
-static GQuark collector_error_quark(void)
+GQuark collector_error_quark(void)
 {
     return g_quark_from_static_string("collector-error");
 }
@@ -325,14 +325,14 @@ static bool clear_stale(const char *path, GError **err)
         return true;
     }
     if (!S_ISSOCK(st.st_mode)) {
-        g_set_error(err, collector_error_quark(), 0,
+        g_set_error(err, COLLECTOR_ERROR, COLLECTOR_ERROR_SOCKET,
                     "%s exists and is not a socket", path);
         return false;
     }
     probe = g_socket_new(G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM,
                          G_SOCKET_PROTOCOL_DEFAULT, NULL);
     if (probe && g_socket_connect(probe, addr, NULL, &e)) {
-        g_set_error(err, collector_error_quark(), 0,
+        g_set_error(err, COLLECTOR_ERROR, COLLECTOR_ERROR_BUSY,
                     "another collector serves %s", path);
         return false;
     }
@@ -351,7 +351,7 @@ static bool listen_on(Collector *c, const char *group, GError **err)
         struct group *gr = getgrnam(group);
 
         if (!gr) {
-            g_set_error(err, collector_error_quark(), 0,
+            g_set_error(err, COLLECTOR_ERROR, COLLECTOR_ERROR_PERMISSION,
                         "no such group '%s'", group);
             return false;
         }
@@ -368,8 +368,8 @@ static bool listen_on(Collector *c, const char *group, GError **err)
                                        NULL, err);
     umask(old);
     if (ok && group && chown(c->path, -1, gid) < 0) {
-        g_set_error(err, collector_error_quark(), 0, "%s: chown: %s",
-                    c->path, g_strerror(errno));
+        g_set_error(err, COLLECTOR_ERROR, COLLECTOR_ERROR_PERMISSION,
+                    "%s: chown: %s", c->path, g_strerror(errno));
         ok = false;
     }
     return ok;

@@ -59,4 +59,14 @@ void collector_counters(Collector *c, CollectorCounters *out);
 /* Close every reader and remove the socket */
 void collector_stop(Collector *c);
 
+/* Errors of collector_start() */
+#define COLLECTOR_ERROR collector_error_quark()
+GQuark collector_error_quark(void);
+
+typedef enum CollectorError {
+    COLLECTOR_ERROR_SOCKET,     /* the path is not ours to take */
+    COLLECTOR_ERROR_BUSY,       /* another collector serves it */
+    COLLECTOR_ERROR_PERMISSION, /* its group: unknown, or cannot be set */
+} CollectorError;
+
 #endif

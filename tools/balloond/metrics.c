@@ -2,7 +2,8 @@
  * qemu-oc-balloond: Prometheus metrics over HTTP (libmicrohttpd)
  *
  * See metrics.h.  One libmicrohttpd daemon with its own polling thread
- * listens on an IPv4 address ("ADDR:PORT", or ":PORT" for all).
+ * listens on one address ("ADDR:PORT", "[IPV6]:PORT", parsed by GLib;
+ * ":PORT": every address, IPv6 and IPv4).
  * GET (or HEAD) /metrics gives the page, another method on it 405, any
  * other path 404.
  *
@@ -23,14 +24,13 @@
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 
-#include <arpa/inet.h>
 #include <inttypes.h>
 #include <math.h>
-#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
+#include <gio/gio.h>
 #include <microhttpd.h>
 
 #include "metrics.h"
@@ -50,21 +50,6 @@ struct Metrics {
 };
 
 /* ---- the exposition text ---- */
-
-/* A guest statistic's index in vm_stat_names and its label value */
-typedef struct StatLabel {
-    unsigned index;
-    const char *label;
-} StatLabel;
-
-static const StatLabel guest_memory_stats[] = {
-    { 4, "free" }, { 5, "total" }, { 6, "available" }, { 7, "disk_caches" },
-};
-
-static const StatLabel guest_event_stats[] = {
-    { 0, "swap_in" }, { 1, "swap_out" }, { 2, "major_faults" },
-    { 3, "minor_faults" }, { 10, "oom_kills" }, { 11, "alloc_stalls" },
-};
 
 static void append_escaped(GString *s, const char *value)
 {
@@ -337,19 +322,19 @@ static void balloon_deflate(GString *s, const char *name,
     balloon_flag(s, name, v, v->snap->balloon_deflate);
 }
 
+/* The exported statistics (vm_stats[].label) of one kind, by label */
 static void guest_stats(GString *s, const char *name, const MetricsVm *v,
-                        const StatLabel *stats, unsigned n)
+                        bool level)
 {
+    uint64_t val;
     unsigned i;
 
-    if (!v->snap->has_stats) {
-        return;
-    }
-    for (i = 0; i < n; i++) {
-        if (v->snap->stats_mask & (1u << stats[i].index)) {
+    for (i = 0; i < VM_STATS_NR; i++) {
+        if (vm_stats[i].label && vm_stats[i].level == level &&
+            vm_snapshot_stat(v->snap, i, &val)) {
             sample_begin(s, name, v->snap);
-            sample_label(s, "stat", stats[i].label);
-            sample_end_u64(s, v->snap->stats[stats[i].index]);
+            sample_label(s, "stat", vm_stats[i].label);
+            sample_end_u64(s, val);
         }
     }
 }
@@ -358,16 +343,14 @@ static void guest_memory(GString *s, const char *name, const MetricsVm *v,
                          int64_t now_ms)
 {
     (void)now_ms;
-    guest_stats(s, name, v, guest_memory_stats,
-                G_N_ELEMENTS(guest_memory_stats));
+    guest_stats(s, name, v, true);
 }
 
 static void guest_events(GString *s, const char *name, const MetricsVm *v,
                          int64_t now_ms)
 {
     (void)now_ms;
-    guest_stats(s, name, v, guest_event_stats,
-                G_N_ELEMENTS(guest_event_stats));
+    guest_stats(s, name, v, false);
 }
 
 static void guest_stats_age(GString *s, const char *name,
@@ -666,7 +649,7 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *c,
     return respond(c, MHD_HTTP_OK, CONTENT_TYPE, collect_page(m));
 }
 
-static GQuark metrics_error_quark(void)
+GQuark metrics_error_quark(void)
 {
     return g_quark_from_static_string("metrics-error");
 }
@@ -686,44 +669,76 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     }
 }
 
-/* "ADDR:PORT" or ":PORT", a numeric IPv4 address and a port 1..65535 */
-static bool parse_listen(const char *addr_port, struct sockaddr_in *sa,
-                         GError **err)
+/*
+ * "ADDR:PORT", "[IPV6]:PORT" or ":PORT" (every address, IPv6 and IPv4):
+ * a numeric address (no name is looked up) and a port 1..65535
+ */
+static GSocketAddress *parse_listen(const char *addr_port, GError **err)
 {
-    const char *colon = addr_port ? strrchr(addr_port, ':') : NULL;
-    g_autofree char *host = NULL;
-    const char *p;
-    unsigned port = 0;
+    g_autoptr(GSocketConnectable) na = NULL;
+    g_autoptr(GInetAddress) inet = NULL;
+    const char *host = "::";
+    guint64 port = 0;
 
-    memset(sa, 0, sizeof(*sa));
-    sa->sin_family = AF_INET;
-    for (p = colon ? colon + 1 : ""; g_ascii_isdigit(*p) && port <= 65535;
-         p++) {
-        port = port * 10 + (*p - '0');
+    if (addr_port && addr_port[0] == ':' && addr_port[1] != ':') {
+        /* (a port alone: GLib would take its digits for a host name) */
+        if (!g_ascii_string_to_unsigned(addr_port + 1, 10, 1, 65535, &port,
+                                        NULL)) {
+            port = 0;
+        }
+    } else if (addr_port) {
+        na = g_network_address_parse(addr_port, 0, NULL);
+        if (na) {
+            host = g_network_address_get_hostname(G_NETWORK_ADDRESS(na));
+            port = g_network_address_get_port(G_NETWORK_ADDRESS(na));
+        }
     }
-    host = colon ? g_strndup(addr_port, colon - addr_port) : NULL;
-    if (!colon || *p || port == 0 || port > 65535 ||
-        (*host && inet_pton(AF_INET, host, &sa->sin_addr) != 1)) {
-        g_set_error(err, metrics_error_quark(), 0,
-                    "metrics: \"%s\" is not ADDR:PORT or :PORT (a numeric "
-                    "IPv4 address, a port 1-65535)",
+    inet = port ? g_inet_address_new_from_string(host) : NULL;
+    if (!inet) {
+        g_set_error(err, METRICS_ERROR, METRICS_ERROR_ADDRESS,
+                    "metrics: \"%s\" is not ADDR:PORT, [IPV6]:PORT or :PORT "
+                    "(a numeric address, a port 1-65535)",
                     addr_port ? addr_port : "");
-        return false;
+        return NULL;
     }
-    if (!*host) {
-        sa->sin_addr.s_addr = htonl(INADDR_ANY);
+    return g_inet_socket_address_new(inet, port);
+}
+
+/* libmicrohttpd listening on @sa (and IPv4 too if it is IPv6's any) */
+static struct MHD_Daemon *listen_on(Metrics *m, GSocketAddress *sa,
+                                    GError **err)
+{
+    GInetAddress *inet = g_inet_socket_address_get_address(
+        G_INET_SOCKET_ADDRESS(sa));
+    bool v6 = g_inet_address_get_family(inet) == G_SOCKET_FAMILY_IPV6;
+    unsigned flags = MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD |
+                     MHD_USE_ERROR_LOG;
+    struct sockaddr_storage ss;
+
+    if (!g_socket_address_to_native(sa, &ss, sizeof(ss), err)) {
+        return NULL;
     }
-    sa->sin_port = htons(port);
-    return true;
+    if (v6) {
+        flags |= g_inet_address_get_is_any(inet) ? MHD_USE_DUAL_STACK
+                                                 : MHD_USE_IPv6;
+    }
+    return MHD_start_daemon(
+        flags, g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(sa)),
+        NULL, NULL, handle_request, m,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, m,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)HTTP_CONNECTION_LIMIT,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)HTTP_TIMEOUT_S,
+        MHD_OPTION_END);
 }
 
 Metrics *metrics_start(const char *addr_port, MetricsCollectFn *collect,
                        void *opaque, GError **err)
 {
-    struct sockaddr_in sa;
+    g_autoptr(GSocketAddress) sa = parse_listen(addr_port, err);
     Metrics *m;
 
-    if (!parse_listen(addr_port, &sa, err)) {
+    if (!sa) {
         return NULL;
     }
     m = g_new0(Metrics, 1);
@@ -732,20 +747,15 @@ Metrics *metrics_start(const char *addr_port, MetricsCollectFn *collect,
     m->addr_port = g_strdup(addr_port);
     m->start_log = g_string_new(NULL);
     g_atomic_int_set(&m->starting, 1);
-    m->daemon = MHD_start_daemon(
-        MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG,
-        ntohs(sa.sin_port), NULL, NULL, handle_request, m,
-        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, m,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)HTTP_CONNECTION_LIMIT,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)HTTP_TIMEOUT_S,
-        MHD_OPTION_END);
+    m->daemon = listen_on(m, sa, err);
     g_atomic_int_set(&m->starting, 0);
     if (!m->daemon) {
-        g_set_error(err, metrics_error_quark(), 1,
-                    "metrics: cannot listen on %s: %s", addr_port,
-                    m->start_log->len ? m->start_log->str
-                                      : "libmicrohttpd failed to start");
+        if (err && !*err) {
+            g_set_error(err, METRICS_ERROR, METRICS_ERROR_LISTEN,
+                        "metrics: cannot listen on %s: %s", addr_port,
+                        m->start_log->len ? m->start_log->str
+                                          : "libmicrohttpd failed to start");
+        }
         metrics_stop(m);
         return NULL;
     }

@@ -51,4 +51,13 @@ void metrics_stop(Metrics *m);
 char *metrics_render(GPtrArray *vms, const HostMemory *host,
                      GPtrArray *domains, int64_t now_ms);
 
+/* Errors of metrics_start() */
+#define METRICS_ERROR metrics_error_quark()
+GQuark metrics_error_quark(void);
+
+typedef enum MetricsError {
+    METRICS_ERROR_ADDRESS,      /* not an address and port to listen on */
+    METRICS_ERROR_LISTEN,       /* cannot listen there */
+} MetricsError;
+
 #endif

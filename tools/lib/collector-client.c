@@ -13,6 +13,7 @@
  */
 
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <string.h>
@@ -46,9 +47,22 @@ struct CollectorClient {
     CollectorStatus st;
 };
 
-static GQuark collector_error_quark(void)
+GQuark collector_client_error_quark(void)
 {
     return g_quark_from_static_string("collector-client-error");
+}
+
+static void G_GNUC_PRINTF(3, 4) reader_fail(GError **err,
+                                            CollectorClientError code,
+                                            const char *fmt, ...)
+{
+    g_autofree char *msg = NULL;
+    va_list ap;
+
+    va_start(ap, fmt);
+    msg = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    g_set_error_literal(err, COLLECTOR_CLIENT_ERROR, code, msg);
 }
 
 static int by_name(gconstpointer a, gconstpointer b)
@@ -78,7 +92,7 @@ static bool on_hello(CollectorClient *c, json_object *h, GError **err)
         version = json_object_get_int64(v);
     }
     if (version != VM_SNAPSHOT_WIRE_VERSION) {
-        g_set_error(err, collector_error_quark(), 0, "the collector speaks "
+        reader_fail(err, COLLECTOR_CLIENT_ERROR_VERSION, "the collector speaks "
                     "protocol version %" G_GINT64_FORMAT "; this reader "
                     "speaks %d", version, VM_SNAPSHOT_WIRE_VERSION);
         return false;
@@ -116,7 +130,8 @@ static bool on_frame(CollectorClient *c, json_object *f, GError **err)
 
     if (!json_object_object_get_ex(f, "vms", &vms) ||
         !json_object_is_type(vms, json_type_array)) {
-        g_set_error(err, collector_error_quark(), 0, "a frame without VMs");
+        reader_fail(err, COLLECTOR_CLIENT_ERROR_PROTOCOL,
+                    "a frame without VMs");
         return false;
     }
     if (json_object_object_get_ex(f, "seq", &v)) {
@@ -156,7 +171,7 @@ static bool on_message(CollectorClient *c, json_object *msg, GError **err)
     json_object *v;
 
     if (!json_object_is_type(msg, json_type_object)) {
-        g_set_error(err, collector_error_quark(), 0, "a message is not an "
+        reader_fail(err, COLLECTOR_CLIENT_ERROR_PROTOCOL, "a message is not an "
                     "object");
         return false;
     }
@@ -167,12 +182,13 @@ static bool on_message(CollectorClient *c, json_object *msg, GError **err)
         json_object *d = NULL;
 
         json_object_object_get_ex(v, "desc", &d);
-        g_set_error(err, collector_error_quark(), 0, "the collector: %.200s",
+        reader_fail(err, COLLECTOR_CLIENT_ERROR_COLLECTOR,
+                    "the collector: %.200s",
                     d ? json_object_get_string(d) : "error");
         return false;
     }
     if (!c->st.attached) {
-        g_set_error(err, collector_error_quark(), 0, "no hello from the "
+        reader_fail(err, COLLECTOR_CLIENT_ERROR_PROTOCOL, "no hello from the "
                     "collector");
         return false;
     }
@@ -207,7 +223,7 @@ static bool on_line(CollectorClient *c, const char *line, size_t len,
     msg = json_tokener_parse_ex(c->tok, line, len);
     jerr = json_tokener_get_error(c->tok);
     if (jerr != json_tokener_success) {
-        g_set_error(err, collector_error_quark(), 0, "invalid JSON: %s",
+        reader_fail(err, COLLECTOR_CLIENT_ERROR_PROTOCOL, "invalid JSON: %s",
                     jerr == json_tokener_continue
                     ? "a message ends early"
                     : json_tokener_error_desc(jerr));
@@ -216,7 +232,7 @@ static bool on_line(CollectorClient *c, const char *line, size_t len,
     }
     end = json_tokener_get_parse_end(c->tok);
     if (end < len) {
-        g_set_error(err, collector_error_quark(), 0, "invalid JSON: more "
+        reader_fail(err, COLLECTOR_CLIENT_ERROR_PROTOCOL, "invalid JSON: more "
                     "than one message on a line");
         json_object_put(msg);
         return false;
@@ -242,8 +258,9 @@ static bool feed(CollectorClient *c, const char *buf, size_t len,
         nl = memchr(buf, '\n', len);
         n = nl ? (size_t)(nl - buf) + 1 : len;
         if (c->line->len + n > COLLECTOR_MAX_MESSAGE) {
-            g_set_error(err, collector_error_quark(), 0, "a message longer "
-                        "than %u bytes", COLLECTOR_MAX_MESSAGE);
+            reader_fail(err, COLLECTOR_CLIENT_ERROR_PROTOCOL,
+                        "a message longer than %u bytes",
+                        COLLECTOR_MAX_MESSAGE);
             return false;
         }
         g_byte_array_append(c->line, (const guint8 *)buf, n);
@@ -278,7 +295,7 @@ static bool attach(CollectorClient *c, GError **err)
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
 
     if (strlen(c->path) >= sizeof(sa.sun_path)) {
-        g_set_error(err, collector_error_quark(), 0, "%s: path too long",
+        reader_fail(err, COLLECTOR_CLIENT_ERROR_CONNECT, "%s: path too long",
                     c->path);
         return false;
     }
@@ -286,7 +303,7 @@ static bool attach(CollectorClient *c, GError **err)
     c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (c->fd < 0 ||
         connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-        g_set_error(err, collector_error_quark(), 0, "%s: %s", c->path,
+        reader_fail(err, COLLECTOR_CLIENT_ERROR_CONNECT, "%s: %s", c->path,
                     g_strerror(errno));
         detach(c);
         return false;
@@ -320,7 +337,7 @@ static int read_some(CollectorClient *c, int timeout_ms, GError **err)
     buf = g_malloc(COLLECTOR_READ_CHUNK);
     n = read(c->fd, buf, COLLECTOR_READ_CHUNK);
     if (n <= 0) {
-        g_set_error(err, collector_error_quark(), 0, "the collector %s",
+        reader_fail(err, COLLECTOR_CLIENT_ERROR_CLOSED, "the collector %s",
                     n ? g_strerror(errno) : "closed the connection");
         return -1;
     }
@@ -418,7 +435,7 @@ CollectorClient *collector_client_new(const char *path, int timeout_ms,
 
         if (r <= 0) {
             if (r == 0) {
-                g_set_error(err, collector_error_quark(), 0,
+                reader_fail(err, COLLECTOR_CLIENT_ERROR_TIMEOUT,
                             "%s: no frame within %d ms", path, timeout_ms);
             }
             collector_client_free(c);

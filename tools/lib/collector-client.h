@@ -20,6 +20,19 @@
 
 #include "vm-snapshot.h"
 
+/* Errors of the reader */
+#define COLLECTOR_CLIENT_ERROR collector_client_error_quark()
+GQuark collector_client_error_quark(void);
+
+typedef enum CollectorClientError {
+    COLLECTOR_CLIENT_ERROR_CONNECT,     /* nothing to attach to */
+    COLLECTOR_CLIENT_ERROR_CLOSED,      /* the collector went away */
+    COLLECTOR_CLIENT_ERROR_TIMEOUT,     /* no frame in time */
+    COLLECTOR_CLIENT_ERROR_VERSION,     /* another protocol version */
+    COLLECTOR_CLIENT_ERROR_PROTOCOL,    /* a message that breaks it */
+    COLLECTOR_CLIENT_ERROR_COLLECTOR,   /* the collector says: an error */
+} CollectorClientError;
+
 /* Where readers look when not told (the service's socket) */
 #define COLLECTOR_DEFAULT_SOCKET "/run/qemu-oc-balloond/collector.sock"
 

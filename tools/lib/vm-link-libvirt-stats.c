@@ -25,6 +25,7 @@
 #include <libvirt/virterror.h>
 
 #include "vm-link-libvirt-stats.h"
+#include "vm-snapshot.h"
 
 /* A machine type only qemu-oc has (hw/i386, patches/) */
 #define LV_OC_MACHINE "pc-i440fx-7.2-oc"
@@ -221,21 +222,18 @@ static bool param_u64(virDomainStatsRecordPtr r, const char *name,
     return false;
 }
 
-/* libvirt's balloon statistic -> our name, and KiB or a count */
-static const struct {
-    const char *libvirt, *ours;
-    bool kib;
-} balloon_stats[] = {
-    { "balloon.swap_in", "swap-in", true },
-    { "balloon.swap_out", "swap-out", true },
-    { "balloon.major_fault", "major-faults", false },
-    { "balloon.minor_fault", "minor-faults", false },
-    { "balloon.unused", "free-memory", true },
-    { "balloon.available", "total-memory", true },
-    { "balloon.usable", "available-memory", true },
-    { "balloon.disk_caches", "disk-caches", true },
-    { "balloon.hugetlb_pgalloc", "hugetlb-allocations", false },
-    { "balloon.hugetlb_pgfail", "hugetlb-failures", false },
+/* libvirt's balloon statistics, in KiB where ours are in bytes */
+static const char *const libvirt_stats[VM_STATS_NR] = {
+    [STAT_SWAP_IN] = "balloon.swap_in",
+    [STAT_SWAP_OUT] = "balloon.swap_out",
+    [STAT_MAJOR_FAULTS] = "balloon.major_fault",
+    [STAT_MINOR_FAULTS] = "balloon.minor_fault",
+    [STAT_FREE] = "balloon.unused",
+    [STAT_TOTAL] = "balloon.available",
+    [STAT_AVAILABLE] = "balloon.usable",
+    [STAT_DISK_CACHES] = "balloon.disk_caches",
+    [STAT_HUGETLB_ALLOCATIONS] = "balloon.hugetlb_pgalloc",
+    [STAT_HUGETLB_FAILURES] = "balloon.hugetlb_pgfail",
 };
 
 static json_object *balloon_answer(virDomainPtr dom, GError **err)
@@ -255,10 +253,11 @@ static json_object *balloon_answer(virDomainPtr dom, GError **err)
     }
     if (param_u64(recs[0], "balloon.last-update", &update) && update) {
         stats = json_object_new_object();
-        for (i = 0; i < G_N_ELEMENTS(balloon_stats); i++) {
-            if (param_u64(recs[0], balloon_stats[i].libvirt, &v)) {
-                json_object_object_add(stats, balloon_stats[i].ours,
-                    json_object_new_uint64(balloon_stats[i].kib ? v << 10
+        for (i = 0; i < VM_STATS_NR; i++) {
+            if (libvirt_stats[i] &&
+                param_u64(recs[0], libvirt_stats[i], &v)) {
+                json_object_object_add(stats, vm_stats[i].name,
+                    json_object_new_uint64(vm_stats[i].bytes ? v << 10
                                                                 : v));
             }
         }

@@ -12,6 +12,7 @@
  */
 
 #include <errno.h>
+#include <stdarg.h>
 #include <string.h>
 #include "vm-snapshot-wire.h"
 
@@ -19,20 +20,56 @@
 #define WIRE_MAX_VCPUS 4096
 #define WIRE_MAX_STRING 4096
 
-static GQuark wire_error_quark(void)
+GQuark vm_snapshot_wire_error_quark(void)
 {
     return g_quark_from_static_string("vm-snapshot-wire-error");
 }
 
+/* A member is wrong: @err says which, and how */
+static void G_GNUC_PRINTF(2, 3) wire_fail(GError **err, const char *fmt, ...)
+{
+    g_autofree char *msg = NULL;
+    va_list ap;
+
+    va_start(ap, fmt);
+    msg = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    g_set_error_literal(err, VM_SNAPSHOT_WIRE_ERROR,
+                        VM_SNAPSHOT_WIRE_ERROR_INVALID, msg);
+}
+
+/* Names of counters: in an array of names, or a member of a table's rows */
+typedef struct Names {
+    const void *first;
+    size_t stride;              /* bytes from one name to the next */
+} Names;
+
+static Names array_names(const char *const *a)
+{
+    return (Names){ a, sizeof(*a) };
+}
+
+static Names stat_names(void)
+{
+    return (Names){ &vm_stats[0].name, sizeof(vm_stats[0]) };
+}
+
+static const char *name_at(Names names, unsigned i)
+{
+    return *(const char *const *)((const char *)names.first +
+                                  i * names.stride);
+}
+
 static void add_u64s(json_object *o, const char *key, const uint64_t *v,
-                     const char *const *names, unsigned n, uint32_t mask)
+                     Names names, unsigned n, uint32_t mask)
 {
     json_object *m = json_object_new_object();
     unsigned i;
 
     for (i = 0; i < n; i++) {
         if (mask & (1u << i)) {
-            json_object_object_add(m, names[i], json_object_new_uint64(v[i]));
+            json_object_object_add(m, name_at(names, i),
+                                   json_object_new_uint64(v[i]));
         }
     }
     json_object_object_add(o, key, m);
@@ -58,7 +95,8 @@ static json_object *sample_to_wire(const VmRunstatesSample *r)
         add_string(o, "state", vm_state_names[r->vm_state]);
     }
     if (r->has_vm) {
-        add_u64s(o, "vm-ns", r->vm_ns, vm_state_names, VM_STATES_NR, ~0u);
+        add_u64s(o, "vm-ns", r->vm_ns, array_names(vm_state_names),
+                 VM_STATES_NR, ~0u);
     }
     json_object_object_add(o, "missed-changes",
                            json_object_new_uint64(r->missed_changes));
@@ -72,8 +110,8 @@ static json_object *sample_to_wire(const VmRunstatesSample *r)
         if (r->vcpu[i].state >= 0) {
             add_string(c, "state", vcpu_state_names[r->vcpu[i].state]);
         }
-        add_u64s(c, "ns", r->vcpu[i].ns, vcpu_state_names, VCPU_STATES_NR,
-                 ~0u);
+        add_u64s(c, "ns", r->vcpu[i].ns, array_names(vcpu_state_names),
+                 VCPU_STATES_NR, ~0u);
         json_object_object_add(c, "transitions",
                                json_object_new_uint64(r->vcpu[i].transitions));
         if (r->vcpu[i].has_kvm) {
@@ -85,7 +123,11 @@ static json_object *sample_to_wire(const VmRunstatesSample *r)
     add_string(o, "method", r->method);
     add_string(o, "source", r->source);
     add_string(o, "source-reason", r->source_reason);
-    add_string(o, "kvm-pv", r->kvm_pv);
+    if (r->has_kvm_pv) {
+        g_autofree char *pv = vm_kvm_pv_string(r->kvm_pv);
+
+        add_string(o, "kvm-pv", pv);
+    }
     return o;
 }
 
@@ -113,12 +155,12 @@ json_object *vm_snapshot_to_wire(const VmSnapshot *s)
 
         json_object_object_add(st, "update-ms",
                                json_object_new_int64(s->stats_update_ms));
-        add_u64s(st, "values", s->stats, vm_stat_names, VM_STATS_NR,
+        add_u64s(st, "values", s->stats, stat_names(), VM_STATS_NR,
                  s->stats_mask);
         if (s->prev_update_ms) {
             json_object_object_add(st, "prev-update-ms",
                                    json_object_new_int64(s->prev_update_ms));
-            add_u64s(st, "prev-values", s->prev_stats, vm_stat_names,
+            add_u64s(st, "prev-values", s->prev_stats, stat_names(),
                      VM_STATS_NR, s->stats_mask);
         }
         json_object_object_add(o, "stats", st);
@@ -149,13 +191,13 @@ static json_object *get(json_object *o, const char *key, json_type type,
     }
     if (!json_object_object_get_ex(o, key, &v)) {
         if (need == REQUIRED) {
-            g_set_error(err, wire_error_quark(), 0, "'%s' is missing", key);
+            wire_fail(err, "'%s' is missing", key);
             *ok = false;
         }
         return NULL;
     }
     if (!json_object_is_type(v, type)) {
-        g_set_error(err, wire_error_quark(), 0, "'%s' has the wrong type",
+        wire_fail(err, "'%s' has the wrong type",
                     key);
         *ok = false;
         return NULL;
@@ -201,7 +243,7 @@ static int64_t get_i64(json_object *o, const char *key, int64_t min,
     errno = 0;
     x = json_object_get_int64(v);
     if (errno || x < min) {
-        g_set_error(err, wire_error_quark(), 0, "'%s' is out of range", key);
+        wire_fail(err, "'%s' is out of range", key);
         *ok = false;
         return 0;
     }
@@ -220,7 +262,7 @@ static uint64_t get_u64(json_object *o, const char *key, Need need, bool *ok,
     errno = 0;
     x = json_object_get_uint64(v);
     if (errno || (x == 0 && json_object_get_int64(v) < 0)) {
-        g_set_error(err, wire_error_quark(), 0, "'%s' is out of range", key);
+        wire_fail(err, "'%s' is out of range", key);
         *ok = false;
         return 0;
     }
@@ -236,7 +278,7 @@ static char *get_str(json_object *o, const char *key, Need need, bool *ok,
         return NULL;
     }
     if (json_object_get_string_len(v) > WIRE_MAX_STRING) {
-        g_set_error(err, wire_error_quark(), 0, "'%s' is too long", key);
+        wire_fail(err, "'%s' is too long", key);
         *ok = false;
         return NULL;
     }
@@ -266,7 +308,7 @@ static int get_name(json_object *o, const char *key,
             return i;
         }
     }
-    g_set_error(err, wire_error_quark(), 0, "'%s': unknown name '%.64s'",
+    wire_fail(err, "'%s': unknown name '%.64s'",
                 key, json_object_get_string(v));
     *ok = false;
     return -1;
@@ -274,16 +316,16 @@ static int get_name(json_object *o, const char *key,
 
 /* Members of @o named by @names into @v; the bit of each present, mask */
 static uint32_t get_u64s(json_object *o, const char *key, uint64_t *v,
-                         const char *const *names, unsigned n, Need need,
-                         bool *ok, GError **err)
+                         Names names, unsigned n, Need need, bool *ok,
+                         GError **err)
 {
     json_object *m = get(o, key, json_type_object, need, ok, err);
     uint32_t mask = 0;
     unsigned i;
 
     for (i = 0; m && *ok && i < n; i++) {
-        if (json_object_object_get_ex(m, names[i], NULL)) {
-            v[i] = get_u64(m, names[i], REQUIRED, ok, err);
+        if (json_object_object_get_ex(m, name_at(names, i), NULL)) {
+            v[i] = get_u64(m, name_at(names, i), REQUIRED, ok, err);
             mask |= 1u << i;
         }
     }
@@ -293,6 +335,7 @@ static uint32_t get_u64s(json_object *o, const char *key, uint64_t *v,
 static bool sample_from_wire(json_object *o, VmRunstatesSample *r,
                              GError **err)
 {
+    g_autofree char *pv = NULL;
     json_object *vcpus;
     bool ok = true;
     size_t n, i;
@@ -304,13 +347,13 @@ static bool sample_from_wire(json_object *o, VmRunstatesSample *r,
     r->vm_state = get_name(o, "state", vm_state_names, VM_STATES_NR, &ok,
                            err);
     r->has_vm = json_object_object_get_ex(o, "vm-ns", NULL);
-    get_u64s(o, "vm-ns", r->vm_ns, vm_state_names, VM_STATES_NR, OPTIONAL,
-             &ok, err);
+    get_u64s(o, "vm-ns", r->vm_ns, array_names(vm_state_names),
+             VM_STATES_NR, OPTIONAL, &ok, err);
     r->missed_changes = get_u64(o, "missed-changes", OPTIONAL, &ok, err);
     vcpus = get(o, "vcpus", json_type_array, REQUIRED, &ok, err);
     n = vcpus ? json_object_array_length(vcpus) : 0;
     if (n > WIRE_MAX_VCPUS) {
-        g_set_error(err, wire_error_quark(), 0, "too many vCPUs (%zu)", n);
+        wire_fail(err, "too many vCPUs (%zu)", n);
         return false;
     }
     r->vcpu = g_new0(typeof(*r->vcpu), n);
@@ -319,7 +362,7 @@ static bool sample_from_wire(json_object *o, VmRunstatesSample *r,
         json_object *c = json_object_array_get_idx(vcpus, i);
 
         if (!json_object_is_type(c, json_type_object)) {
-            g_set_error(err, wire_error_quark(), 0, "vCPU %zu is not an "
+            wire_fail(err, "vCPU %zu is not an "
                         "object", i);
             return false;
         }
@@ -328,8 +371,8 @@ static bool sample_from_wire(json_object *o, VmRunstatesSample *r,
                                        err);
         r->vcpu[i].state = get_name(c, "state", vcpu_state_names,
                                     VCPU_STATES_NR, &ok, err);
-        get_u64s(c, "ns", r->vcpu[i].ns, vcpu_state_names, VCPU_STATES_NR,
-                 REQUIRED, &ok, err);
+        get_u64s(c, "ns", r->vcpu[i].ns, array_names(vcpu_state_names),
+                 VCPU_STATES_NR, REQUIRED, &ok, err);
         r->vcpu[i].transitions = get_u64(c, "transitions", OPTIONAL, &ok,
                                          err);
         get_kvm(r, i, get(c, "kvm", json_type_object, OPTIONAL, &ok, err),
@@ -338,7 +381,12 @@ static bool sample_from_wire(json_object *o, VmRunstatesSample *r,
     r->method = get_str(o, "method", OPTIONAL, &ok, err);
     r->source = get_str(o, "source", OPTIONAL, &ok, err);
     r->source_reason = get_str(o, "source-reason", OPTIONAL, &ok, err);
-    r->kvm_pv = get_str(o, "kvm-pv", OPTIONAL, &ok, err);
+    pv = get_str(o, "kvm-pv", OPTIONAL, &ok, err);
+    r->has_kvm_pv = pv != NULL;
+    if (pv && !vm_kvm_pv_parse(pv, &r->kvm_pv)) {
+        wire_fail(err, "'kvm-pv': unknown feature in '%.64s'", pv);
+        ok = false;
+    }
     return ok;
 }
 
@@ -347,10 +395,10 @@ static bool stats_from_wire(json_object *st, VmSnapshot *s, GError **err)
     bool ok = true;
 
     s->stats_update_ms = get_i64(st, "update-ms", 1, REQUIRED, &ok, err);
-    s->stats_mask = get_u64s(st, "values", s->stats, vm_stat_names,
+    s->stats_mask = get_u64s(st, "values", s->stats, stat_names(),
                              VM_STATS_NR, REQUIRED, &ok, err);
     s->prev_update_ms = get_i64(st, "prev-update-ms", 1, OPTIONAL, &ok, err);
-    get_u64s(st, "prev-values", s->prev_stats, vm_stat_names, VM_STATS_NR,
+    get_u64s(st, "prev-values", s->prev_stats, stat_names(), VM_STATS_NR,
              OPTIONAL, &ok, err);
     s->has_stats = ok;
     return ok;
@@ -384,7 +432,7 @@ VmSnapshot *vm_snapshot_from_wire(json_object *o, GError **err)
     bool ok = true;
 
     if (!json_object_is_type(o, json_type_object)) {
-        g_set_error(err, wire_error_quark(), 0, "a VM is not an object");
+        wire_fail(err, "a VM is not an object");
         return NULL;
     }
     name = get_str(o, "name", REQUIRED, &ok, err);
@@ -411,7 +459,7 @@ VmSnapshot *vm_snapshot_from_wire(json_object *o, GError **err)
     s->balloon_target_ms = get_i64(o, "balloon-target-ms", 1, OPTIONAL, &ok,
                                    err);
     if (ok && !s->balloon_target != !s->balloon_target_ms) {
-        g_set_error(err, wire_error_quark(), 0, "'balloon-target' and "
+        wire_fail(err, "'balloon-target' and "
                     "'balloon-target-ms' go together");
         ok = false;
     }

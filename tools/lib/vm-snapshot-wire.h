@@ -23,6 +23,14 @@
 /* @s as one "vms" element of a frame (a new object) */
 json_object *vm_snapshot_to_wire(const VmSnapshot *s);
 
+/* Errors of vm_snapshot_from_wire(): the member that is wrong, named */
+#define VM_SNAPSHOT_WIRE_ERROR vm_snapshot_wire_error_quark()
+GQuark vm_snapshot_wire_error_quark(void);
+
+typedef enum VmSnapshotWireError {
+    VM_SNAPSHOT_WIRE_ERROR_INVALID,
+} VmSnapshotWireError;
+
 /* A snapshot (ref 1) from a "vms" element; NULL with @err if malformed */
 VmSnapshot *vm_snapshot_from_wire(json_object *o, GError **err);
 

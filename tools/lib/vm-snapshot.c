@@ -13,12 +13,35 @@
 #include <string.h>
 #include "vm-snapshot.h"
 
-const char *const vm_stat_names[VM_STATS_NR] = {
-    "swap-in", "swap-out", "major-faults", "minor-faults",
-    "free-memory", "total-memory", "available-memory", "disk-caches",
-    "hugetlb-allocations", "hugetlb-failures", "oom-kills", "alloc-stalls",
-    "async-scans", "direct-scans", "async-reclaims", "direct-reclaims",
+const VmStatInfo vm_stats[VM_STATS_NR] = {
+    [STAT_SWAP_IN] = { "swap-in", "swap_in", false, true },
+    [STAT_SWAP_OUT] = { "swap-out", "swap_out", false, true },
+    [STAT_MAJOR_FAULTS] = { "major-faults", "major_faults", false, false },
+    [STAT_MINOR_FAULTS] = { "minor-faults", "minor_faults", false, false },
+    [STAT_FREE] = { "free-memory", "free", true, true },
+    [STAT_TOTAL] = { "total-memory", "total", true, true },
+    [STAT_AVAILABLE] = { "available-memory", "available", true, true },
+    [STAT_DISK_CACHES] = { "disk-caches", "disk_caches", true, true },
+    [STAT_HUGETLB_ALLOCATIONS] = { "hugetlb-allocations", NULL, false, false },
+    [STAT_HUGETLB_FAILURES] = { "hugetlb-failures", NULL, false, false },
+    [STAT_OOM_KILLS] = { "oom-kills", "oom_kills", false, false },
+    [STAT_ALLOC_STALLS] = { "alloc-stalls", "alloc_stalls", false, false },
+    [STAT_ASYNC_SCANS] = { "async-scans", NULL, false, false },
+    [STAT_DIRECT_SCANS] = { "direct-scans", NULL, false, false },
+    [STAT_ASYNC_RECLAIMS] = { "async-reclaims", NULL, false, false },
+    [STAT_DIRECT_RECLAIMS] = { "direct-reclaims", NULL, false, false },
 };
+G_STATIC_ASSERT(STAT_DIRECT_RECLAIMS + 1 == VM_STATS_NR);
+
+bool vm_snapshot_stat(const VmSnapshot *s, VmStat stat, uint64_t *val)
+{
+    if (!s->has_stats || stat >= VM_STATS_NR ||
+        !(s->stats_mask & (1u << stat))) {
+        return false;
+    }
+    *val = s->stats[stat];
+    return true;
+}
 
 const char *const vm_state_names[VM_STATES_NR] = {
     "full-run", "full-contention", "concurrency-hazard", "blocked",
@@ -56,7 +79,6 @@ static void sample_clear(VmRunstatesSample *r)
     g_free(r->method);
     g_free(r->source);
     g_free(r->source_reason);
-    g_free(r->kvm_pv);
     memset(r, 0, sizeof(*r));
     r->vm_state = -1;
 }
@@ -68,7 +90,6 @@ static void sample_copy(VmRunstatesSample *dst, const VmRunstatesSample *src)
     dst->method = g_strdup(src->method);
     dst->source = g_strdup(src->source);
     dst->source_reason = g_strdup(src->source_reason);
-    dst->kvm_pv = g_strdup(src->kvm_pv);
 }
 
 void vm_snapshot_unref(VmSnapshot *s)
@@ -160,7 +181,7 @@ bool vm_snapshot_set_balloon(VmSnapshot *s, json_object *info)
         return stats == NULL;   /* no statistics yet is not an error */
     }
     for (i = 0; i < VM_STATS_NR; i++) {
-        if (get_uint(stats, vm_stat_names[i], &val[i])) {
+        if (get_uint(stats, vm_stats[i].name, &val[i])) {
             mask |= 1u << i;
         }
     }
@@ -177,23 +198,60 @@ bool vm_snapshot_set_balloon(VmSnapshot *s, json_object *info)
     return true;
 }
 
-static char *pv_string(json_object *pv)
+const char *const vm_kvm_pv_names[VM_KVM_PV_NR] = {
+    [VM_KVM_PV_UNHALT] = "pv-unhalt",
+    [VM_KVM_PV_SCHED_YIELD] = "pv-sched-yield",
+    [VM_KVM_PV_STEAL_TIME] = "steal-time",
+    [VM_KVM_PV_DEDICATED_HINT] = "dedicated-hint",
+};
+const char vm_kvm_pv_letters[VM_KVM_PV_NR + 1] = "UYSD";
+
+char *vm_kvm_pv_string(uint32_t mask)
 {
-    static const char *const names[] = {
-        "pv-unhalt", "pv-sched-yield", "steal-time", "dedicated-hint",
-    };
     GString *str = g_string_new(NULL);
-    json_object *v;
     unsigned i;
 
-    for (i = 0; i < G_N_ELEMENTS(names); i++) {
-        v = member(pv, names[i], json_type_boolean);
-        if (v && json_object_get_boolean(v)) {
+    for (i = 0; i < VM_KVM_PV_NR; i++) {
+        if (mask & (1u << i)) {
             g_string_append_printf(str, "%s%s", str->len ? " " : "",
-                                   names[i]);
+                                   vm_kvm_pv_names[i]);
         }
     }
     return g_string_free(str, false);
+}
+
+bool vm_kvm_pv_parse(const char *words, uint32_t *mask)
+{
+    g_auto(GStrv) w = g_strsplit(words, " ", -1);
+    int i, j;
+
+    *mask = 0;
+    for (i = 0; w[i]; i++) {
+        j = *w[i] ? name_index(vm_kvm_pv_names, VM_KVM_PV_NR, w[i]) : -2;
+        if (j == -1) {
+            return false;
+        }
+        if (j >= 0) {
+            *mask |= 1u << j;
+        }
+    }
+    return true;
+}
+
+/* QMP's KvmPvFeatures object as a mask of the features set */
+static uint32_t pv_mask(json_object *pv)
+{
+    json_object *v;
+    uint32_t mask = 0;
+    unsigned i;
+
+    for (i = 0; i < VM_KVM_PV_NR; i++) {
+        v = member(pv, vm_kvm_pv_names[i], json_type_boolean);
+        if (v && json_object_get_boolean(v)) {
+            mask |= 1u << i;
+        }
+    }
+    return mask;
 }
 
 /* vCPU @i's KVM counters, from QMP's VcpuKvmCounters @kvm (or none) */
@@ -274,7 +332,8 @@ bool vm_snapshot_set_runstates(VmSnapshot *s, json_object *rs,
     str = member(rs, "source-reason", json_type_string);
     r.source_reason = g_strdup(str ? json_object_get_string(str) : NULL);
     if (member(rs, "kvm-pv", json_type_object)) {
-        r.kvm_pv = pv_string(member(rs, "kvm-pv", json_type_object));
+        r.has_kvm_pv = true;
+        r.kvm_pv = pv_mask(member(rs, "kvm-pv", json_type_object));
     }
     sample_clear(&s->prev);
     s->prev = s->cur;
@@ -543,9 +602,10 @@ static json_object *runstates_json(const VmSnapshot *s)
         json_object_object_add(o, "source",
                                json_object_new_string(s->cur.source));
     }
-    if (s->cur.kvm_pv) {
-        json_object_object_add(o, "kvm-pv",
-                               json_object_new_string(s->cur.kvm_pv));
+    if (s->cur.has_kvm_pv) {
+        g_autofree char *pv = vm_kvm_pv_string(s->cur.kvm_pv);
+
+        json_object_object_add(o, "kvm-pv", json_object_new_string(pv));
     }
     if (vm_snapshot_vm_shares(s, vm)) {
         json_object_object_add(o, "shares",
@@ -638,7 +698,7 @@ json_object *vm_snapshot_to_json(const VmSnapshot *s, int64_t now_ms)
 
         for (i = 0; i < VM_STATS_NR; i++) {
             if (s->stats_mask & (1u << i)) {
-                json_object_object_add(st, vm_stat_names[i],
+                json_object_object_add(st, vm_stats[i].name,
                                        json_object_new_uint64(s->stats[i]));
             }
         }

@@ -17,11 +17,38 @@
 #include <glib.h>
 #include <json-c/json.h>
 
-#define VM_STATS_NR 16      /* Linux virtio_balloon stat tags */
+#define VM_STATS_NR 16      /* Linux virtio_balloon stat tags: VmStat */
 #define VM_STATES_NR 6      /* full-run ... partial-contention */
 #define VCPU_STATES_NR 4    /* running, runnable, blocked, offline */
 
-extern const char *const vm_stat_names[VM_STATS_NR];    /* QAPI names */
+/* The guest's statistics, in Linux's tag order (virtio_balloon.h) */
+typedef enum VmStat {
+    STAT_SWAP_IN,
+    STAT_SWAP_OUT,
+    STAT_MAJOR_FAULTS,
+    STAT_MINOR_FAULTS,
+    STAT_FREE,
+    STAT_TOTAL,
+    STAT_AVAILABLE,
+    STAT_DISK_CACHES,
+    STAT_HUGETLB_ALLOCATIONS,
+    STAT_HUGETLB_FAILURES,
+    STAT_OOM_KILLS,
+    STAT_ALLOC_STALLS,
+    STAT_ASYNC_SCANS,
+    STAT_DIRECT_SCANS,
+    STAT_ASYNC_RECLAIMS,
+    STAT_DIRECT_RECLAIMS,
+} VmStat;
+
+/* What each is called and what it is: the one table of them */
+typedef struct VmStatInfo {
+    const char *name;           /* QAPI's ("swap-in") */
+    const char *label;          /* the metrics' label, NULL: not exported */
+    bool level;                 /* memory held now (else a running count) */
+    bool bytes;                 /* in bytes (else a number of events) */
+} VmStatInfo;
+extern const VmStatInfo vm_stats[VM_STATS_NR];
 
 /* Indices in vm_state_names */
 enum {
@@ -33,18 +60,19 @@ enum {
     VM_STATE_PARTIAL_CONTENTION,
 };
 
-/* Indices in vm_stat_names (Linux's tags) that the tools use by name */
-enum {
-    STAT_SWAP_IN = 0,
-    STAT_MAJOR_FAULTS = 2,
-    STAT_FREE = 4,
-    STAT_TOTAL = 5,
-    STAT_AVAILABLE = 6,
-    STAT_OOM_KILLS = 10,
-    STAT_ALLOC_STALLS = 11,
-};
 extern const char *const vm_state_names[VM_STATES_NR];
 extern const char *const vcpu_state_names[VCPU_STATES_NR];
+
+/* KVM PV features the guest sees, bits of VmRunstatesSample.kvm_pv */
+enum {
+    VM_KVM_PV_UNHALT,
+    VM_KVM_PV_SCHED_YIELD,
+    VM_KVM_PV_STEAL_TIME,
+    VM_KVM_PV_DEDICATED_HINT,
+    VM_KVM_PV_NR
+};
+extern const char *const vm_kvm_pv_names[VM_KVM_PV_NR];   /* QAPI names */
+extern const char vm_kvm_pv_letters[VM_KVM_PV_NR + 1];     /* "UYSD" */
 
 /* Indices in vcpu_state_names */
 enum {
@@ -77,7 +105,8 @@ typedef struct VmRunstatesSample {
     unsigned n_vcpus;
     VmVcpuSample *vcpu;
     char *method, *source, *source_reason;
-    char *kvm_pv;                   /* "pv-unhalt pv-sched-yield ..." */
+    bool has_kvm_pv;                /* the guest's KVM PV features known */
+    uint32_t kvm_pv;                /* bit n: vm_kvm_pv_names[n] */
 } VmRunstatesSample;
 
 typedef struct VmSnapshot {
@@ -191,6 +220,9 @@ bool vm_snapshot_distress(const VmSnapshot *s, bool *distress);
 bool vm_snapshot_following(const VmSnapshot *s, int64_t now_ms,
                            bool *following);
 
+/* The guest's statistic @stat in its last report (false: not reported) */
+bool vm_snapshot_stat(const VmSnapshot *s, VmStat stat, uint64_t *val);
+
 /* A guest statistic's increase per second between its last two reports */
 bool vm_snapshot_stat_rate(const VmSnapshot *s, unsigned stat, double *per_s);
 /* Age of the statistics in ms at wall clock @now_ms, -1 if none */
@@ -205,6 +237,11 @@ void vm_snapshot_add_balloon(json_object *o, const VmSnapshot *s);
 
 /* vCPU @i's KVM counters as QMP names them (it has them: has_kvm) */
 json_object *vm_snapshot_kvm_json(const VmRunstatesSample *r, unsigned i);
+
+/* @mask as QAPI names, space-separated ("" if none) */
+char *vm_kvm_pv_string(uint32_t mask);
+/* The reverse; false if a word is not a feature's name */
+bool vm_kvm_pv_parse(const char *words, uint32_t *mask);
 
 /* "balloon-target" and its time, if @target is known (> 0) */
 void vm_snapshot_add_target(json_object *o, int64_t target, int64_t when_ms);

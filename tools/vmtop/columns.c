@@ -86,17 +86,6 @@ static const char *const vm_state_abbrevs[VM_STATES_NR] = {
     [VM_STATE_PARTIAL_CONTENTION] = "part-cont",
 };
 
-/* Short forms of the KVM PV features */
-static const struct {
-    const char *name;
-    char letter;
-} pv_letters[] = {
-    { "pv-unhalt", 'U' },
-    { "pv-sched-yield", 'Y' },
-    { "steal-time", 'S' },
-    { "dedicated-hint", 'D' },
-};
-
 int view_column_lookup(const char *name)
 {
     int i;
@@ -291,29 +280,18 @@ static void format_state(char *buf, size_t len, const VmSnapshot *s,
     }
 }
 
-/* "pv-unhalt pv-sched-yield steal-time" -> "UYS"; "-" if none */
+/* The KVM PV features as letters: U Y S D; "-" if none */
 static void format_pv(char *buf, size_t len, const VmSnapshot *s)
 {
-    g_auto(GStrv) words = NULL;
-    size_t n = 0, j;
-    int i;
+    size_t n = 0;
+    unsigned i;
 
-    if (s->has_runstates && s->cur.kvm_pv) {
-        words = g_strsplit_set(s->cur.kvm_pv, " ,", -1);
-        for (i = 0; words[i] && n + 1 < len; i++) {
-            if (!*words[i]) {
-                continue;
-            }
-            buf[n] = '?';
-            for (j = 0; j < G_N_ELEMENTS(pv_letters); j++) {
-                if (!strcmp(words[i], pv_letters[j].name)) {
-                    buf[n] = pv_letters[j].letter;
-                }
-            }
-            n++;
+    for (i = 0; s->has_runstates && i < VM_KVM_PV_NR && n + 1 < len; i++) {
+        if (s->cur.kvm_pv & (1u << i)) {
+            buf[n++] = vm_kvm_pv_letters[i];
         }
     }
-    if (!n) {
+    if (!n && len > 1) {
         buf[n++] = '-';
     }
     buf[n] = '\0';

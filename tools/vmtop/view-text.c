@@ -311,6 +311,7 @@ void view_vm_detail(const ViewVm *v, GPtrArray *out)
 {
     const VmSnapshot *s = v->s;
     const VmRunstatesSample *c = &s->cur;
+    g_autofree char *pv = vm_kvm_pv_string(c->kvm_pv);
     unsigned i;
 
     g_ptr_array_add(out, g_strdup_printf("    at %s",
@@ -328,7 +329,7 @@ void view_vm_detail(const ViewVm *v, GPtrArray *out)
         c->source_reason ? " (" : "",
         c->source_reason ? c->source_reason : "",
         c->source_reason ? ")" : "", c->missed_changes,
-        c->kvm_pv && *c->kvm_pv ? c->kvm_pv : "none"));
+        *pv ? pv : "none"));
     if (v->has_lhp) {
         g_autofree char *done = v->lhp.yield_done >= 0 ?
             g_strdup_printf(" (%.0f %% done)", v->lhp.yield_done * 100) :

@@ -20,6 +20,7 @@
  */
 
 #include <errno.h>
+#include <malloc.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -780,6 +781,11 @@ int main(int argc, char **argv)
     BalloondOptions o = { 0 };
     int ret;
 
+    /*
+     * One thread per VM: glibc would give each its own malloc arena, up
+     * to 8 per core, and keep them once grown (the soak, bench/soak.py)
+     */
+    mallopt(M_ARENA_MAX, 2);
     if (!balloond_parse_options(argc, argv, &o)) {
         balloond_options_clear(&o);
         return 2;

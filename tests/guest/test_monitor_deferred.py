@@ -124,17 +124,20 @@ class DeferredMonitorTest(VMTestCase):
                 vm.starve(3600)
                 time.sleep(0.5)
                 for i in range(RECONNECT_CYCLES):
+                    # served while the earlier clients' asks (60 s) are
+                    # pending: a monitor that waited for one would take
+                    # 60 s; a busy host may take seconds (not a bound)
                     c = connect(os.path.join(d, 'rq.sock'))
-                    self.assertIn('QMP', qmp_line(c, 'greeting'))
+                    self.assertIn('QMP', qmp_line(c, 'greeting', 30))
                     c.send(json.dumps({'execute': 'qmp_capabilities',
                                        'id': 'caps-%d' % i}) + '\n')
-                    msg = qmp_line(c, 'reply to qmp_capabilities')
+                    msg = qmp_line(c, 'reply to qmp_capabilities', 30)
                     while 'event' in msg:
-                        msg = qmp_line(c, 'reply to qmp_capabilities')
+                        msg = qmp_line(c, 'reply to qmp_capabilities', 30)
                     self.assertEqual(msg.get('id'), 'caps-%d' % i, msg)
                     c.send(json.dumps({'execute': 'query-balloon',
                                        'arguments': {'refresh': 'sync',
-                                                     'timeout': 10000},
+                                                     'timeout': 60000},
                                        'id': 'ask-%d' % i}) + '\n')
                     c.close()
                 for i in range(RECONNECT_CYCLES):

@@ -67,23 +67,41 @@ def listing(binary, kind):
 
 
 def schema(binary):
-    """query-qmp-schema: commands, events, and every enum's values"""
-    cmds = ('{"execute":"qmp_capabilities"}\n{"execute":"query-qmp-schema"}\n'
-            '{"execute":"quit"}\n')
-    p = subprocess.run([binary, '-machine', 'none', '-display', 'none',
-                        '-nodefaults', '-S', '-qmp', 'stdio'], input=cmds,
-                       capture_output=True, text=True, timeout=60)
-    for line in p.stdout.splitlines():
-        msg = json.loads(line)
-        if isinstance(msg.get('return'), list):
-            out = set()
-            for e in msg['return']:
-                if e['meta-type'] in ('command', 'event'):
-                    out.add('%s:%s' % (e['meta-type'], e['name']))
-                elif e['meta-type'] == 'enum':
-                    out.update('enum-value:%s' % v for v in e.get('values', []))
-            return out
-    raise AssertionError('%s: no query-qmp-schema answer: %s' % (binary, p.stderr[-500:]))
+    """query-qmp-schema: commands, events, and every enum's values
+
+    stdin stays open until the answer is read: at the end of its input the
+    monitor drops the requests it has not run yet, so writing every command
+    and closing at once would lose the answer whenever QEMU reads them all
+    before it runs the first.
+    """
+    p = subprocess.Popen([binary, '-machine', 'none', '-display', 'none',
+                          '-nodefaults', '-S', '-qmp', 'stdio'],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        p.stdin.write('{"execute":"qmp_capabilities"}\n'
+                      '{"execute":"query-qmp-schema"}\n')
+        p.stdin.flush()
+        for line in p.stdout:
+            msg = json.loads(line)
+            if 'error' in msg:
+                raise AssertionError('%s: %s' % (binary, msg['error']))
+            if isinstance(msg.get('return'), list):
+                out = set()
+                for e in msg['return']:
+                    if e['meta-type'] in ('command', 'event'):
+                        out.add('%s:%s' % (e['meta-type'], e['name']))
+                    elif e['meta-type'] == 'enum':
+                        out.update('enum-value:%s' % v for v in e.get('values', []))
+                return out
+        raise AssertionError('%s: ended without a query-qmp-schema answer: %s'
+                             % (binary, p.stderr.read()[-500:]))
+    finally:
+        try:
+            p.communicate('{"execute":"quit"}\n', timeout=60)
+        except (subprocess.TimeoutExpired, BrokenPipeError):
+            p.kill()
+            p.communicate()
 
 
 def exceptions():

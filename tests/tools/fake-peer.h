@@ -86,6 +86,43 @@ fake_start(const char *behaviour, ...)
     return f;
 }
 
+/*
+ * Start fake_fleet.py serving @n VMs in @dir (NULL-terminated extra
+ * arguments follow); returns once it said it is ready
+ */
+static inline GPid G_GNUC_NULL_TERMINATED
+fake_fleet_start(const char *dir, unsigned n, ...)
+{
+    g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
+    g_autofree char *script = fake_script();
+    g_autofree char *here = g_path_get_dirname(script);
+    g_autoptr(GError) err = NULL;
+    char buf[64] = "";
+    const char *arg;
+    va_list ap;
+    GPid pid;
+    int out;
+
+    g_ptr_array_add(argv, g_strdup(PYTHON));
+    g_ptr_array_add(argv, g_build_filename(here, "fake_fleet.py", NULL));
+    g_ptr_array_add(argv, g_strdup(dir));
+    g_ptr_array_add(argv, g_strdup_printf("%u", n));
+    va_start(ap, n);
+    while ((arg = va_arg(ap, const char *))) {
+        g_ptr_array_add(argv, g_strdup(arg));
+    }
+    va_end(ap);
+    g_ptr_array_add(argv, NULL);
+    g_spawn_async_with_pipes(NULL, (char **)argv->pdata, NULL,
+                             G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL, &pid,
+                             NULL, &out, NULL, &err);
+    g_assert_no_error(err);
+    g_assert_cmpint(read(out, buf, sizeof(buf) - 1), >, 0);   /* "ready" */
+    g_assert_true(g_str_has_prefix(buf, "ready"));
+    close(out);
+    return pid;
+}
+
 static inline void fake_stop(Fake *f)
 {
     kill(f->pid, SIGTERM);

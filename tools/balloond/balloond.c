@@ -126,7 +126,7 @@ static uint64_t guest_held_mib(const BdVm *v, int64_t rss_mib)
 #define OWN_REFRESH_US (10 * G_USEC_PER_SEC)
 #define OWN_REFRESH_CALM_US (300 * G_USEC_PER_SEC)
 
-/* Read QEMU's own memory again, if due (in the VM's worker thread) */
+/* Read QEMU's own memory again, if due (on the worker's loop thread) */
 static void refresh_own(const VmSnapshot *s)
 {
     int64_t now_us = g_get_monotonic_time(), own = -1;
@@ -211,7 +211,7 @@ static void find_domains(const VmSnapshot *s)
     g_mutex_unlock(&bd.lock);
 }
 
-/* A worker published: decide if the data is new (in the worker thread) */
+/* A worker published: is the data new? (on the worker's loop thread) */
 static void on_publish(void *opaque G_GNUC_UNUSED, VmWorker *w)
 {
     VmSnapshot *s = vm_worker_snapshot(w);
@@ -782,8 +782,9 @@ int main(int argc, char **argv)
     int ret;
 
     /*
-     * One thread per VM: glibc would give each its own malloc arena, up
-     * to 8 per core, and keep them once grown (the soak, bench/soak.py)
+     * A loop thread per 64 VMs, a thread per libvirt call running: glibc
+     * would give each its own malloc arena, up to 8 per core, and keep
+     * them once grown (the soak, bench/soak.py)
      */
     mallopt(M_ARENA_MAX, 2);
     if (!balloond_parse_options(argc, argv, &o)) {

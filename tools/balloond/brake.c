@@ -156,7 +156,7 @@ static void log_json(Brakes *b, const char *name, const char *what,
     json_object_put(o);
 }
 
-/* A pause or resume request ended (in the VM's worker thread) */
+/* A pause or resume request ended (on the VM's worker loop thread) */
 static void run_done(void *opaque, VmWorker *w, bool running,
                      const GError *err)
 {

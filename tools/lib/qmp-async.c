@@ -3,8 +3,12 @@
  *
  * See qmp-async.h.  The connection is its own GSource: the socket is
  * one of its fds (in, and out while bytes wait to be written), and its
- * ready time is the earliest deadline (the greeting's, or the oldest
- * unanswered request's).  One dispatch reads what has arrived, handles
+ * prepare() wakes it at the earliest deadline (the greeting's, or the
+ * oldest unanswered request's).  The deadline is a field the loop
+ * thread sets freely: g_source_set_ready_time() would wake the loop
+ * with a write to its eventfd at every request and answer (and so does
+ * changing the socket's watch: made only when the G_IO_OUT need
+ * changes).  One dispatch reads what has arrived, handles
  * every complete line (events at most max_events at a time: a flood
  * gives the loop back and carries on at the next iteration) and checks
  * the deadlines.
@@ -47,6 +51,8 @@ typedef struct Pending {
 struct QmpAsync {
     GSource source;             /* first: the connection is a GSource */
     gpointer tag;               /* the socket's, NULL once closed */
+    int64_t wake_us;            /* dispatch at (monotonic µs), -1: never */
+    bool watch_out;             /* the socket's watch has G_IO_OUT */
     int fd;
     QmpLimits lim;
     QmpAsyncCallbacks cb;
@@ -58,6 +64,7 @@ struct QmpAsync {
     int64_t next_id;
     GString *out;               /* bytes not written yet */
     int write_errno;            /* a write failed: fail at the dispatch */
+    bool held;                  /* requests wait for qmp_async_release() */
     GError *error;              /* why it failed */
     /* received, not parsed yet: buf[start, end) */
     char *buf;
@@ -116,7 +123,7 @@ fail(QmpAsync *q, QmpClientError code, const char *fmt, ...)
     q->state = QA_FAILED;
     q->error = g_error_new_literal(QMP_CLIENT_ERROR, code, msg);
     close_fd(q);
-    g_source_set_ready_time(&q->source, -1);
+    q->wake_us = -1;
     answer_pending(q);
     if (!gone(q)) {
         q->cb.fail(q->opaque, q->error);
@@ -138,18 +145,20 @@ static void flush_out(QmpAsync *q)
             break;
         } else {
             q->write_errno = n < 0 ? errno : EPIPE;
-            g_source_set_ready_time(&q->source, 0);    /* fail there */
+            q->wake_us = 0;                 /* fail there */
             return;
         }
     }
-    if (q->tag) {
+    /* (a change wakes the loop: made only when needed) */
+    if (q->tag && q->watch_out != (q->out->len > 0)) {
+        q->watch_out = q->out->len > 0;
         g_source_modify_unix_fd(&q->source, q->tag,
                                 G_IO_IN | G_IO_HUP | G_IO_ERR |
-                                (q->out->len ? G_IO_OUT : 0));
+                                (q->watch_out ? G_IO_OUT : 0));
     }
 }
 
-/* The next deadline as the source's ready time */
+/* The next deadline as the time to wake */
 static void arm(QmpAsync *q)
 {
     int64_t t = -1;
@@ -171,7 +180,7 @@ static void arm(QmpAsync *q)
             }
         }
     }
-    g_source_set_ready_time(&q->source, t);
+    q->wake_us = t;
 }
 
 static void send_request(QmpAsync *q, const char *command, json_object *args,
@@ -204,7 +213,9 @@ static void send_request(QmpAsync *q, const char *command, json_object *args,
                         JSON_C_TO_STRING_NOSLASHESCAPE));
     g_string_append_c(q->out, '\n');
     json_object_put(req);
-    flush_out(q);
+    if (!q->held) {
+        flush_out(q);
+    }
     arm(q);
 }
 
@@ -347,10 +358,12 @@ static bool read_in(QmpAsync *q, bool *more)
 {
     unsigned i;
     ssize_t n;
+    size_t room;
 
     for (i = 0; i < READS_PER_DISPATCH; i++) {
         make_room(q);
-        n = read(q->fd, q->buf + q->end, q->cap - q->end);
+        room = q->cap - q->end;
+        n = read(q->fd, q->buf + q->end, room);
         if (n < 0 && errno == EINTR) {
             continue;
         }
@@ -365,6 +378,10 @@ static bool read_in(QmpAsync *q, bool *more)
         q->end += n;
         if (!handle_lines(q, more) || *more) {
             return q->state != QA_FAILED;
+        }
+        if ((size_t)n < room) {
+            /* all there was: the next bytes wake the loop (no EAGAIN read) */
+            return true;
         }
     }
     *more = true;               /* more may wait: the next iteration */
@@ -426,11 +443,36 @@ static gboolean qa_dispatch(GSource *source, GSourceFunc callback,
         return G_SOURCE_CONTINUE;
     }
     if (more) {
-        g_source_set_ready_time(source, 0);
+        q->wake_us = 0;
     } else {
         arm(q);
     }
     return G_SOURCE_CONTINUE;
+}
+
+static gboolean qa_prepare(GSource *source, gint *timeout)
+{
+    QmpAsync *q = (QmpAsync *)source;
+    int64_t now;
+
+    if (q->wake_us < 0) {
+        *timeout = -1;
+        return false;
+    }
+    now = g_source_get_time(source);
+    if (now >= q->wake_us) {
+        *timeout = 0;
+        return true;
+    }
+    *timeout = MIN((q->wake_us - now + 999) / 1000, G_MAXINT);
+    return false;
+}
+
+static gboolean qa_check(GSource *source)
+{
+    QmpAsync *q = (QmpAsync *)source;
+
+    return q->wake_us >= 0 && g_source_get_time(source) >= q->wake_us;
 }
 
 static void qa_finalize(GSource *source)
@@ -451,6 +493,8 @@ static void qa_finalize(GSource *source)
 }
 
 static GSourceFuncs qa_funcs = {
+    .prepare = qa_prepare,
+    .check = qa_check,
     .dispatch = qa_dispatch,
     .finalize = qa_finalize,
 };
@@ -482,6 +526,14 @@ QmpAsync *qmp_async_connect(GMainContext *ctx, const char *path,
     lim = lim ? lim : &qmp_default_limits;
     q = (QmpAsync *)g_source_new(&qa_funcs, sizeof(QmpAsync));
     g_source_set_name(&q->source, "qmp-async");
+    /*
+     * GLib blocks a source that cannot recurse while it dispatches,
+     * taking its fds out of the poll set and back, and each change wakes
+     * the loop with a write to its eventfd: two system calls and a loop
+     * iteration for nothing at every dispatch.  Nothing here runs the
+     * context from a callback, so no dispatch can recurse anyway.
+     */
+    g_source_set_can_recurse(&q->source, true);
     q->fd = fd;
     q->lim = *lim;
     q->lim.max_line = MAX(q->lim.max_line, 1);
@@ -512,6 +564,25 @@ void qmp_async_execute(QmpAsync *q, const char *command, json_object *args,
 unsigned qmp_async_pending(QmpAsync *q)
 {
     return q->pending.length;
+}
+
+int qmp_async_fd(QmpAsync *q)
+{
+    return q->fd;
+}
+
+void qmp_async_hold(QmpAsync *q)
+{
+    q->held = true;
+}
+
+void qmp_async_release(QmpAsync *q)
+{
+    q->held = false;
+    if (q->state != QA_FAILED) {
+        flush_out(q);
+        arm(q);
+    }
 }
 
 void qmp_async_free(QmpAsync *q)

@@ -6,7 +6,8 @@
  * that wakes for its socket or for its next deadline.  Requests may be
  * pipelined (sent before the previous reply came); QMP answers them in
  * order.  Messages are read as the QMP client reads them (qmp-wire.h),
- * within the same limits.  Every callback runs in the context's thread.
+ * within the same limits.  Every callback runs in the context's thread,
+ * and every call is made there (or before the context runs).
  *
  * A connection fails once: a deadline missed (the greeting, any
  * request), the peer closing, or a message that breaks QMP.  Then the
@@ -64,6 +65,16 @@ void qmp_async_execute(QmpAsync *q, const char *command, json_object *args,
 
 /* Requests sent and not answered yet */
 unsigned qmp_async_pending(QmpAsync *q);
+
+/* The socket (e.g. to ask who the peer is), or -1 once it failed */
+int qmp_async_fd(QmpAsync *q);
+
+/*
+ * Hold the requests made from now on, then write them at once (one
+ * system call for a round of several); their deadlines run meanwhile
+ */
+void qmp_async_hold(QmpAsync *q);
+void qmp_async_release(QmpAsync *q);
 
 /* Close; no callback runs after it (inside one: once that returns) */
 void qmp_async_free(QmpAsync *q);

@@ -18,22 +18,26 @@
  *
  * Note: libvirt calls have no timeout of their own, so the timeout_ms
  * arguments are not used here.  While QEMU or libvirtd does not answer,
- * virDomainQemuMonitorCommand() blocks the calling worker thread
- * (libvirt's other calls on that domain wait behind it for its job lock
- * and give up after 30 s); open() asks libvirtd whether the domain runs.
- * The deadline is the worker's (vm-worker.c): a call that has not
- * returned timeout_ms (+ 250 ms) after it began makes the VM's snapshot
- * unresponsive ("no answer within N ms (the call still waits)") for
- * every reader, while the thread waits on; one worker per VM, so no
- * other VM waits, and vm_worker_stop() never waits for it.  A dead
+ * virDomainQemuMonitorCommand() blocks the calling thread (libvirt's
+ * other calls on that domain wait behind it for its job lock and give up
+ * after 30 s); open() asks libvirtd whether the domain runs.  The worker
+ * makes every call a job on a pool thread (vm-worker-jobs.c), and the
+ * deadline is the worker's: a call that has not returned timeout_ms
+ * (+ 250 ms) after it began makes the VM's snapshot unresponsive ("no
+ * answer within N ms (the call still waits)") for every reader, while
+ * its thread waits on; no other VM waits, and vm_worker_stop() never
+ * waits for it.  A dead
  * remote peer is detected by libvirt's keepalive (discovery.c turns it
  * on), which fails the pending call.
  *
  * Events: open() registers a BALLOON_STATS callback for the domain; it
  * runs in libvirt's event-loop thread (vm_link_libvirt_init()) and pushes
  * a copy into the link's queue (bounded: beyond LV_QUEUE_MAX pending
- * events, new ones are dropped); wait_events() pops them with its
- * timeout and hands them to l->event_fn in the worker thread.
+ * events, new ones are dropped) and makes the link's fd (an eventfd)
+ * readable; wait_events() pops them with its timeout and hands them to
+ * l->event_fn in the calling thread.  wait_events(0) never blocks and
+ * may run beside a call in flight on another thread: it touches only
+ * the queue and virConnectIsAlive(), which asks libvirtd nothing.
  *
  * pid: on a local qemu:///system or qemu:///session connection, the
  * domain's QEMU process from libvirt's pid file, checked against the
@@ -45,6 +49,8 @@
  */
 
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include <libvirt/libvirt-qemu.h>
 #include <libvirt/virterror.h>
@@ -61,6 +67,7 @@
 /* What the event callback shares with the link (reference counted) */
 typedef struct LvSink {
     GAsyncQueue *queue;     /* LvEvent */
+    int efd;                /* an eventfd, readable while events may wait */
 } LvSink;
 
 typedef struct LvEvent {
@@ -147,6 +154,15 @@ static void lv_sink_clear(gpointer p)
     LvSink *s = p;
 
     g_async_queue_unref(s->queue);
+    close(s->efd);
+}
+
+/* Say that events wait (any thread) */
+static void lv_sink_signal(LvSink *s)
+{
+    if (eventfd_write(s->efd, 1) < 0) {
+        /* the counter is saturated: readable anyway */
+    }
 }
 
 static void lv_sink_release(void *opaque)
@@ -183,6 +199,7 @@ static void lv_on_event(virConnectPtr conn, virDomainPtr dom,
     e->timestamp_us = seconds < 0 ? g_get_real_time() :
                       seconds * G_USEC_PER_SEC + micros;
     g_async_queue_push(s->queue, e);
+    lv_sink_signal(s);
 }
 
 /*
@@ -400,7 +417,12 @@ static bool lv_wait_events(VmLink *l, int timeout_ms, GError **err)
     VmLinkLibvirt *v = lv_of(l);
     gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
     unsigned n = 0;
+    eventfd_t count;
 
+    /* (reset before taking: an event pushed after sets it again) */
+    if (eventfd_read(v->sink->efd, &count) < 0) {
+        /* not set: nothing said since the last time */
+    }
     for (;;) {
         gint64 left = deadline - g_get_monotonic_time();
         LvEvent *e;
@@ -429,6 +451,9 @@ static bool lv_wait_events(VmLink *l, int timeout_ms, GError **err)
             return false;
         }
         if (++n >= v->lim.max_events) {
+            if (g_async_queue_length(v->sink->queue) > 0) {
+                lv_sink_signal(v->sink);    /* the rest, next time */
+            }
             return true;
         }
         /* then only what has already arrived: the caller acts on it now */
@@ -508,6 +533,11 @@ static void lv_free(VmLink *l)
     g_free(v);
 }
 
+static int lv_fd(VmLink *l)
+{
+    return lv_of(l)->sink->efd;
+}
+
 static const VmLinkOps lv_ops = {
     .open = lv_open,
     .execute = lv_execute,
@@ -515,6 +545,7 @@ static const VmLinkOps lv_ops = {
     .set_balloon = lv_set_balloon,
     .set_running = lv_set_running,
     .pid = lv_pid,
+    .fd = lv_fd,
     .close = lv_close,
     .free = lv_free,
 };
@@ -532,6 +563,7 @@ VmLink *vm_link_libvirt_new(virConnectPtr conn, virDomainPtr dom,
     v->lim = lim ? *lim : qmp_default_limits;
     v->sink = g_atomic_rc_box_new0(LvSink);
     v->sink->queue = g_async_queue_new_full(lv_event_free);
+    v->sink->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     v->event_id = -1;
     v->qemu_oc = -1;
     return &v->link;

@@ -134,6 +134,14 @@ static int link_qmp_pid(VmLink *l)
     return cred.pid;
 }
 
+static const char *link_qmp_socket_path(VmLink *l, QmpLimits *lim)
+{
+    VmLinkQmp *q = to_qmp(l);
+
+    *lim = q->lim;
+    return q->path;
+}
+
 static void link_qmp_free(VmLink *l)
 {
     VmLinkQmp *q = to_qmp(l);
@@ -149,6 +157,7 @@ static const VmLinkOps link_qmp_ops = {
     .wait_events = link_qmp_wait_events,
     .fd = link_qmp_fd,
     .pid = link_qmp_pid,
+    .socket_path = link_qmp_socket_path,
     .close = link_qmp_close,
     .free = link_qmp_free,
 };

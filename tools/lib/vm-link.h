@@ -4,8 +4,11 @@
  * Two kinds: a QMP socket (vm-link-qmp.c, on qmp-client.c) and a libvirt
  * domain (vm-link-libvirt.c: virDomainQemuMonitorCommand for commands,
  * virConnectDomainQemuMonitorEventRegister for events), so that a fleet
- * is reached through libvirt's own transport.  A link is used by one
- * worker thread; every call is bounded by its timeout.
+ * is reached through libvirt's own transport.  A link's calls are made
+ * one at a time (a worker's jobs, vm-worker-jobs.c), but for
+ * wait_events(0) on a link with an fd, which may run beside another
+ * call.  A QMP socket link says its path (socket_path): the worker then
+ * reaches the socket on its own loop (vm-worker-qmp.c).
  *
  * Copyright (c) 2026 qemu-oc developers
  *
@@ -50,6 +53,12 @@ typedef struct VmLinkOps {
      * cgroups are the VM's memory domains
      */
     int (*pid)(VmLink *l);
+    /*
+     * A QMP server socket the worker may reach on its own event loop
+     * instead of through this link's blocking calls (optional): its
+     * path, and the limits in @lim
+     */
+    const char *(*socket_path)(VmLink *l, QmpLimits *lim);
     /* Drop the connection (open may follow) */
     void (*close)(VmLink *l);
     void (*free)(VmLink *l);
@@ -118,6 +127,11 @@ static inline int vm_link_fd(VmLink *l)
 static inline int vm_link_pid(VmLink *l)
 {
     return l->ops->pid ? l->ops->pid(l) : 0;
+}
+
+static inline const char *vm_link_socket_path(VmLink *l, QmpLimits *lim)
+{
+    return l->ops->socket_path ? l->ops->socket_path(l, lim) : NULL;
 }
 
 static inline void vm_link_close(VmLink *l)

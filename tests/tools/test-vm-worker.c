@@ -1,0 +1,216 @@
+/*
+ * qemu-oc host tools tests: VM workers on shared event loops
+ *
+ * 130 good fake VMs, 2 frozen ones (greet, never answer) and 2 that
+ * answer garbage, served by one fake_fleet.py, each with a worker
+ * (vm-worker.h) at a 200 ms interval: the workers share three loop
+ * threads (64 VMs a loop), the misbehaving VMs are unresponsive with
+ * their reason while every good VM sharing their loop keeps its rounds,
+ * and a balloon request is done exactly once, whether the VM answers,
+ * answers garbage, or never connects and its worker is stopped.
+ *
+ * Copyright (c) 2026 qemu-oc developers
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include <dirent.h>
+
+#include "fake-peer.h"
+#include "loop-pool.h"
+#include "vm-worker.h"
+
+enum { GOOD = 130, FROZEN = 2, GARBAGE = 2, ALL = GOOD + FROZEN + GARBAGE };
+
+typedef struct Vm {
+    VmWorker *w;
+    int64_t last_sample_us;     /* the runstates answer last counted */
+    unsigned rounds;            /* answered while the misbehaving failed */
+    unsigned balloon_done;
+    bool balloon_ok;
+} Vm;
+
+static GMutex lock;
+static GCond changed;
+static Vm vms[ALL];
+static bool counting;           /* rounds count from now */
+
+static Vm *vm_of(VmWorker *w)
+{
+    unsigned i;
+
+    for (i = 0; i < ALL; i++) {
+        if (vms[i].w == w) {
+            return &vms[i];
+        }
+    }
+    g_assert_not_reached();
+}
+
+static void on_publish(void *opaque G_GNUC_UNUSED, VmWorker *w)
+{
+    VmSnapshot *s = vm_worker_snapshot(w);
+
+    g_mutex_lock(&lock);
+    if (s->has_runstates && s->cur.taken_us != vm_of(w)->last_sample_us) {
+        vm_of(w)->last_sample_us = s->cur.taken_us;
+        vm_of(w)->rounds += counting;
+        g_cond_broadcast(&changed);
+    }
+    g_mutex_unlock(&lock);
+    vm_snapshot_unref(s);
+}
+
+static void on_balloon(void *opaque G_GNUC_UNUSED, VmWorker *w,
+                       uint64_t bytes, const GError *err)
+{
+    g_assert_cmpuint(bytes, ==, 512ull << 20);
+    g_mutex_lock(&lock);
+    vm_of(w)->balloon_done++;
+    vm_of(w)->balloon_ok = !err;
+    g_cond_broadcast(&changed);
+    g_mutex_unlock(&lock);
+}
+
+/* Wait (liveness only: 60 s) until @done says so, under the lock */
+static void wait_for(bool (*done)(void))
+{
+    int64_t end = g_get_monotonic_time() + 60 * G_USEC_PER_SEC;
+
+    g_mutex_lock(&lock);
+    while (!done()) {
+        g_assert_true(g_cond_wait_until(&changed, &lock, end));
+    }
+    g_mutex_unlock(&lock);
+}
+
+/* A misbehaving VM's snapshot: unresponsive, for its reason */
+static bool misbehaving_down(void)
+{
+    unsigned i;
+
+    for (i = GOOD; i < ALL; i++) {
+        VmSnapshot *s = vm_worker_snapshot(vms[i].w);
+        bool down = !s->responsive && s->error;
+
+        vm_snapshot_unref(s);
+        if (!down) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool goods_answered(void)
+{
+    unsigned i;
+
+    for (i = 0; i < GOOD; i++) {
+        if (!vms[i].last_sample_us) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Three more rounds of every good VM, each misbehaving one failed again */
+static bool goods_went_on(void)
+{
+    unsigned i;
+
+    for (i = 0; i < GOOD; i++) {
+        if (vms[i].rounds < 3) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool balloons_done(void)
+{
+    return vms[0].balloon_done && vms[ALL - 1].balloon_done;
+}
+
+static unsigned threads(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    unsigned n = 0;
+
+    g_assert_nonnull(d);
+    while (readdir(d)) {
+        n++;
+    }
+    closedir(d);
+    return n - 2;           /* . and .. */
+}
+
+static void test_fleet(void)
+{
+    static const VmWorkerConfig cfg = {
+        .interval_ms = 200, .timeout_ms = 300, .backoff_max_ms = 400,
+    };
+    g_autofree char *dir = g_dir_make_tmp("test-vm-worker-XXXXXX", NULL);
+    g_autofree char *frozen = g_strdup_printf("%d", FROZEN);
+    g_autofree char *garbage = g_strdup_printf("%d", GARBAGE);
+    GPid pid = fake_fleet_start(dir, GOOD + FROZEN, "--frozen", frozen,
+                                "--garbage", garbage, NULL);
+    unsigned i, before = threads();
+    for (i = 0; i < ALL; i++) {
+        g_autofree char *name = g_strdup_printf("vm%04u", i);
+        g_autofree char *sock = g_build_filename(dir, name, NULL);
+
+        vms[i].w = vm_worker_start(name, sock, vm_link_qmp_new(sock, NULL),
+                                   &cfg, on_publish, NULL);
+    }
+    /* 134 workers, 3 loops of at most 64: 3 threads, not 134 */
+    g_assert_cmpuint(loop_pool_threads(), ==, 3);
+    g_assert_cmpuint(threads() - before, ==, 3);
+
+    wait_for(goods_answered);
+    wait_for(misbehaving_down);
+    g_mutex_lock(&lock);
+    counting = true;
+    g_mutex_unlock(&lock);
+    wait_for(goods_went_on);
+    for (i = GOOD; i < ALL; i++) {
+        VmSnapshot *s = vm_worker_snapshot(vms[i].w);
+
+        g_assert_false(s->responsive);
+        g_test_message("%s: %s", s->name, s->error);
+        g_assert_true(strstr(s->error, i < GOOD + FROZEN ? "within 300 ms"
+                             : "invalid"));
+        vm_snapshot_unref(s);
+    }
+
+    /*
+     * Balloon requests: a good VM's is done, a garbage one's fails (sent
+     * with its next connection's first requests, answered with garbage);
+     * a frozen one's waits for a connection, until its worker stops
+     */
+    vm_worker_set_balloon(vms[0].w, 512ull << 20, on_balloon, NULL);
+    vm_worker_set_balloon(vms[ALL - 1].w, 512ull << 20, on_balloon, NULL);
+    vm_worker_set_balloon(vms[GOOD].w, 512ull << 20, on_balloon, NULL);
+    wait_for(balloons_done);
+    g_assert_true(vms[0].balloon_ok);
+    g_assert_false(vms[ALL - 1].balloon_ok);
+    g_assert_cmpuint(vms[GOOD].balloon_done, ==, 0);
+    for (i = 0; i < ALL; i++) {
+        vm_worker_stop(vms[i].w);
+    }
+    g_assert_true(vm_worker_wait_all(30000));
+    g_assert_cmpuint(vms[0].balloon_done, ==, 1);
+    g_assert_cmpuint(vms[ALL - 1].balloon_done, ==, 1);
+    g_assert_cmpuint(vms[GOOD].balloon_done, ==, 1);
+    g_assert_false(vms[GOOD].balloon_ok);
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
+    g_spawn_close_pid(pid);
+    rmdir(dir);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/vm-worker/fleet", test_fleet);
+    return g_test_run();
+}

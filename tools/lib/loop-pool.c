@@ -1,0 +1,82 @@
+/*
+ * qemu-oc host tools: event-loop threads, each for up to 64 VMs
+ *
+ * See loop-pool.h.  The pool's lock guards the list of loops and their
+ * counts; a loop thread, once started, runs until the process exits.
+ *
+ * Copyright (c) 2026 qemu-oc developers
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include <stdbool.h>
+
+#include "loop-pool.h"
+
+struct LoopPoolLoop {
+    GMainContext *ctx;
+    unsigned workers;           /* under pool_lock */
+};
+
+static GMutex pool_lock;
+static LoopPoolLoop *loops[LOOP_POOL_MAX];
+static unsigned n_loops;        /* under pool_lock */
+
+static gpointer loop_thread(gpointer opaque)
+{
+    LoopPoolLoop *l = opaque;
+    GMainLoop *loop = g_main_loop_new(l->ctx, false);
+
+    g_main_context_push_thread_default(l->ctx);
+    g_main_loop_run(loop);      /* for the life of the process */
+    g_main_context_pop_thread_default(l->ctx);
+    g_main_loop_unref(loop);
+    return NULL;
+}
+
+LoopPoolLoop *loop_pool_take(void)
+{
+    LoopPoolLoop *best = NULL;
+    unsigned i;
+
+    g_mutex_lock(&pool_lock);
+    for (i = 0; i < n_loops; i++) {
+        if (!best || loops[i]->workers < best->workers) {
+            best = loops[i];
+        }
+    }
+    if ((!best || best->workers >= LOOP_POOL_VMS_PER_LOOP) &&
+        n_loops < LOOP_POOL_MAX) {
+        g_autofree char *name = g_strdup_printf("loop:%u", n_loops);
+
+        best = g_new0(LoopPoolLoop, 1);
+        best->ctx = g_main_context_new();
+        loops[n_loops++] = best;
+        g_thread_unref(g_thread_new(name, loop_thread, best));
+    }
+    best->workers++;
+    g_mutex_unlock(&pool_lock);
+    return best;
+}
+
+GMainContext *loop_pool_context(LoopPoolLoop *l)
+{
+    return l->ctx;
+}
+
+void loop_pool_release(LoopPoolLoop *l)
+{
+    g_mutex_lock(&pool_lock);
+    l->workers--;
+    g_mutex_unlock(&pool_lock);
+}
+
+unsigned loop_pool_threads(void)
+{
+    unsigned n;
+
+    g_mutex_lock(&pool_lock);
+    n = n_loops;
+    g_mutex_unlock(&pool_lock);
+    return n;
+}

@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 import unittest
@@ -18,6 +19,7 @@ from ocvm import VM, VMTestCase, wait_until
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 VMTOP = os.environ.get('QEMU_OC_VMTOP', os.path.join(TOP, 'build', 'tools', 'vmtop'))
 FAKE = os.path.join(TOP, 'tests', 'tools', 'fake_qmp.py')
+FLEET = os.path.join(TOP, 'tests', 'tools', 'fake_fleet.py')
 
 # fake peer behaviour -> (responsive, words the error must contain)
 MISBEHAVING = {
@@ -252,6 +254,33 @@ class VmtopTest(VMTestCase):
         self.assertEqual([cells[n][2] for n in ('lhp', 'quiet', 'tcg')],
                          ['yes', 'no', '-'])
         self.assertIn('lock-holder preemption SUSPECTED', p.stdout)
+
+    def test_more_vms_than_the_soft_open_files_limit(self):
+        """A service starts with a soft limit of 1,024 open files: vmtop
+        (and the daemon, through the same code) raise it to the hard
+        limit, so a socket per VM fits.  Here 300 VMs under a soft limit
+        of 256: all answer; under a hard limit of 256 too they cannot
+        all (the check that 300 VMs do need the room)."""
+        n = 300
+        fleet = subprocess.Popen(
+            [sys.executable, FLEET, self.dir, str(n), '--lifetime', '300'],
+            stdout=subprocess.PIPE, text=True)
+        try:
+            self.assertEqual(fleet.stdout.readline().split(), ['ready', str(n)])
+
+            def answered(limit):
+                p = subprocess.run(['prlimit', '--nofile=' + limit, VMTOP,
+                                    '--qmp-dir', self.dir, '--once', '--json'],
+                                   capture_output=True, text=True, timeout=120)
+                self.assertEqual(p.returncode, 0, p.stderr[-2000:])
+                vms = json.loads(p.stdout)['vms']
+                self.assertEqual(len(vms), n)
+                return sum(vm['responsive'] for vm in vms)
+            self.assertEqual(answered('256:4096'), n)
+            self.assertLess(answered('256:256'), n)
+        finally:
+            fleet.terminate()
+            fleet.wait(timeout=30)
 
     def test_bad_options(self):
         for args in (['--interval', '0'], ['--interval', 'x'], ['--nope']):

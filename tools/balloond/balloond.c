@@ -39,6 +39,7 @@
 #include "metrics.h"
 #include "policy.h"
 #include "qemu-memory.h"
+#include "fd-limit.h"
 
 /* A QEMU's growth is measured over this long */
 #define RSS_WINDOW_MS 1000
@@ -787,6 +788,7 @@ int main(int argc, char **argv)
      * them once grown (the soak, bench/soak.py)
      */
     mallopt(M_ARENA_MAX, 2);
+    fd_limit_raise();       /* a socket per VM */
     if (!balloond_parse_options(argc, argv, &o)) {
         balloond_options_clear(&o);
         return 2;

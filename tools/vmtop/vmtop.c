@@ -20,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fd-limit.h"
 #include "collector-client.h"
 #include "fleet.h"
 #include "view.h"
@@ -405,6 +406,7 @@ int main(int argc, char **argv)
     int ret;
 
     setlocale(LC_CTYPE, "");        /* for ncursesw; numbers stay "C" */
+    fd_limit_raise();               /* a socket per VM, direct */
     if (!parse_options(argc, argv, &o)) {
         options_clear(&o);
         return EXIT_USAGE;

@@ -63,10 +63,12 @@ fuzz:
 	scripts/fuzz.sh
 
 # libFuzzer targets of the host tools: the checks of what peers send, the
-# QMP client, the collector's reader; 1,000,000 executions each
+# QMP client (blocking, and on the workers' event loop), the collector's
+# reader; 1,000,000 executions each
 fuzz-tools:
 	scripts/fuzz.sh --target snapshot-wire
 	scripts/fuzz.sh --target qmp-client
+	scripts/fuzz.sh --target qmp-async
 	scripts/fuzz.sh --target collector-reader
 
 clean:

@@ -10,6 +10,9 @@
 #   qmp-client                  the host tools' QMP client, fed a peer's
 #       bytes: tests/fuzz/fuzz-qmp-client.c with tools/lib/qmp-client.c,
 #       tools/lib/qmp-wire.c and tools/lib/vm-snapshot.c
+#   qmp-async                   the QMP connection the workers use, on an
+#       event loop, fed a peer's bytes: tests/fuzz/fuzz-qmp-async.c with
+#       tools/lib/qmp-async.c, tools/lib/qmp-wire.c, tools/lib/vm-snapshot.c
 #   collector-reader            the reader of the collector's protocol:
 #       tests/fuzz/fuzz-collector-reader.c with
 #       tools/lib/collector-client.c and the snapshot's wire form
@@ -70,6 +73,20 @@ qmp-client)
     KEPT=$F/corpus-qmp-client
     MAXLEN=16384        # (less than a socket buffer: written at once)
     ;;
+qmp-async)
+    SRCS=(tests/fuzz/fuzz-qmp-async.c tools/lib/qmp-async.c
+          tools/lib/qmp-client.c tools/lib/qmp-wire.c tools/lib/vm-snapshot.c)
+    DEPS=("${SRCS[@]}" tests/fuzz/fuzz-tools.h tools/lib/qmp-async.h
+          tools/lib/qmp-client.h tools/lib/qmp-wire.h
+          tools/lib/vm-snapshot.h scripts/fuzz.sh)
+    INCLUDES=(-Itools/lib)
+    PKGS=(glib-2.0 json-c)
+    # the same input as qmp-client's: its seeds, and regressions of its own
+    SEEDS=$TOP/tests/fuzz/corpus-qmp-client
+    REGRESSIONS=$TOP/tests/fuzz/regressions-qmp-async
+    KEPT=$F/corpus-qmp-async
+    MAXLEN=16384
+    ;;
 collector-reader)
     SRCS=(tests/fuzz/fuzz-collector-reader.c tools/lib/collector-client.c
           tools/lib/vm-snapshot.c tools/lib/vm-snapshot-wire.c)
@@ -84,7 +101,7 @@ collector-reader)
     MAXLEN=16384
     ;;
 *)
-    echo "usage: $0 [--target balloon-memstats|snapshot-wire|qmp-client|collector-reader] [RUNS | --replay]" >&2
+    echo "usage: $0 [--target balloon-memstats|snapshot-wire|qmp-client|qmp-async|collector-reader] [RUNS | --replay]" >&2
     exit 2
     ;;
 esac

@@ -129,17 +129,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     Harness h = { 0 };
     GError *err = NULL;
     QmpClient *c;
-    size_t off = 0;
-    ssize_t n;
     int sv[2];
 
-    CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
-    while (off < size) {            /* (the socket buffer holds -max_len) */
-        n = write(sv[1], data + off, size - off);
-        CHECK(n > 0);
-        off += n;
-    }
-    shutdown(sv[1], SHUT_WR);
+    fuzz_peer_said(data, size, sv);
     h.s = vm_snapshot_new("fuzz", "/run/fuzz");
     h.s->responsive = true;
     c = qmp_client_connect_fd(sv[0], &limits, on_event, &h, &err);

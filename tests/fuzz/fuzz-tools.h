@@ -12,6 +12,8 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "vm-snapshot.h"
 
@@ -23,6 +25,26 @@
             abort(); \
         } \
     } while (0)
+
+/*
+ * A peer that said @data and closed its side: sv[0] to read from (the
+ * caller's), sv[1] its end (close it after); the socket buffer holds the
+ * targets' -max_len, so it is written at once
+ */
+static inline void fuzz_peer_said(const uint8_t *data, size_t size,
+                                  int sv[2])
+{
+    size_t off = 0;
+    ssize_t n;
+
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+    while (off < size) {
+        n = write(sv[1], data + off, size - off);
+        CHECK(n > 0);
+        off += n;
+    }
+    shutdown(sv[1], SHUT_WR);
+}
 
 static inline bool fuzz_in_unit(double x)
 {

@@ -429,7 +429,13 @@ static gboolean qa_dispatch(GSource *source, GSourceFunc callback,
         return G_SOURCE_CONTINUE;
     }
     if (q->write_errno) {
-        fail(q, QMP_CLIENT_ERROR_CLOSED, "%s", g_strerror(q->write_errno));
+        /* (what a read would have said, had it come first) */
+        fail(q, QMP_CLIENT_ERROR_CLOSED, "%s%s%s",
+             q->write_errno == EPIPE || q->write_errno == ECONNRESET
+             ? "connection closed by peer (" : "",
+             g_strerror(q->write_errno),
+             q->write_errno == EPIPE || q->write_errno == ECONNRESET
+             ? ")" : "");
         return G_SOURCE_CONTINUE;
     }
     if (revents & G_IO_OUT) {
@@ -505,7 +511,6 @@ QmpAsync *qmp_async_connect(GMainContext *ctx, const char *path,
                             GError **err)
 {
     struct sockaddr_un addr = { .sun_family = AF_UNIX };
-    QmpAsync *q;
     int fd;
 
     if (strlen(path) >= sizeof(addr.sun_path)) {
@@ -523,6 +528,15 @@ QmpAsync *qmp_async_connect(GMainContext *ctx, const char *path,
         }
         return NULL;
     }
+    return qmp_async_new_fd(ctx, fd, lim, cb, opaque);
+}
+
+QmpAsync *qmp_async_new_fd(GMainContext *ctx, int fd, const QmpLimits *lim,
+                           const QmpAsyncCallbacks *cb, void *opaque)
+{
+    QmpAsync *q;
+
+    g_unix_set_fd_nonblocking(fd, true, NULL);
     lim = lim ? lim : &qmp_default_limits;
     q = (QmpAsync *)g_source_new(&qa_funcs, sizeof(QmpAsync));
     g_source_set_name(&q->source, "qmp-async");

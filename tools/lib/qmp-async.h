@@ -56,6 +56,13 @@ QmpAsync *qmp_async_connect(GMainContext *ctx, const char *path,
                             GError **err);
 
 /*
+ * The same on a connected stream socket @fd (taken; made non-blocking):
+ * the greeting is read from it
+ */
+QmpAsync *qmp_async_new_fd(GMainContext *ctx, int fd, const QmpLimits *lim,
+                           const QmpAsyncCallbacks *cb, void *opaque);
+
+/*
  * Send @command with @args (taken; may be NULL); @reply is called once,
  * with the answer, or with the failure if the reply does not come
  * within @timeout_ms (which fails the connection) or it fails first

@@ -1,19 +1,20 @@
 /*
  * qemu-oc-balloond: the host's memory state and pressure
  *
- * See host-pressure.h.  One watcher thread polls:
- *  - an eventfd, to stop;
+ * See host-pressure.h.  One watcher thread runs a GMainLoop on its own
+ * context, with:
  *  - one inotify descriptor watching the directories of --host-meminfo
  *    and --host-psi (IN_CLOSE_WRITE and IN_MOVED_TO, matched by name): a
  *    file rewritten in place or renamed over is read again;
  *  - the real PSI trigger (/proc/pressure/memory opened read-write, a
- *    "some STALL WINDOW" trigger written to it): POLLPRI starts a stall
+ *    "some STALL WINDOW" trigger written to it): G_IO_PRI starts a stall
  *    (HostMemory.psi_stall), which ends once no event came for a window.
  *    When the kernel refuses the trigger (unprivileged, or a window it
  *    does not accept), avg10 alone is read every poll_ms; a kernel
  *    without PSI leaves only meminfo (both said once).
- * Every poll_ms the sources are read again anyway (meminfo changes
- * without inotify events; a missed event costs at most one period).
+ * Every poll_ms (a timeout source) the sources are read again anyway
+ * (meminfo changes without inotify events; a missed event costs at most
+ * one period).  Stopping quits the loop from its own thread.
  * Nothing here decides pressure: policy_host_pressure() does.
  *
  * The callback runs in the watcher thread, without any lock held: once
@@ -30,11 +31,11 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
-#include <poll.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/inotify.h>
 #include <unistd.h>
+
+#include <glib-unix.h>
 
 #include "host-pressure.h"
 
@@ -75,7 +76,8 @@ struct HostPressure {
     bool psi_stall;             /* an event within the last window */
 
     int inotify_fd;             /* -1 if no file is watched */
-    int stop_fd;                /* eventfd */
+    GMainContext *ctx;          /* the watcher thread's */
+    GMainLoop *loop;
     GThread *thread;
 
     GMutex lock;                /* protects cur */
@@ -407,64 +409,85 @@ static bool inotify_changed(HostPressure *hp)
     return changed;
 }
 
-/* The trigger fired, or broke (POLLERR: fall back to avg10) */
-static void psi_trigger_event(HostPressure *hp, short revents)
+/* Read the sources again and report what changed (watcher thread) */
+static void reread(HostPressure *hp)
 {
-    if (revents & (POLLERR | POLLNVAL)) {
+    HostMemory m;
+
+    /* (what a source cannot give now keeps its last value) */
+    g_mutex_lock(&hp->lock);
+    m = hp->cur;
+    g_mutex_unlock(&hp->lock);
+    refresh(hp, &m);
+    publish(hp, &m, false);
+}
+
+static gboolean on_inotify(gint fd G_GNUC_UNUSED,
+                           GIOCondition cond G_GNUC_UNUSED, gpointer opaque)
+{
+    HostPressure *hp = opaque;
+
+    if (inotify_changed(hp)) {
+        reread(hp);
+    }
+    return G_SOURCE_CONTINUE;
+}
+
+/* The trigger fired, or broke (G_IO_ERR: fall back to avg10) */
+static gboolean on_psi_trigger(gint fd G_GNUC_UNUSED, GIOCondition cond,
+                               gpointer opaque)
+{
+    HostPressure *hp = opaque;
+
+    if (cond & (G_IO_ERR | G_IO_NVAL)) {
         g_message("host memory: the PSI trigger failed: reading avg10 "
                   "every %d ms instead", hp->poll_ms);
         close(hp->psi_fd);
         hp->psi_fd = -1;
         hp->psi_mode = PSI_AVG10;
-    } else if (revents & POLLPRI) {
-        hp->psi_stall = true;
-        hp->psi_event_us = g_get_monotonic_time();
+        reread(hp);
+        return G_SOURCE_REMOVE;
     }
+    hp->psi_stall = true;
+    hp->psi_event_us = g_get_monotonic_time();
+    reread(hp);
+    return G_SOURCE_CONTINUE;
+}
+
+static gboolean on_period(gpointer opaque)
+{
+    reread(opaque);
+    return G_SOURCE_CONTINUE;
+}
+
+static void add_source(HostPressure *hp, GSource *s, GSourceFunc fn)
+{
+    g_source_set_callback(s, fn, hp, NULL);
+    g_source_attach(s, hp->ctx);
+    g_source_unref(s);
 }
 
 static gpointer watcher_thread(gpointer opaque)
 {
     HostPressure *hp = opaque;
-    int64_t next_us = g_get_monotonic_time() + hp->poll_ms * 1000LL;
     HostMemory m;
 
+    g_main_context_push_thread_default(hp->ctx);
     g_mutex_lock(&hp->lock);
     m = hp->cur;
     g_mutex_unlock(&hp->lock);
     publish(hp, &m, true);
-    for (;;) {
-        struct pollfd fds[3] = {
-            { .fd = hp->stop_fd, .events = POLLIN },
-            { .fd = hp->inotify_fd, .events = POLLIN },
-            { .fd = hp->psi_fd, .events = POLLPRI },
-        };
-        int64_t now = g_get_monotonic_time();
-        int timeout = next_us > now ? (next_us - now + 999) / 1000 : 0;
-        bool changed = false;
-
-        if (poll(fds, G_N_ELEMENTS(fds), timeout) < 0 && errno != EINTR) {
-            g_warning("host memory: poll: %s", g_strerror(errno));
-            break;
-        }
-        if (fds[0].revents) {
-            break;
-        }
-        if (fds[1].revents) {
-            changed = inotify_changed(hp);
-        }
-        if (fds[2].revents) {
-            psi_trigger_event(hp, fds[2].revents);
-            changed = true;
-        }
-        if (g_get_monotonic_time() >= next_us) {
-            next_us = g_get_monotonic_time() + hp->poll_ms * 1000LL;
-            changed = true;
-        }
-        if (changed) {
-            refresh(hp, &m);
-            publish(hp, &m, false);
-        }
+    if (hp->inotify_fd >= 0) {
+        add_source(hp, g_unix_fd_source_new(hp->inotify_fd, G_IO_IN),
+                   G_SOURCE_FUNC(on_inotify));
     }
+    if (hp->psi_fd >= 0) {
+        add_source(hp, g_unix_fd_source_new(hp->psi_fd, G_IO_PRI | G_IO_ERR),
+                   G_SOURCE_FUNC(on_psi_trigger));
+    }
+    add_source(hp, g_timeout_source_new(hp->poll_ms), on_period);
+    g_main_loop_run(hp->loop);
+    g_main_context_pop_thread_default(hp->ctx);
     return NULL;
 }
 
@@ -476,8 +499,9 @@ static void host_pressure_free(HostPressure *hp)
     if (hp->inotify_fd >= 0) {
         close(hp->inotify_fd);
     }
-    if (hp->stop_fd >= 0) {
-        close(hp->stop_fd);
+    if (hp->loop) {
+        g_main_loop_unref(hp->loop);
+        g_main_context_unref(hp->ctx);
     }
     watched_clear(&hp->meminfo);
     watched_clear(&hp->psi);
@@ -530,13 +554,8 @@ HostPressure *host_pressure_start(const HostPressureConfig *cfg,
     hp->psi_fd = hp->inotify_fd = -1;
     g_mutex_init(&hp->lock);
     config_init(hp, cfg);
-    hp->stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (hp->stop_fd < 0) {
-        g_set_error(err, G_FILE_ERROR, g_file_error_from_errno(errno),
-                    "host memory: eventfd: %s", g_strerror(errno));
-        host_pressure_free(hp);
-        return NULL;
-    }
+    hp->ctx = g_main_context_new();
+    hp->loop = g_main_loop_new(hp->ctx, false);
     if (!sources_init(hp, cfg, err)) {
         host_pressure_free(hp);
         return NULL;
@@ -552,17 +571,25 @@ void host_pressure_get(HostPressure *hp, HostMemory *out)
     g_mutex_unlock(&hp->lock);
 }
 
+/* In the watcher thread: whether or not the loop runs yet, it ends */
+static gboolean quit_loop(gpointer opaque)
+{
+    HostPressure *hp = opaque;
+
+    g_main_loop_quit(hp->loop);
+    return G_SOURCE_REMOVE;
+}
+
 void host_pressure_stop(HostPressure *hp)
 {
-    uint64_t one = 1;
-
     if (!hp) {
         return;
     }
-    if (write(hp->stop_fd, &one, sizeof(one)) < 0) {
-        g_warning("host memory: cannot stop the watcher: %s",
-                  g_strerror(errno));
-    }
+    /*
+     * (an idle source: g_main_context_invoke() would run it here if the
+     * watcher had not taken its context yet)
+     */
+    add_source(hp, g_idle_source_new(), quit_loop);
     g_thread_join(hp->thread);
     host_pressure_free(hp);
 }

@@ -7,7 +7,8 @@
  * 150000 1000000" written to it, then poll() for POLLPRI; or --host-psi
  * FILE, a file in the same format, re-read when it changes).  The
  * watcher measures; whether that is pressure is the policy's to say
- * (policy_host_pressure()).  It runs in its own thread and calls back on
+ * (policy_host_pressure()).  It runs in its own thread (a GMainLoop on
+ * its own context) and calls back on
  * every change: the numbers moved, a stall began (the trigger fired) or
  * ended (a window without one).
  *

@@ -5,8 +5,12 @@ numbers; not a test).
 For N in 50, 250 and 1000 (BENCH_COUNTS, e.g. "50,250", overrides): N
 fake VMs served by one process (tests/tools/fake_fleet.py: one QMP socket
 each, answering as fake_qmp.py's good behaviour does, from one asyncio
-loop, so that the fakes themselves cost little), and
-qemu-oc-balloond --dry-run --interval 2 on their directory, with host
+loop, so that the fakes themselves cost little); beside them, in the
+same directory, 2 frozen fakes and 2 answering garbage (a fleet of their
+own, so that the good fleet's counters are the good VMs' own) and
+BENCH_GUESTS (default 1) real TCG guests; and qemu-oc-balloond
+--dry-run --interval 2 on the directory, started as a service is (a
+soft limit of 1,024 open files: prlimit), with host
 memory from files of ours (--host-meminfo: plenty available, and a
 --host-psi file that stays at 0, as bench/balloond.py does: nothing to
 do, the daemon only collects).  Once the daemon says "settled:", it is
@@ -14,8 +18,8 @@ measured for BENCH_SECONDS (default 30) seconds:
 
 - its CPU as a share of one core (/proc/PID/stat utime + stime), and
   that share split by thread (/proc/PID/task/*/schedstat, ns): the VM
-  workers (vm:*, one per VM), the main thread (where the plans are
-  made) and the watchers; and how long its threads
+  workers' event loops (loop:*, one per 64 VMs), the main thread (where
+  the plans are made) and the watchers; and how long its threads
   waited for a CPU (schedstat's run-queue time: the host is shared);
 - its threads and resident memory (/proc/PID/status Threads, VmRSS) at
   the start and the end;
@@ -31,14 +35,17 @@ measured for BENCH_SECONDS (default 30) seconds:
 
 Then, the daemon still running, vmtop --once --json on the same
 directory: its wall time, the VMs in its frame (and how many
-responsive), its CPU and peak RSS.  The daemon is the host's collector
+responsive: not the real guests, whose QMP socket serves one client, the
+daemon), its CPU and peak RSS.  The daemon is the host's collector
 too (--serve): READERS (default 10) readers attach to its socket for
 READER_SECONDS (default 10) s, reading every frame; printed: the delay
 from each frame's publication (its time-ms) to its arrival at a reader
 (p50, p99, max over every frame of every reader), frames and skips per
 reader, the daemon's CPU meanwhile, and the connections the VMs saw
 opened (none: readers cost the VMs nothing); and vmtop --once attached
-to the collector (its wall time, its VMs).  The daemon is stopped with SIGTERM
+to the collector (its wall time, its VMs; in its frame, the misbehaving
+fakes must be unresponsive and the real guests responsive with their
+vCPUs).  The daemon is stopped with SIGTERM
 (its stop time shown), then the fleet.  The two binaries are copies
 of build/tools/ taken at the start (a build beside the benchmark may
 replace them).  Printed: a table per N, and one line per N at the end.
@@ -50,6 +57,7 @@ BENCH_SECONDS=10 for a quick check).
 import json
 import os
 import queue
+import resource
 import shutil
 import signal
 import subprocess
@@ -59,6 +67,8 @@ import threading
 import time
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(TOP, 'tests', 'guest'))
+from ocvm import VM  # noqa: E402
 BUILT = {name: os.path.join(TOP, 'build', 'tools', name)
          for name in ('qemu-oc-balloond', 'vmtop')}
 # copies of the two, taken at the start (see main)
@@ -71,6 +81,10 @@ SECONDS = float(os.environ.get('BENCH_SECONDS', '30'))
 INTERVAL = 2
 READERS = int(os.environ.get('BENCH_READERS', '10'))
 READER_SECONDS = float(os.environ.get('BENCH_READER_SECONDS', '10'))
+# beside the good fakes: frozen ones (greet, never answer), ones that
+# answer garbage, and real TCG guests
+FROZEN, GARBAGE = 2, 2
+GUESTS = int(os.environ.get('BENCH_GUESTS', '1'))
 TOTAL_KIB = 64 << 20                # a 64 GiB host
 PLENTY_KIB = 48 << 20               # 75 % available: no pressure
 TICK = os.sysconf('SC_CLK_TCK')
@@ -155,18 +169,20 @@ def timed(fn, *args):
 def group(pid, tid, comm):
     if tid == pid:
         return 'main'
-    if comm.startswith('vm:'):
-        return 'vm:* workers'
+    if comm.startswith('loop:'):
+        return 'loop:* (VM workers)'
+    if comm.startswith('pool'):
+        return 'pool (blocking calls)'
     return comm
 
 
 class Fleet:
     """fake_fleet.py: its stdout read by a thread, line by line"""
 
-    def __init__(self, qmp, n):
+    def __init__(self, qmp, n, *args):
         self.proc = subprocess.Popen(
             [PYTHON, FLEET, qmp, str(n), '--lifetime',
-             str(int(SECONDS + 300 + n // 5))],
+             str(int(SECONDS + 300 + n // 5))] + list(args),
             stdout=subprocess.PIPE, text=True)
         self.lines = queue.Queue()
         threading.Thread(target=self.pump, daemon=True).start()
@@ -286,6 +302,7 @@ def readers_window(sock, daemon, fleet, tmp, n_readers, seconds):
         if delays else float('nan'),
         'max': delays[-1] if delays else float('nan'),
         'vmtop': (v_wall, len(frame.get('vms', [])), p.returncode),
+        'frame': frame,
     }
 
 
@@ -303,14 +320,30 @@ def run(n):
         sock = os.path.join(tmp, 'collector.sock')
         t0 = time.monotonic()
         fleet = Fleet(qmp, n)
+        # the misbehaving apart, so that the fleet's counters are the good
+        # VMs' own: bad0000.. frozen, then those answering garbage
+        bad_fleet = Fleet(qmp, FROZEN, '--prefix', 'bad', '--frozen',
+                          str(FROZEN), '--garbage', str(GARBAGE))
         daemon = None
+        guests = [VM(smp=2, memory=256, args=[
+            '-qmp', 'unix:%s,server=on,wait=off'
+            % os.path.join(qmp, 'guest%d' % i)]) for i in range(GUESTS)]
+        # a service's soft limit of open files (systemd's), its hard one
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        nofile = '--nofile=1024:%s' % ('unlimited'
+                                       if hard == resource.RLIM_INFINITY
+                                       else hard)
         try:
+            for g in guests:
+                g.start()
             fleet.expect('ready', 60 + n / 10)
+            bad_fleet.expect('ready', 60)
             ready_s = time.monotonic() - t0
             with open(err_path, 'w') as err:
                 t_daemon = time.monotonic()
                 daemon = subprocess.Popen(
-                    [BIN['qemu-oc-balloond'], '--dry-run', '--qmp-dir', qmp,
+                    ['prlimit', nofile,
+                     BIN['qemu-oc-balloond'], '--dry-run', '--qmp-dir', qmp,
                      '--interval', str(INTERVAL), '--host-meminfo', mem,
                      '--host-psi', psi, '--serve', sock],
                     stdout=subprocess.DEVNULL, stderr=err)
@@ -362,6 +395,9 @@ def run(n):
                 daemon.kill()
                 daemon.wait()
             fleet.stop()
+            bad_fleet.stop()
+            for g in guests:
+                g.shutdown()
         log = read(err_path).splitlines()
 
     wall = t_end - t_start
@@ -392,13 +428,27 @@ def run(n):
     v_wall, frame, v_rc, v_cpu, v_rss, v_err = vmtop
     vms = frame.get('vms', [])
     responsive = sum(1 for v in vms if v.get('responsive'))
+    # the collector's frame (vmtop attached to it: a direct vmtop cannot
+    # have a QEMU's one QMP connection, the daemon has it): what the
+    # misbehaving and the guests looked like
+    by_name = {v.get('name'): v for v in rd['frame'].get('vms', [])}
+    bad = ['bad%04d' % i for i in range(FROZEN + GARBAGE)]
+    bad_down = sum(1 for b in bad if b in by_name and
+                   not by_name[b].get('responsive'))
+    real = ['guest%d' % i for i in range(GUESTS)]
+    real_up = sum(1 for g in real if g in by_name and
+                  by_name[g].get('responsive') and
+                  by_name[g].get('runstates', {}).get('vcpus'))
     source = frame.get('source')        # (newer vmtops: direct, collector)
     if isinstance(source, dict):
         source = source.get('mode', source)
 
-    print('N = %d VMs (fake fleet ready in %.1f s); qemu-oc-balloond '
-          '--dry-run --interval %d, measured over %.0f s after "settled:"'
-          % (n, ready_s, INTERVAL, wall))
+    print('N = %d VMs (fake fleet ready in %.1f s: %d good, %d frozen, %d '
+          'answering garbage; and %d real TCG guest%s); qemu-oc-balloond '
+          '--dry-run --interval %d, under a soft limit of 1,024 open files, '
+          'measured over %.0f s after "settled:"'
+          % (n + FROZEN + GARBAGE + GUESTS, ready_s, n, FROZEN, GARBAGE,
+             GUESTS, '' if GUESTS == 1 else 's', INTERVAL, wall))
     rows = [
         ('daemon CPU', '%.2f %% of one core' % cpu),
         ('  by thread', by_thread),
@@ -440,6 +490,9 @@ def run(n):
             if rd['frames'] else '-', rd['skipped'], rd['cpu'], rd['new'])),
         ('vmtop via collector', '%.2f s wall, %d VMs, exit %d'
          % rd['vmtop']),
+        ('beside the good ones', '%d of %d misbehaving fakes unresponsive '
+         'in the collector\'s frame; %d of %d real guests responsive with '
+         'their vCPUs' % (bad_down, len(bad), real_up, len(real))),
         ('daemon stop (SIGTERM)', '%.2f s, exit %s' % (stop_s, rc)),
     ]
     width = max(len(k) for k, _ in rows)

@@ -18,6 +18,7 @@
 
 #include <signal.h>
 #include <stdarg.h>
+#include <string.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -99,6 +100,8 @@ fake_fleet_start(const char *dir, unsigned n, ...)
     g_autoptr(GError) err = NULL;
     char buf[64] = "";
     const char *arg;
+    size_t len;
+    ssize_t got;
     va_list ap;
     GPid pid;
     int out;
@@ -117,7 +120,16 @@ fake_fleet_start(const char *dir, unsigned n, ...)
                              G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL, &pid,
                              NULL, &out, NULL, &err);
     g_assert_no_error(err);
-    g_assert_cmpint(read(out, buf, sizeof(buf) - 1), >, 0);   /* "ready" */
+    /*
+     * "ready N\n", to its end: an unbuffered Python (PYTHONUNBUFFERED)
+     * writes the newline apart, and would die of a broken pipe if it
+     * were closed between the two
+     */
+    for (len = 0; !memchr(buf, '\n', len); len += got) {
+        g_assert_cmpuint(len, <, sizeof(buf) - 1);
+        got = read(out, buf + len, sizeof(buf) - 1 - len);
+        g_assert_cmpint(got, >, 0);
+    }
     g_assert_true(g_str_has_prefix(buf, "ready"));
     close(out);
     return pid;

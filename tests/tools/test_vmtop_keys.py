@@ -234,8 +234,10 @@ class VmtopKeysTest(VMTestCase):
 
             # a terminal narrower than a line: whole columns, NAME stays
             p.tmux('resize-window', '-x', '60', '-y', '40')
-            ls = p.wait(lambda ls: ls[-1].startswith('Left/Right: columns 1-'),
-                        'the columns indicator')
+            # (the whole screen redrawn: a capture may catch it halfway)
+            ls = p.wait(lambda ls: ls[-1].startswith('Left/Right: columns 1-')
+                        and len(ls[1]) <= 60 and set(titles(ls)) <= set(TITLES),
+                        'the columns indicator and whole titles')
             first = titles(ls)
             self.assertEqual(first[0], 'NAME')
             self.assertTrue(set(first) <= set(TITLES), first)

@@ -9,11 +9,11 @@ loop, so that the fakes themselves cost little); beside them, in the
 same directory, 2 frozen fakes and 2 answering garbage (a fleet of their
 own, so that the good fleet's counters are the good VMs' own) and
 BENCH_GUESTS (default 1) real TCG guests; and qemu-oc-balloond
---dry-run --interval 2 on the directory, started as a service is (a
-soft limit of 1,024 open files: prlimit), with host
-memory from files of ours (--host-meminfo: plenty available, and a
---host-psi file that stays at 0, as bench/balloond.py does: nothing to
-do, the daemon only collects).  Once the daemon says "settled:", it is
+--interval 2 --log-json on the directory, started as a service is (a
+soft limit of 1,024 open files: prlimit), with host memory from files
+of ours (--host-meminfo: plenty available, and a --host-psi file that
+stays at 0, as bench/balloond.py does: nothing to do, the daemon only
+collects, until the last step).  Once the daemon says "settled:", it is
 measured for BENCH_SECONDS (default 30) seconds:
 
 - its CPU as a share of one core (/proc/PID/stat utime + stime), and
@@ -45,7 +45,12 @@ reader, the daemon's CPU meanwhile, and the connections the VMs saw
 opened (none: readers cost the VMs nothing); and vmtop --once attached
 to the collector (its wall time, its VMs; in its frame, the misbehaving
 fakes must be unresponsive and the real guests responsive with their
-vCPUs).  The daemon is stopped with SIGTERM
+vCPUs).  Last, host memory turns short (the meminfo file renamed over
+with 4.7 % available) for BENCH_PRESSURE_S (default 10) s: the balloon
+commands the daemon sends, to how many VMs, and their decision latency
+on fresh reports (from the guest's report to the command sent, the
+daemon's --log-json "sent" lines; the target, as at 50 VMs in
+bench/balloond.py: p99 <= 50 ms).  The daemon is stopped with SIGTERM
 (its stop time shown), then the fleet.  The two binaries are copies
 of build/tools/ taken at the start (a build beside the benchmark may
 replace them).  Printed: a table per N, and one line per N at the end.
@@ -87,6 +92,8 @@ FROZEN, GARBAGE = 2, 2
 GUESTS = int(os.environ.get('BENCH_GUESTS', '1'))
 TOTAL_KIB = 64 << 20                # a 64 GiB host
 PLENTY_KIB = 48 << 20               # 75 % available: no pressure
+LOW_KIB = 3 << 20                   # 4.7 %: below the 10 % low mark
+PRESSURE_S = float(os.environ.get('BENCH_PRESSURE_S', '10'))
 TICK = os.sysconf('SC_CLK_TCK')
 
 
@@ -306,6 +313,37 @@ def readers_window(sock, daemon, fleet, tmp, n_readers, seconds):
     }
 
 
+def pressure_window(mem, log_path, daemon):
+    """Host memory turns short for PRESSURE_S: the balloon commands the
+    daemon sends, and each one's latency from the guest's report it was
+    decided on (its --log-json "sent" lines)"""
+    start_ms = time.time() * 1000
+    write_file(mem, 'MemTotal:       %8d kB\nMemFree:        %8d kB\n'
+               'MemAvailable:   %8d kB\n' % (TOTAL_KIB, LOW_KIB, LOW_KIB))
+    time.sleep(PRESSURE_S)
+    if daemon.poll() is not None:
+        raise RuntimeError('the daemon exited (%d)' % daemon.returncode)
+    sent = []
+    for line in (read(log_path) or '').splitlines():
+        try:
+            o = json.loads(line)
+        except ValueError:
+            continue            # (a line being written)
+        if 'sent-mib' in o and o['time-ms'] >= start_ms:
+            sent.append(o)
+    # a command decided at the switch on the report in hand counts that
+    # report's age: shown apart, as bench/balloond.py does
+    fresh = sorted(o['latency-ms'] for o in sent
+                   if o['time-ms'] - o['latency-ms'] >= start_ms)
+    return {'n': len(sent), 'vms': len(set(o['vm'] for o in sent)),
+            'failed': sum(1 for o in sent if not o['ok']),
+            'fresh': fresh}
+
+
+def pctl(v, p):
+    return v[min(len(v) - 1, int(len(v) * p / 100))] if v else float('nan')
+
+
 def run(n):
     with tempfile.TemporaryDirectory(prefix='bench-collector-') as tmp:
         qmp = os.path.join(tmp, 'qmp')
@@ -317,6 +355,7 @@ def run(n):
         write_file(psi, 'some avg10=0.00 avg60=0.00 avg300=0.00 total=0\n'
                    'full avg10=0.00 avg60=0.00 avg300=0.00 total=0\n')
         err_path = os.path.join(tmp, 'daemon.stderr')
+        log_path = os.path.join(tmp, 'daemon.json')
         sock = os.path.join(tmp, 'collector.sock')
         t0 = time.monotonic()
         fleet = Fleet(qmp, n)
@@ -343,7 +382,8 @@ def run(n):
                 t_daemon = time.monotonic()
                 daemon = subprocess.Popen(
                     ['prlimit', nofile,
-                     BIN['qemu-oc-balloond'], '--dry-run', '--qmp-dir', qmp,
+                     BIN['qemu-oc-balloond'], '--log-json', log_path,
+                     '--qmp-dir', qmp,
                      '--interval', str(INTERVAL), '--host-meminfo', mem,
                      '--host-psi', psi, '--serve', sock],
                     stdout=subprocess.DEVNULL, stderr=err)
@@ -377,6 +417,7 @@ def run(n):
             vmtop = run_vmtop(qmp, tmp)
             rd = readers_window(sock, daemon, fleet, tmp, READERS,
                                 READER_SECONDS)
+            dl = pressure_window(mem, log_path, daemon)
 
             t_stop = time.monotonic()
             daemon.terminate()
@@ -445,7 +486,7 @@ def run(n):
 
     print('N = %d VMs (fake fleet ready in %.1f s: %d good, %d frozen, %d '
           'answering garbage; and %d real TCG guest%s); qemu-oc-balloond '
-          '--dry-run --interval %d, under a soft limit of 1,024 open files, '
+          '--interval %d, under a soft limit of 1,024 open files, '
           'measured over %.0f s after "settled:"'
           % (n + FROZEN + GARBAGE + GUESTS, ready_s, n, FROZEN, GARBAGE,
              GUESTS, '' if GUESTS == 1 else 's', INTERVAL, wall))
@@ -493,6 +534,12 @@ def run(n):
         ('beside the good ones', '%d of %d misbehaving fakes unresponsive '
          'in the collector\'s frame; %d of %d real guests responsive with '
          'their vCPUs' % (bad_down, len(bad), real_up, len(real))),
+        ('host memory short', '%.0f s: %d balloon commands to %d VMs (%d '
+         'failed); decision latency on fresh reports (guest report -> '
+         'command sent) n=%d, p50 %.0f ms, p99 %.0f ms, max %.0f ms'
+         % (PRESSURE_S, dl['n'], dl['vms'], dl['failed'], len(dl['fresh']),
+            pctl(dl['fresh'], 50), pctl(dl['fresh'], 99),
+            dl['fresh'][-1] if dl['fresh'] else float('nan'))),
         ('daemon stop (SIGTERM)', '%.2f s, exit %s' % (stop_s, rc)),
     ]
     width = max(len(k) for k, _ in rows)

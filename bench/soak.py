@@ -22,8 +22,11 @@ Printed at the start (once the daemon is settled) and every minute, and
 compared at the end: the collector's open file descriptors, threads and
 resident memory (/proc/PID/fd, /proc/PID/status), with the VMs it sees
 at that moment (the same count each time: FAKES + silent + 2 guests + the
-domain).  Flat means: at the end, no more descriptors or threads than at
-the start, and RSS within 10 % (or 4 MiB) of it.  Also: frames read,
+domain).  Flat means: at the end, no more descriptors than at the start,
+no more threads but the few idle ones the pool of libvirt calls keeps
+for a while (POOL_IDLE: GLib keeps 2 unused threads of its pools for
+15 s, and the thread that spawns them), and RSS within 10 % (or 4 MiB)
+of it.  Also: frames read,
 reader drops, vmtop runs that failed, and the daemon's exit on SIGTERM.
 
 Run: /usr/bin/python3 bench/soak.py (SOAK_SECONDS=120 for a quick look;
@@ -55,6 +58,8 @@ VMTOP = os.path.join(TOP, 'build', 'tools', 'vmtop')
 FAKE = os.path.join(TOP, 'tests', 'tools', 'fake_qmp.py')
 SECONDS = float(os.environ.get('SOAK_SECONDS', '1800'))
 FAKES = int(os.environ.get('SOAK_FAKES', '20'))
+# threads the pool of libvirt calls may keep idle (see the top)
+POOL_IDLE = 3
 
 
 def say(fmt, *args):
@@ -260,7 +265,7 @@ class Soak:
             say('  %6s %5d %7d %8.1f %4s', 'end', end['fds'], end['threads'],
                 end['rss_mib'], end['vms'])
             flat = (end['fds'] <= start['fds'] and
-                    end['threads'] <= start['threads'] and
+                    end['threads'] <= start['threads'] + POOL_IDLE and
                     abs(end['rss_mib'] - start['rss_mib']) <=
                     max(4, start['rss_mib'] * 0.1))
             say('soak: %s (fds %+d, threads %+d, RSS %+.1f MiB; peak RSS '

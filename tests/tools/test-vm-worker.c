@@ -7,7 +7,9 @@
  * threads (64 VMs a loop), the misbehaving VMs are unresponsive with
  * their reason while every good VM sharing their loop keeps its rounds,
  * and a balloon request is done exactly once, whether the VM answers,
- * answers garbage, or never connects and its worker is stopped.
+ * answers garbage, or never connects and its worker is stopped.  And a
+ * link whose calls block (as libvirt's do), faked: its calls run on the
+ * pool, its events reach the worker through its descriptor.
  *
  * Copyright (c) 2026 qemu-oc developers
  *
@@ -15,6 +17,7 @@
  */
 
 #include <dirent.h>
+#include <sys/eventfd.h>
 
 #include "fake-peer.h"
 #include "loop-pool.h"
@@ -221,9 +224,181 @@ static void test_fleet(void)
     rmdir(dir);
 }
 
+/*
+ * A blocking link: answers at once from its calling thread, counts the
+ * calls and the threads they ran on; its events wait in a queue, said
+ * by an eventfd, as libvirt's link does
+ */
+typedef struct FakeLink {
+    VmLink link;
+    int efd;
+    GAsyncQueue *events;        /* "actual" of each BALLOON_STATS */
+    GThread *loop_thread;       /* where wait_events ran */
+    bool call_on_loop;          /* a blocking call ran on the loop */
+    gint balloons;
+} FakeLink;
+
+static FakeLink *fake_of(VmLink *l)
+{
+    return (FakeLink *)l;
+}
+
+static bool fake_open(VmLink *l, int timeout_ms, GError **err)
+{
+    (void)timeout_ms;
+    (void)err;
+    fake_of(l)->call_on_loop |= g_thread_self() == fake_of(l)->loop_thread;
+    return true;
+}
+
+static json_object *fake_execute(VmLink *l, const char *command,
+                                 json_object *args, int timeout_ms,
+                                 GError **err)
+{
+    (void)timeout_ms;
+    json_object_put(args);
+    fake_of(l)->call_on_loop |= g_thread_self() == fake_of(l)->loop_thread;
+    if (!strcmp(command, "query-balloon")) {
+        return json_tokener_parse("{\"actual\": 1073741824}");
+    }
+    g_set_error(err, QMP_CLIENT_ERROR, QMP_CLIENT_ERROR_COMMAND,
+                "%s: CommandNotFound", command);
+    return NULL;
+}
+
+static bool fake_set_balloon(VmLink *l, uint64_t bytes, int timeout_ms,
+                             GError **err)
+{
+    (void)bytes;
+    (void)timeout_ms;
+    (void)err;
+    g_atomic_int_inc(&fake_of(l)->balloons);
+    return true;
+}
+
+static bool fake_wait_events(VmLink *l, int timeout_ms, GError **err)
+{
+    FakeLink *f = fake_of(l);
+    eventfd_t n;
+    gpointer e;
+
+    (void)timeout_ms;
+    (void)err;
+    f->loop_thread = g_thread_self();
+    if (eventfd_read(f->efd, &n) < 0) {
+        /* nothing said */
+    }
+    while ((e = g_async_queue_try_pop(f->events))) {
+        g_autofree char *text = g_strdup_printf(
+            "{\"actual\": %d, \"last-update\": 1000, "
+            "\"stats\": {\"free-memory\": 1}}", GPOINTER_TO_INT(e));
+        json_object *data = json_tokener_parse(text);
+
+        l->event_fn(l->event_opaque, "BALLOON_STATS", data, 0);
+        json_object_put(data);
+    }
+    return true;
+}
+
+static int fake_fd(VmLink *l)
+{
+    return fake_of(l)->efd;
+}
+
+static void fake_close(VmLink *l)
+{
+    (void)l;
+}
+
+static void fake_free(VmLink *l)
+{
+    (void)l;            /* the test's, freed by it */
+}
+
+static const VmLinkOps fake_ops = {
+    .open = fake_open,
+    .execute = fake_execute,
+    .wait_events = fake_wait_events,
+    .set_balloon = fake_set_balloon,
+    .fd = fake_fd,
+    .close = fake_close,
+    .free = fake_free,
+};
+
+static int64_t published_actual;
+
+static void on_publish_actual(void *opaque G_GNUC_UNUSED, VmWorker *w)
+{
+    VmSnapshot *s = vm_worker_snapshot(w);
+
+    g_mutex_lock(&lock);
+    published_actual = s->has_balloon ? s->actual : 0;
+    g_cond_broadcast(&changed);
+    g_mutex_unlock(&lock);
+    vm_snapshot_unref(s);
+}
+
+static bool answered_once(void)
+{
+    return published_actual == 1073741824;
+}
+
+static bool event_arrived(void)
+{
+    return published_actual == 536870912;
+}
+
+static void on_balloon_blocking(void *opaque, VmWorker *w, uint64_t bytes,
+                                const GError *err)
+{
+    (void)w;
+    (void)bytes;
+    g_assert_no_error(err);
+    g_mutex_lock(&lock);
+    (*(unsigned *)opaque)++;
+    g_cond_broadcast(&changed);
+    g_mutex_unlock(&lock);
+}
+
+static unsigned blocking_done;
+
+static bool blocking_balloon_done(void)
+{
+    return blocking_done == 1;
+}
+
+static void test_blocking_link(void)
+{
+    FakeLink f = { .link.ops = &fake_ops };
+    VmWorker *w;
+
+    f.efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    f.events = g_async_queue_new();
+    w = vm_worker_start("blocking", "fake:", &f.link, NULL,
+                        on_publish_actual, NULL);
+    wait_for(answered_once);
+    /* an event: queued, said on the fd, published from the worker */
+    g_async_queue_push(f.events, GINT_TO_POINTER(536870912));
+    g_assert_cmpint(eventfd_write(f.efd, 1), ==, 0);
+    wait_for(event_arrived);
+    vm_worker_set_balloon(w, 256 << 20, on_balloon_blocking,
+                          &blocking_done);
+    wait_for(blocking_balloon_done);
+    g_assert_cmpint(g_atomic_int_get(&f.balloons), ==, 1);
+    vm_worker_stop(w);
+    g_assert_true(vm_worker_wait_all(30000));
+    /* the blocking calls never ran on the loop that took the events */
+    g_assert_nonnull(f.loop_thread);
+    g_assert_false(f.call_on_loop);
+    g_assert_cmpuint(blocking_done, ==, 1);
+    g_async_queue_unref(f.events);
+    close(f.efd);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/vm-worker/fleet", test_fleet);
+    g_test_add_func("/vm-worker/blocking-link", test_blocking_link);
     return g_test_run();
 }

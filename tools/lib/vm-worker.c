@@ -245,6 +245,8 @@ VmWorker *vm_worker_start(const char *name, const char *where, VmLink *link,
     } else {
         w->tr = &vm_transport_jobs;
         w->link = link;
+        link->event_fn = vm_worker_event;   /* (on the loop: jobs_events) */
+        link->event_opaque = w;
     }
     g_mutex_lock(&live_lock);
     live_workers++;

@@ -84,6 +84,9 @@ static const char *check_event(json_object *msg)
     if (!get_string(msg, "event", &name)) {
         return "\"event\" is not a string";
     }
+    if (!*name) {
+        return "event without a name";     /* (QEMU's all have one) */
+    }
     if (!json_object_object_get_ex(msg, "timestamp", &ts) ||
         !json_object_is_type(ts, json_type_object) ||
         !get_int(ts, "seconds", &s) || !get_int(ts, "microseconds", &us)) {

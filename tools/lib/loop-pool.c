@@ -16,6 +16,32 @@
 struct LoopPoolLoop {
     GMainContext *ctx;
     unsigned workers;           /* under pool_lock */
+    gint woken;                 /* woken since the loop last looked */
+};
+
+/* A source that lets the next wake through (prepared first: see wake) */
+typedef struct Rearm {
+    GSource source;
+    LoopPoolLoop *l;
+} Rearm;
+
+static gboolean rearm_prepare(GSource *source, gint *timeout)
+{
+    g_atomic_int_set(&((Rearm *)source)->l->woken, 0);
+    *timeout = -1;
+    return false;
+}
+
+static gboolean rearm_dispatch(GSource *source G_GNUC_UNUSED,
+                               GSourceFunc callback G_GNUC_UNUSED,
+                               gpointer user_data G_GNUC_UNUSED)
+{
+    return G_SOURCE_CONTINUE;
+}
+
+static GSourceFuncs rearm_funcs = {
+    .prepare = rearm_prepare,
+    .dispatch = rearm_dispatch,
 };
 
 static GMutex pool_lock;
@@ -26,7 +52,16 @@ static gpointer loop_thread(gpointer opaque)
 {
     LoopPoolLoop *l = opaque;
     GMainLoop *loop = g_main_loop_new(l->ctx, false);
+    GSource *rearm = g_source_new(&rearm_funcs, sizeof(Rearm));
 
+    /*
+     * before every other source's prepare(): a wake that finds woken set
+     * came before this, so the sources prepared after it see its flag
+     */
+    ((Rearm *)rearm)->l = l;
+    g_source_set_priority(rearm, G_MININT);
+    g_source_attach(rearm, l->ctx);
+    g_source_unref(rearm);
     g_main_context_push_thread_default(l->ctx);
     g_main_loop_run(loop);      /* for the life of the process */
     g_main_context_pop_thread_default(l->ctx);
@@ -69,6 +104,13 @@ void loop_pool_release(LoopPoolLoop *l)
     g_mutex_lock(&pool_lock);
     l->workers--;
     g_mutex_unlock(&pool_lock);
+}
+
+void loop_pool_wake(LoopPoolLoop *l)
+{
+    if (!g_atomic_int_exchange(&l->woken, 1)) {
+        g_main_context_wakeup(l->ctx);
+    }
 }
 
 unsigned loop_pool_threads(void)

@@ -35,6 +35,14 @@ GMainContext *loop_pool_context(LoopPoolLoop *l);
 /* The worker left @l (any thread) */
 void loop_pool_release(LoopPoolLoop *l);
 
+/*
+ * Wake @l's thread (any thread): a source that checks a flag in its
+ * prepare() sees it set before the wake.  Many wakes before the loop
+ * looks again cost one write: a plan that asks 1,000 VMs for something
+ * wakes each loop thread once, not once per VM.
+ */
+void loop_pool_wake(LoopPoolLoop *l);
+
 /* Loop threads started so far */
 unsigned loop_pool_threads(void);
 

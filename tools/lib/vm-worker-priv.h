@@ -92,7 +92,8 @@ struct VmWorker {
     void *opaque;
     LoopPoolLoop *loop;     /* the loop thread it lives on */
     GMainContext *ctx;      /* the loop's */
-    GSource *tick;          /* wakes the worker: ready time, link events */
+    GSource *tick;          /* wakes the worker: poked, due, link events */
+    gint poked;             /* another thread asked for something */
 
     GMutex lock;
     VmSnapshot *published;  /* under lock */

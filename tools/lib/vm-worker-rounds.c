@@ -419,8 +419,8 @@ static gboolean tick_dispatch(GSource *source, GSourceFunc callback,
 
     (void)callback;
     (void)user_data;
-    /* (a change only after another thread's request: see arm) */
-    g_source_set_ready_time(source, -1);
+    /* (before the flags are read: a later request pokes again) */
+    g_atomic_int_set(&w->poked, 0);
     if (w->link_tag && g_source_query_unix_fd(source, w->link_tag)) {
         w->tr->events(w);
     }
@@ -455,6 +455,10 @@ static gboolean tick_prepare(GSource *source, gint *timeout)
 {
     int64_t due = ((Tick *)source)->due_us, now;
 
+    if (g_atomic_int_get(&((Tick *)source)->w->poked)) {
+        *timeout = 0;
+        return true;
+    }
     if (due < 0) {
         *timeout = -1;
         return false;
@@ -472,7 +476,8 @@ static gboolean tick_check(GSource *source)
 {
     int64_t due = ((Tick *)source)->due_us;
 
-    return due >= 0 && g_source_get_time(source) >= due;
+    return g_atomic_int_get(&((Tick *)source)->w->poked) ||
+           (due >= 0 && g_source_get_time(source) >= due);
 }
 
 static GSourceFuncs tick_funcs = {

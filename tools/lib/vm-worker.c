@@ -118,7 +118,8 @@ const char *vm_worker_name(VmWorker *w)
 /* Wake the worker on its loop thread (under w->lock) */
 static void wake_locked(VmWorker *w)
 {
-    g_source_set_ready_time(w->tick, 0);
+    g_atomic_int_set(&w->poked, 1);
+    loop_pool_wake(w->loop);
 }
 
 void vm_worker_kick(VmWorker *w)

@@ -56,7 +56,11 @@ of build/tools/ taken at the start (a build beside the benchmark may
 replace them).  Printed: a table per N, and one line per N at the end.
 
 Run: /usr/bin/python3 bench/collector.py (BENCH_COUNTS=50
-BENCH_SECONDS=10 for a quick check).
+BENCH_SECONDS=10 for a quick check).  BENCH_KEEP=DIR keeps the
+daemon's logs there (DIR/N-daemon.stderr, N-daemon.json); with it,
+BENCH_PERF=1 also records the daemon with perf (call graphs) over the
+window and while memory is short: DIR/N-steady.data and
+DIR/N-pressure.data (perf report -i ...).
 """
 
 import json
@@ -94,6 +98,8 @@ TOTAL_KIB = 64 << 20                # a 64 GiB host
 PLENTY_KIB = 48 << 20               # 75 % available: no pressure
 LOW_KIB = 3 << 20                   # 4.7 %: below the 10 % low mark
 PRESSURE_S = float(os.environ.get('BENCH_PRESSURE_S', '10'))
+KEEP_DIR = os.environ.get('BENCH_KEEP')
+PERF = KEEP_DIR and os.environ.get('BENCH_PERF') == '1'
 TICK = os.sysconf('SC_CLK_TCK')
 
 
@@ -313,14 +319,36 @@ def readers_window(sock, daemon, fleet, tmp, n_readers, seconds):
     }
 
 
-def pressure_window(mem, log_path, daemon):
+def perf_start(daemon, name):
+    """With BENCH_PERF: perf records @daemon until perf_stop()"""
+    if not PERF:
+        return None
+    os.makedirs(KEEP_DIR, exist_ok=True)
+    out = os.path.join(KEEP_DIR, name + '.data')
+    p = subprocess.Popen(['perf', 'record', '-q', '-g', '-o', out,
+                          '-p', str(daemon.pid)],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return p
+
+
+def perf_stop(p):
+    if p is not None:
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate()
+        if p.returncode and err.strip():
+            sys.stderr.write('perf: %s\n' % err.decode().strip())
+
+
+def pressure_window(mem, log_path, daemon, n):
     """Host memory turns short for PRESSURE_S: the balloon commands the
     daemon sends, and each one's latency from the guest's report it was
     decided on (its --log-json "sent" lines)"""
+    perf = perf_start(daemon, '%d-pressure' % n)
     start_ms = time.time() * 1000
     write_file(mem, 'MemTotal:       %8d kB\nMemFree:        %8d kB\n'
                'MemAvailable:   %8d kB\n' % (TOTAL_KIB, LOW_KIB, LOW_KIB))
     time.sleep(PRESSURE_S)
+    perf_stop(perf)
     if daemon.poll() is not None:
         raise RuntimeError('the daemon exited (%d)' % daemon.returncode)
     sent = []
@@ -406,7 +434,9 @@ def run(n):
             lines0 = len(read(err_path).splitlines())
             c0, fc0 = cpu_s(daemon.pid), cpu_s(fleet.proc.pid)
             s0, (k0, tk0) = status(daemon.pid), timed(tasks, daemon.pid)
+            perf = perf_start(daemon, '%d-steady' % n)
             time.sleep(SECONDS)
+            perf_stop(perf)
             (k1, tk1), s1 = timed(tasks, daemon.pid), status(daemon.pid)
             c1, fc1 = cpu_s(daemon.pid), cpu_s(fleet.proc.pid)
             f1, t_end = fleet.stats(), time.monotonic()
@@ -417,7 +447,7 @@ def run(n):
             vmtop = run_vmtop(qmp, tmp)
             rd = readers_window(sock, daemon, fleet, tmp, READERS,
                                 READER_SECONDS)
-            dl = pressure_window(mem, log_path, daemon)
+            dl = pressure_window(mem, log_path, daemon, n)
 
             t_stop = time.monotonic()
             daemon.terminate()
@@ -440,6 +470,12 @@ def run(n):
             for g in guests:
                 g.shutdown()
         log = read(err_path).splitlines()
+        if KEEP_DIR:
+            os.makedirs(KEEP_DIR, exist_ok=True)
+            shutil.copy(err_path, os.path.join(KEEP_DIR,
+                                               '%d-daemon.stderr' % n))
+            shutil.copy(log_path, os.path.join(KEEP_DIR,
+                                               '%d-daemon.json' % n))
 
     wall = t_end - t_start
     # per thread group: CPU (ns) and context switches over the window

@@ -13,8 +13,10 @@
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 
+#include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <glib.h>
 
@@ -103,11 +105,53 @@ static void test_real(void)
     g_assert_nonnull(err);
 }
 
+/*
+ * A statm kept open reads what a fresh one reads, and fails once its
+ * process is gone (reaped): it never reads another process's memory
+ */
+static void test_statm(void)
+{
+    g_autoptr(QemuStatm) self = qemu_statm_open(getpid());
+    QemuStatm *gone;
+    int64_t kept, fresh;
+    int status;
+    pid_t pid;
+
+    g_assert_nonnull(self);
+    g_assert_cmpint(qemu_statm_pid(self), ==, getpid());
+    kept = qemu_statm_rss_mib(self);
+    fresh = qemu_memory_rss_mib(getpid());
+    g_assert_cmpint(kept, >, 0);
+    /* (the same figure, read twice: at most a MiB apart) */
+    g_assert_cmpint(kept, <=, fresh + 1);
+    g_assert_cmpint(fresh, <=, kept + 1);
+    g_assert_cmpint(qemu_statm_rss_mib(self), >, 0);     /* again: pread */
+
+    g_assert_null(qemu_statm_open(-1));
+    pid = fork();
+    g_assert_cmpint(pid, >=, 0);
+    if (pid == 0) {
+        pause();
+        _exit(0);
+    }
+    gone = qemu_statm_open(pid);
+    g_assert_nonnull(gone);
+    g_assert_cmpint(qemu_statm_rss_mib(gone), >=, 0);
+    g_assert_cmpint(kill(pid, SIGKILL), ==, 0);
+    g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
+    g_assert_cmpint(qemu_statm_rss_mib(gone), ==, -1);
+    qemu_statm_ref(gone);
+    qemu_statm_unref(gone);
+    g_assert_cmpint(qemu_statm_rss_mib(gone), ==, -1);
+    qemu_statm_unref(gone);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/balloond/qemu-memory/parse", test_parse);
     g_test_add_func("/balloond/qemu-memory/parse-bad", test_parse_bad);
     g_test_add_func("/balloond/qemu-memory/real", test_real);
+    g_test_add_func("/balloond/qemu-memory/statm", test_statm);
     return g_test_run();
 }

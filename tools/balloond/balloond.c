@@ -38,43 +38,38 @@
 #include "host-pressure.h"
 #include "metrics.h"
 #include "policy.h"
-#include "qemu-memory.h"
+#include "log-writer.h"
+#include "vm-memory.h"
 #include "fd-limit.h"
 
-/* A QEMU's growth is measured over this long */
-#define RSS_WINDOW_MS 1000
-/*
- * A plan reads a VM's resident memory again if it is older than this
- * where memory is short; elsewhere a publication does, after RSS_CALM_US
- */
-#define RSS_FRESH_US (100 * 1000)
-#define RSS_CALM_US (1000 * 1000)
 /*
  * Plans are at least this far apart, and at least PLAN_COST_FACTOR times
  * the last plan's duration: many reports at once make one plan, and
- * planning takes at most 1/PLAN_COST_FACTOR of a core
+ * planning takes at most 1/PLAN_COST_FACTOR of a core.  Where memory is
+ * short (host pressure, a tight domain) a decision's delay matters more
+ * than the daemon's CPU: plans may take 1/PLAN_COST_FACTOR_SHORT (at
+ * 1,000 VMs a plan takes 2 to 5 ms here, and every report waits for the
+ * next plan: 20 times that is up to 100 ms)
  */
 #define PLAN_MIN_GAP_US (10 * 1000)
 #define PLAN_COST_FACTOR 20
+#define PLAN_COST_FACTOR_SHORT 4
 
 Daemon bd;
 
+static void plan_now(void);
 
-static BdVm *bd_vm(const char *name)
+/* Plans: many reports make one (coalesce.c); a worker never waits */
+static Coalesce planner = {
+    .work = plan_now,
+    .min_gap_us = PLAN_MIN_GAP_US,
+    .cost_factor = PLAN_COST_FACTOR,
+};
+
+static void plan_soon(void)
 {
-    BdVm *v = g_hash_table_lookup(bd.vms, name);
-
-    if (!v) {
-        v = g_new0(BdVm, 1);
-        v->last_reason = POLICY_REASON__MAX;
-        v->own_mib = -1;
-        v->rss_mib = -1;
-        g_hash_table_insert(bd.vms, g_strdup(name), v);
-    }
-    return v;
+    coalesce_request(&planner);
 }
-
-static void plan_soon(void);
 
 /* A new report: remember its used memory (its demand) */
 static void note_demand(BdVm *v, const VmSnapshot *s)
@@ -87,105 +82,6 @@ static void note_demand(BdVm *v, const VmSnapshot *s)
     trend_add(&v->demand, s->stats_update_ms,
               (s->stats[STAT_TOTAL] - s->stats[STAT_AVAILABLE]) >> 20,
               POLICY_DEMAND_MS);
-}
-
-/* The VM's QEMU process's resident memory, just read (under bd.lock) */
-static void note_rss(BdVm *v, int64_t rss_mib, int64_t now_ms)
-{
-    v->rss_mib = rss_mib;
-    v->rss_us = g_get_monotonic_time();
-    if (rss_mib >= 0) {
-        trend_add(&v->rss, now_ms, rss_mib, RSS_WINDOW_MS);
-    }
-}
-
-/* How fast the VM's QEMU process grows, MiB/s (under bd.lock) */
-static double qemu_growth(const BdVm *v)
-{
-    return v->rss_mib < 0 ? 0 : trend_rise_per_s(&v->rss, 50);
-}
-
-/*
- * The guest memory its QEMU process holds, MiB (0: unknown; under
- * bd.lock): its resident memory now less QEMU's own part, as last read
- * from smaps (it changes slowly; smaps costs more than statm).
- */
-static uint64_t guest_held_mib(const BdVm *v, int64_t rss_mib)
-{
-    if (rss_mib <= 0 || v->own_mib < 0) {
-        return 0;
-    }
-    return MAX(rss_mib - v->own_mib, 1);
-}
-
-/*
- * Read QEMU's own part again this often where memory is short (a tight
- * domain, host pressure), and at least this often elsewhere: smaps is
- * long, and read for every VM it would cost a host of 1,000 VMs a few
- * per cent of a core
- */
-#define OWN_REFRESH_US (10 * G_USEC_PER_SEC)
-#define OWN_REFRESH_CALM_US (300 * G_USEC_PER_SEC)
-
-/* Read QEMU's own memory again, if due (on the worker's loop thread) */
-static void refresh_own(const VmSnapshot *s)
-{
-    int64_t now_us = g_get_monotonic_time(), own = -1;
-    g_autoptr(GError) err = NULL;
-    bool due, first;
-    BdVm *v;
-
-    g_mutex_lock(&bd.lock);
-    v = bd_vm(s->name);
-    due = s->pid > 0 &&
-          (!v->own_us ||
-           now_us - v->own_us >= ((v->domains & bd.tight) || bd.host_pressure
-                                  ? OWN_REFRESH_US : OWN_REFRESH_CALM_US));
-    first = !v->own_us;
-    if (due) {
-        v->own_us = now_us;
-    }
-    g_mutex_unlock(&bd.lock);
-    if (!due) {
-        return;
-    }
-    if (!qemu_memory_own_mib(s->pid, &own, &err) && first) {
-        /* (said once per process: its balloon's size counts instead) */
-        g_message("%s: QEMU process %d: %s", s->name, s->pid, err->message);
-    }
-    g_mutex_lock(&bd.lock);
-    v = bd_vm(s->name);
-    if (v->pid == s->pid) {
-        v->own_mib = own;
-    }
-    g_mutex_unlock(&bd.lock);
-}
-
-/*
- * The VM's QEMU resident memory, at a publication (its worker) if the
- * last reading is older than RSS_CALM_US (plans read it more often
- * where memory is short)
- */
-static void refresh_rss(const VmSnapshot *s)
-{
-    int64_t now_us = g_get_monotonic_time(), rss;
-    bool due;
-    BdVm *v;
-
-    g_mutex_lock(&bd.lock);
-    v = bd_vm(s->name);
-    due = s->pid > 0 && now_us - v->rss_us >= RSS_CALM_US;
-    g_mutex_unlock(&bd.lock);
-    if (!due) {
-        return;
-    }
-    rss = qemu_memory_rss_mib(s->pid);
-    g_mutex_lock(&bd.lock);
-    v = bd_vm(s->name);
-    if (v->pid == s->pid) {
-        note_rss(v, rss, g_get_real_time() / 1000);
-    }
-    g_mutex_unlock(&bd.lock);
 }
 
 /* A VM's QEMU process is new: find the memory domains it is in */
@@ -207,7 +103,7 @@ static void find_domains(const VmSnapshot *s)
         }
     }
     g_mutex_lock(&bd.lock);
-    v = bd_vm(s->name);
+    v = daemon_vm(s->name);
     v->domains = set;
     g_mutex_unlock(&bd.lock);
 }
@@ -220,7 +116,7 @@ static void on_publish(void *opaque G_GNUC_UNUSED, VmWorker *w)
     BdVm *v;
 
     g_mutex_lock(&bd.lock);
-    v = bd_vm(s->name);
+    v = daemon_vm(s->name);
     news = s->stats_update_ms != v->seen_update_ms ||
            s->responsive != v->seen_responsive;
     moved = s->pid != v->pid;
@@ -238,15 +134,13 @@ static void on_publish(void *opaque G_GNUC_UNUSED, VmWorker *w)
     v->seen_responsive = s->responsive;
     v->pid = s->pid;
     if (moved) {
-        v->own_mib = -1;
-        v->own_us = 0;
+        vm_memory_new_process(v);
     }
     g_mutex_unlock(&bd.lock);
     if (moved) {
         find_domains(s);
     }
-    refresh_own(s);
-    refresh_rss(s);
+    vm_memory_refresh(s);
     if (s->responsive) {
         brakes_seen(bd.brakes, s->name);
     }
@@ -283,6 +177,18 @@ static void on_host(void *opaque G_GNUC_UNUSED, const HostMemory *now)
     }
 }
 
+/* A JSON log line (on the log writer's thread) */
+static void write_json(gpointer o, gpointer log)
+{
+    log_writer_json(log, json_object_to_json_string_ext(
+                        o, JSON_C_TO_STRING_PLAIN));
+}
+
+static void put_json(gpointer o)
+{
+    json_object_put(o);
+}
+
 static void balloon_done(void *opaque, VmWorker *w, uint64_t bytes,
                          const GError *err)
 {
@@ -305,12 +211,7 @@ static void balloon_done(void *opaque, VmWorker *w, uint64_t bytes,
         /* from the guest's report to the command made */
         json_object_object_add(o, "latency-ms",
                                json_object_new_int64(now_ms - update_ms));
-        g_mutex_lock(&bd.log_lock);
-        fprintf(bd.log_json, "%s\n", json_object_to_json_string_ext(
-                    o, JSON_C_TO_STRING_PLAIN));
-        fflush(bd.log_json);
-        g_mutex_unlock(&bd.log_lock);
-        json_object_put(o);
+        log_writer_call(bd.log, write_json, o, put_json);
     }
 }
 
@@ -320,10 +221,32 @@ static char *known(double v, const char *fmt)
     return v < 0 ? g_strdup("-") : g_strdup_printf(fmt, v);
 }
 
-static void log_decision(const VmSnapshot *s, const PolicyDecision *d,
-                         const HostMemory *host, const char *action,
-                         int64_t now_ms)
+/* A decision to log, as the plan made it */
+typedef struct Logged {
+    VmSnapshot *s;
+    PolicyDecision d;
+    HostMemory host;
+    const char *action;
+    int64_t now_ms;
+} Logged;
+
+static void logged_free(gpointer p)
 {
+    Logged *l = p;
+
+    vm_snapshot_unref(l->s);
+    g_free(l);
+}
+
+/* A decision's log lines (on the log writer's thread) */
+static void log_decision(gpointer opaque, gpointer log)
+{
+    const Logged *l = opaque;
+    const VmSnapshot *s = l->s;
+    const PolicyDecision *d = &l->d;
+    const HostMemory *host = &l->host;
+    const char *action = l->action;
+    int64_t now_ms = l->now_ms;
     g_autofree char *avail = known(d->guest_avail_pct, "%.0f%%");
     g_autofree char *majflt = known(d->majflt_per_s, "%.1f/s");
     g_autofree char *swapin = known(d->swapin_per_s, "%.0f B/s");
@@ -363,11 +286,25 @@ static void log_decision(const VmSnapshot *s, const PolicyDecision *d,
                                    host->available_kib >> 10));
         json_object_object_add(o, "host-pressure",
                                json_object_new_boolean(host->pressure));
-        fprintf(bd.log_json, "%s\n", json_object_to_json_string_ext(
-                    o, JSON_C_TO_STRING_PLAIN));
-        fflush(bd.log_json);
+        write_json(o, log);
         json_object_put(o);
     }
+}
+
+/* A plan's decisions to log (on the log writer's thread) */
+static void log_decisions(gpointer array, gpointer log)
+{
+    GPtrArray *a = array;
+    unsigned i;
+
+    for (i = 0; i < a->len; i++) {
+        log_decision(g_ptr_array_index(a, i), log);
+    }
+}
+
+static void unref_array(gpointer array)
+{
+    g_ptr_array_unref(array);
 }
 
 /*
@@ -393,8 +330,8 @@ static void plan_input(const VmSnapshot *s, BdVm *v, int64_t now_ms,
     in->domains = v->domains;
     in->used_rise_mib = trend_rise(&v->demand);
     in->demand_known = v->demand.n >= 2;
-    in->qemu_rss_mib_s = qemu_growth(v);
-    in->held_mib = guest_held_mib(v, v->rss_mib);
+    in->qemu_rss_mib_s = vm_memory_growth(v);
+    in->held_mib = vm_memory_guest_held_mib(v);
     in->settling = g_get_monotonic_time() < bd.settled_us;
     in->distress_ms = v->distress_ms;
     in->target_mib = v->target_mib && now_ms - v->target_ms < PENDING_MS &&
@@ -402,25 +339,30 @@ static void plan_input(const VmSnapshot *s, BdVm *v, int64_t now_ms,
                       actual + 2 < v->target_mib) ? v->target_mib : 0;
 }
 
+/* What a plan does for one VM */
+typedef enum Act {
+    ACT_NOTHING,
+    ACT_SEND,           /* set its balloon */
+    ACT_ASK,            /* ask it for fresh statistics */
+} Act;
+
 /*
- * Act on one decision; whether to log it (in the deciding thread).  A
- * command is decided on fresh statistics: a guest report made after the
- * VM's previous command (a plan made for another VM's report does not
- * step this one again on statistics that do not show its last step),
- * that arrived at most FRESH_MS ago; otherwise the VM is asked for a
- * fresh report at once, and decided again when it comes
+ * Book one decision: what to do, and whether to log it (under bd.lock,
+ * in the deciding thread).  A command is decided on fresh statistics: a
+ * guest report made after the VM's previous command (a plan made for
+ * another VM's report does not step this one again on statistics that
+ * do not show its last step), that arrived at most FRESH_MS ago;
+ * otherwise the VM is asked for a fresh report at once, and decided
+ * again when it comes
  */
-static bool apply(const VmSnapshot *s, const PolicyVm *in,
-                  const PolicyDecision *d, const char **action)
+static Act book(const VmSnapshot *s, const PolicyVm *in,
+                const PolicyDecision *d, int64_t now_ms, int64_t now_us,
+                bool *log)
 {
     bool change = d->target_mib != d->current_mib;
-    int64_t now_ms = g_get_real_time() / 1000;
-    int64_t now_us = g_get_monotonic_time();
-    bool sent, log, stale;
-    BdVm *v;
+    bool sent, stale;
+    BdVm *v = daemon_vm(s->name);
 
-    g_mutex_lock(&bd.lock);
-    v = bd_vm(s->name);
     /*
      * not again what is on its way, nor what was just set (a balloon
      * may stop a page or two short of its target: not a reason to ask
@@ -446,7 +388,7 @@ static bool apply(const VmSnapshot *s, const PolicyVm *in,
     }
     sent &= !stale;
     v->decisions[d->reason]++;
-    log = sent || d->reason != v->last_reason;
+    *log = sent || d->reason != v->last_reason;
     v->last_reason = d->reason;
     if (sent) {
         v->target_mib = d->target_mib;
@@ -454,20 +396,27 @@ static bool apply(const VmSnapshot *s, const PolicyVm *in,
         v->asked_us = 0;
         v->late_answers = 0;
     }
-    g_mutex_unlock(&bd.lock);
-    *action = change ? "on its way" : "no change";
-    if (stale) {
+    return stale ? ACT_ASK : sent ? ACT_SEND : ACT_NOTHING;
+}
+
+/* Do what book() said (under no lock); what was done, for the log */
+static const char *act(const VmSnapshot *s, const PolicyDecision *d, Act a)
+{
+    switch (a) {
+    case ACT_ASK:
         fleet_kick(bd.fleet, s->name);
-        *action = "asked for fresh statistics";
-    } else if (sent && bd.dry_run) {
-        *action = "dry run";
-    } else if (sent) {
-        *action = fleet_set_balloon(bd.fleet, s->name, d->target_mib << 20,
-                                    balloon_done,
-                                    GSIZE_TO_POINTER(s->stats_update_ms))
-                  ? "set" : "gone";
+        return "asked for fresh statistics";
+    case ACT_SEND:
+        if (bd.dry_run) {
+            return "dry run";
+        }
+        return fleet_set_balloon(bd.fleet, s->name, d->target_mib << 20,
+                                 balloon_done,
+                                 GSIZE_TO_POINTER(s->stats_update_ms))
+               ? "set" : "gone";
+    default:
+        return d->target_mib != d->current_mib ? "on its way" : "no change";
     }
-    return log;
 }
 
 /* A memory domain to watch closely: short of twice its reserve, or falling */
@@ -479,15 +428,14 @@ static bool domain_tight(const PolicyDomain *d)
 }
 
 /*
- * Which VMs' QEMU resident memory a plan reads afresh (@pids[i], 0: the
- * one read at the VM's last publication serves): those in a tight
- * memory domain, or all under host pressure, if older than RSS_FRESH_US.
- * When memory is plentiful a plan reads no file.
+ * Which VMs' QEMU resident memory a plan reads afresh (@want[i]; the
+ * others' last reading, at a publication, serves): those in a tight
+ * memory domain, or under host pressure (vm_memory_read() says how
+ * many).  When memory is plentiful a plan reads no file.
  */
 static void rss_wanted(GPtrArray *snaps, const PolicyDomain *doms,
-                       unsigned n_doms, bool host_pressure, int *pids)
+                       unsigned n_doms, bool host_pressure, VmRssWant *want)
 {
-    int64_t now_us = g_get_monotonic_time();
     uint64_t tight = 0;
     unsigned i;
 
@@ -500,10 +448,10 @@ static void rss_wanted(GPtrArray *snaps, const PolicyDomain *doms,
     bd.tight = tight;
     for (i = 0; i < snaps->len; i++) {
         VmSnapshot *s = g_ptr_array_index(snaps, i);
-        BdVm *v = bd_vm(s->name);
+        BdVm *v = daemon_vm(s->name);
 
-        pids[i] = s->pid > 0 && (host_pressure || (v->domains & tight)) &&
-                  now_us - v->rss_us >= RSS_FRESH_US ? s->pid : 0;
+        want[i] = v->domains & tight ? VM_RSS_TIGHT :
+                  host_pressure ? VM_RSS_PRESSURE : VM_RSS_NO;
     }
     g_mutex_unlock(&bd.lock);
 }
@@ -522,15 +470,17 @@ static void plan_now(void)
     g_autofree PolicyDecision *d = g_new0(PolicyDecision, snaps->len);
     g_autofree const char **action = g_new0(const char *, snaps->len);
     g_autofree bool *log = g_new0(bool, snaps->len);
-    g_autofree int *pids = g_new0(int, snaps->len);
-    g_autofree int64_t *rss = g_new0(int64_t, snaps->len);
+    g_autofree Act *acts = g_new0(Act, snaps->len);
+    g_autofree VmRssWant *want = g_new0(VmRssWant, snaps->len);
     g_autofree PolicyBrakeDecision *brake =
         g_new0(PolicyBrakeDecision, snaps->len);
     g_autofree const char **names = g_new0(const char *, snaps->len);
+    g_autoptr(GPtrArray) logged = NULL;
     PolicyDomain doms[POLICY_MAX_DOMAINS];
     unsigned i, n_doms;
     HostMemory host;
 
+    vm_memory_prune(snaps);
     if (bd.policy_off) {
         return;
     }
@@ -538,18 +488,15 @@ static void plan_now(void)
     host_pressure_get(bd.host, &host);
     policy_host_pressure(&bd.policy, &host);
     n_doms = domains_get(bd.domains, doms, NULL);
-    rss_wanted(snaps, doms, n_doms, host.pressure, pids);
-    for (i = 0; i < snaps->len; i++) {     /* (file reads: not locked) */
-        rss[i] = pids[i] ? qemu_memory_rss_mib(pids[i]) : -1;
-    }
+    rss_wanted(snaps, doms, n_doms, host.pressure, want);
+    vm_memory_read(snaps, want, now_ms);
+    planner.cost_factor = host.pressure || bd.tight ? PLAN_COST_FACTOR_SHORT
+                                                    : PLAN_COST_FACTOR;
     g_mutex_lock(&bd.lock);
     for (i = 0; i < snaps->len; i++) {
         VmSnapshot *s = g_ptr_array_index(snaps, i);
-        BdVm *v = bd_vm(s->name);
+        BdVm *v = daemon_vm(s->name);
 
-        if (pids[i] && v->pid == pids[i]) {
-            note_rss(v, rss[i], now_ms);
-        }
         plan_input(s, v, now_ms, &in[i]);
         brakes_input(bd.brakes, s->name, &in[i]);
         names[i] = s->name;
@@ -561,31 +508,35 @@ static void plan_now(void)
     /* the brake first: a pause stops the growth the balloons race */
     brakes_apply(bd.brakes, names, in, brake, snaps->len, now_ms);
     for (i = 0; i < snaps->len; i++) {
-        log[i] = apply(g_ptr_array_index(snaps, i), &in[i], &d[i],
-                       &action[i]);
+        /* (locked a VM at a time: the workers publish meanwhile) */
+        g_mutex_lock(&bd.lock);
+        acts[i] = book(g_ptr_array_index(snaps, i), &in[i], &d[i],
+                       g_get_real_time() / 1000, g_get_monotonic_time(),
+                       &log[i]);
+        g_mutex_unlock(&bd.lock);
+    }
+    for (i = 0; i < snaps->len; i++) {
+        action[i] = act(g_ptr_array_index(snaps, i), &d[i], acts[i]);
     }
     g_mutex_unlock(&plan_lock);
-    /* the log's I/O under no lock but its own */
+    /* the log's formatting and I/O on its own thread, one call a plan */
+    logged = g_ptr_array_new_with_free_func(logged_free);
     for (i = 0; i < snaps->len; i++) {
         if (log[i]) {
-            g_mutex_lock(&bd.log_lock);
-            log_decision(g_ptr_array_index(snaps, i), &d[i], &host,
-                         action[i], now_ms);
-            g_mutex_unlock(&bd.log_lock);
+            Logged *l = g_new(Logged, 1);
+
+            l->s = vm_snapshot_ref(g_ptr_array_index(snaps, i));
+            l->d = d[i];
+            l->host = host;
+            l->action = action[i];
+            l->now_ms = now_ms;
+            g_ptr_array_add(logged, l);
         }
     }
-}
-
-/* Plans: many reports make one (coalesce.c); a worker never waits */
-static Coalesce planner = {
-    .work = plan_now,
-    .min_gap_us = PLAN_MIN_GAP_US,
-    .cost_factor = PLAN_COST_FACTOR,
-};
-
-static void plan_soon(void)
-{
-    coalesce_request(&planner);
+    if (logged->len) {
+        log_writer_call(bd.log, log_decisions, g_steal_pointer(&logged),
+                        unref_array);
+    }
 }
 
 /* A domain changed: decide at once, and ask for fresh statistics */
@@ -657,6 +608,7 @@ static void daemon_stop(int timeout_ms)
     brakes_free(bd.brakes);
     g_hash_table_destroy(bd.vms);
     g_hash_table_destroy(bd.per_vm);
+    log_writer_stop(bd.log);
     if (bd.log_json) {
         fclose(bd.log_json);
     }
@@ -691,9 +643,11 @@ static int run(BalloondOptions *o)
     }
     bd.dry_run = o->dry_run;
     bd.policy_off = o->policy && !strcmp(o->policy, "off");
-    bd.vms = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    bd.vms = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                   daemon_vm_free);
     g_mutex_init(&bd.lock);
     g_mutex_init(&bd.log_lock);
+    bd.log = log_writer_start(bd.log_json, &bd.log_lock);
 
     hc.meminfo_path = o->meminfo;
     hc.psi_path = o->psi;

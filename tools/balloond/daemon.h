@@ -21,8 +21,10 @@
 #include "domains.h"
 #include "fleet.h"
 #include "host-pressure.h"
+#include "log-writer.h"
 #include "metrics.h"
 #include "policy.h"
+#include "qemu-memory.h"
 #include "trend.h"
 
 /* The daemon's own state of one VM (under Daemon.lock) */
@@ -42,6 +44,7 @@ typedef struct BdVm {
     Trend rss;                  /* its QEMU's resident memory, MiB */
     int64_t rss_mib;            /* as last read; -1: unknown */
     int64_t rss_us;             /* monotonic: when */
+    QemuStatm *statm;           /* its QEMU's statm, open; NULL: not yet */
     int64_t own_mib;            /* QEMU's own part of it; -1: unknown */
     int64_t own_us;             /* monotonic: when own_mib was asked for */
     int64_t distress_ms;        /* its guest last OOM-killed or stalled */
@@ -57,6 +60,7 @@ typedef struct Daemon {
     GHashTable *per_vm;         /* name -> PolicyVmConfig */
     bool dry_run;
     FILE *log_json;
+    LogWriter *log;             /* where decisions are logged */
 
     Domains *domains;
     Brakes *brakes;

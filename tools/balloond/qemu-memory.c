@@ -20,21 +20,30 @@
 /* A guest RAM mapping is larger than this (and writable, not executable) */
 #define GUEST_RAM_MIN_BYTES (64ull << 20)
 
-int64_t qemu_memory_rss_mib(int pid)
-{
-    char path[32], text[128];
-    unsigned long size, resident;
-    ssize_t n;
+struct QemuStatm {
+    gint ref;
+    int pid;
     int fd;
+};
 
-    /* (three system calls: read for every VM, often) */
-    g_snprintf(path, sizeof(path), "/proc/%d/statm", pid);
-    fd = pid > 0 ? open(path, O_RDONLY | O_CLOEXEC) : -1;
-    if (fd < 0) {
+static int statm_open_fd(int pid)
+{
+    char path[32];
+
+    if (pid <= 0) {
         return -1;
     }
-    n = read(fd, text, sizeof(text) - 1);
-    close(fd);
+    g_snprintf(path, sizeof(path), "/proc/%d/statm", pid);
+    return open(path, O_RDONLY | O_CLOEXEC);
+}
+
+/* "SIZE RESIDENT ..." in pages, read from @fd at offset 0 */
+static int64_t statm_read_mib(int fd)
+{
+    char text[128];
+    unsigned long size, resident;
+    ssize_t n = pread(fd, text, sizeof(text) - 1, 0);
+
     if (n <= 0) {
         return -1;
     }
@@ -43,6 +52,58 @@ int64_t qemu_memory_rss_mib(int pid)
         return -1;
     }
     return (int64_t)resident * sysconf(_SC_PAGE_SIZE) >> 20;
+}
+
+int64_t qemu_memory_rss_mib(int pid)
+{
+    int fd = statm_open_fd(pid);
+    int64_t mib;
+
+    if (fd < 0) {
+        return -1;
+    }
+    mib = statm_read_mib(fd);
+    close(fd);
+    return mib;
+}
+
+QemuStatm *qemu_statm_open(int pid)
+{
+    int fd = statm_open_fd(pid);
+    QemuStatm *m;
+
+    if (fd < 0) {
+        return NULL;
+    }
+    m = g_new0(QemuStatm, 1);
+    m->ref = 1;
+    m->pid = pid;
+    m->fd = fd;
+    return m;
+}
+
+QemuStatm *qemu_statm_ref(QemuStatm *m)
+{
+    g_atomic_int_inc(&m->ref);
+    return m;
+}
+
+void qemu_statm_unref(QemuStatm *m)
+{
+    if (m && g_atomic_int_dec_and_test(&m->ref)) {
+        close(m->fd);
+        g_free(m);
+    }
+}
+
+int qemu_statm_pid(const QemuStatm *m)
+{
+    return m->pid;
+}
+
+int64_t qemu_statm_rss_mib(QemuStatm *m)
+{
+    return statm_read_mib(m->fd);
 }
 
 /* A mapping's header: "START-END PERMS ..."; whether it is guest RAM */

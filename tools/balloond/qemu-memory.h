@@ -26,6 +26,24 @@
 int64_t qemu_memory_rss_mib(int pid);
 
 /*
+ * A process's statm kept open: each reading is one pread() instead of
+ * open, read and close (a host of 1,000 VMs reads them often).  The
+ * file belongs to the process it was opened for: once that process is
+ * gone, a reading fails (-1) even if its pid is reused.  Shared between
+ * threads by reference (a reading needs no lock).
+ */
+typedef struct QemuStatm QemuStatm;
+
+/* NULL if @pid's statm cannot be opened (no such process) */
+QemuStatm *qemu_statm_open(int pid);
+QemuStatm *qemu_statm_ref(QemuStatm *m);
+void qemu_statm_unref(QemuStatm *m);
+int qemu_statm_pid(const QemuStatm *m);
+/* Resident memory, MiB; -1 if unknown (the process is gone) */
+int64_t qemu_statm_rss_mib(QemuStatm *m);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(QemuStatm, qemu_statm_unref)
+
+/*
  * Parse smaps text: @rss_kib the resident memory of every mapping,
  * @guest_kib that of the guest RAM mappings.  False if no mapping has
  * an Rss line (not smaps).

@@ -130,6 +130,18 @@ class QMP:
             raise QMPError(cmd, msg['error'])
         return msg['return']
 
+    def reply_arrived(self):
+        """Whether a reply (not an event) has arrived, looking without
+        waiting: nothing is consumed (response() reads it later)."""
+        conn = self.conn
+        while select.select([conn.sock], [], [], 0)[0]:
+            chunk = conn.sock.recv(65536)
+            if not chunk:
+                raise VMError('connection closed')
+            conn.buf += chunk
+        return any(line.strip() and 'event' not in json.loads(line)
+                   for line in conn.buf.split(b'\n')[:-1])
+
     def command(self, cmd, args=None, wait=10, **kwargs):
         """Run a command; arguments come from args (a dict) and kwargs.
         wait: seconds to wait for the answer."""
@@ -503,12 +515,20 @@ class VM:
                    message='guest: could not hold %d MiB within %d s' % (mib, timeout))
         return pid
 
-    def starve(self, seconds):
+    def starve(self, seconds, timeout=60):
         """Starve the guest's kernel workers for `seconds` (oc-load starve):
-        the balloon driver cannot answer meanwhile.  The guest shell may be
-        restarted by init afterwards: call resync() before using it."""
+        the balloon driver cannot answer meanwhile.  Returns once every
+        guest CPU spins (the guest's OC-STARVING marker); starved() waits
+        for the end."""
         self.serial.send('setsid oc-load starve %s </dev/null >/dev/null 2>&1 &\n'
                          % seconds)
+        self.console_wait(r'OC-STARVING', timeout)
+
+    def starved(self, timeout=60):
+        """Wait for the end of starve() (the guest's OC-STARVED marker),
+        then for the guest shell (init may have restarted it)."""
+        self.console_wait(r'OC-STARVED', timeout)
+        self.resync()
 
     def resync(self, timeout=20):
         """Wait until the guest shell answers again."""

@@ -118,9 +118,8 @@ class BalloonStatsTest(VMTestCase):
     def test_stopped_vm_answers_at_once(self):
         self.vm.qmp('stop')
         try:
-            t0 = time.monotonic()
-            r = self.sync(timeout=5000)
-            self.assertLess(time.monotonic() - t0, 1.0)
+            # (a wait for the guest would end in 'timeout')
+            r = self.sync(timeout=60000)
             self.assertFalse(r['fresh'])
             self.assertEqual(r['stale-reason'], 'stopped')
             self.assertIn('stats', r)
@@ -131,49 +130,37 @@ class BalloonStatsTest(VMTestCase):
     def test_starved_guest_never_answers_others_served(self):
         """The guest's kernel workers are starved, so it never answers: the
         waiter times out with the latest values; meanwhile the other QMP
-        monitor and the HMP monitor answer at once, and the waiting
+        monitor and the HMP monitor answer while it waits, and the waiting
         monitor's next request is answered after its balloon reply."""
         vm = self.vm
         last = self.sync()['last-update']
-        vm.starve(5)
-        time.sleep(0.5)
-        t0 = time.monotonic()
-        wid = vm.qmp_conn.send('query-balloon', refresh='sync', timeout=2000)
+        vm.starve(8)            # (returns once the guest is starved)
+        wid = vm.qmp_conn.send('query-balloon', refresh='sync', timeout=4000)
         nid = vm.qmp_conn.send('query-status')
         for _ in range(20):
-            t = time.monotonic()
             self.assertEqual(vm.qmps[0].command('query-status')['status'], 'running')
-            self.assertLess(time.monotonic() - t, 0.5)
         vm.hmp_send('info status')
-        vm.hmp_read(r'VM status: running', 1.0)
-        self.assertLess(time.monotonic() - t0, 1.8, 'other monitors were held up')
+        vm.hmp_read(r'VM status: running', 30)
+        # all of it answered before the waiter's reply came
+        self.assertFalse(vm.qmp_conn.reply_arrived(), 'other monitors were held up')
         # replies on the waiting monitor keep their order
-        msg = vm.qmp_conn._read(5)
-        self.assertEqual(msg.get('id'), wid, msg)
-        r = msg['return']
-        self.assertGreaterEqual(time.monotonic() - t0, 1.9)
+        r = vm.qmp_conn.response(wid, 30)
         self.assertFalse(r['fresh'])
         self.assertEqual(r['stale-reason'], 'timeout')
         self.assertEqual(r['last-update'], last)
-        self.assertGreaterEqual(r['age'], 1900)
+        self.assertGreaterEqual(r['age'], 3900)
         self.assertEqual(vm.qmp_conn.response(nid, 5)['status'], 'running')
         # once the starvation ends the guest answers again
-        wait_until(lambda: self.sync(timeout=1000)['fresh'], 10, 0.2,
-                   'the guest to answer again')
-        time.sleep(max(0, 5.5 - (time.monotonic() - t0)))
-        vm.resync()
+        vm.starved()
+        self.assertTrue(self.sync()['fresh'])
 
     def test_upstream_polling_alongside(self):
         vm = self.vm
         vm.qom_set(BALLOON, 'guest-stats-polling-interval', 1)
         try:
             first = vm.qom_get(BALLOON, 'guest-stats')['last-update']
-            deadline = time.monotonic() + 3
-            n = 0
-            while time.monotonic() < deadline:
+            for _ in range(20):
                 self.assertTrue(self.sync()['fresh'])
-                n += 1
-            self.assertGreater(n, 20)
             # the polling timer survives on-demand traffic
             self.assertEqual(vm.qom_get(BALLOON, 'guest-stats-polling-interval'), 1)
             wait_until(lambda: vm.qom_get(BALLOON, 'guest-stats')['last-update'] > first,

@@ -6,13 +6,16 @@
  *   oc-load hold MIB         allocate and touch MIB MiB, then wait until killed
  *   oc-load starve SECONDS   spin one SCHED_FIFO thread per CPU with RT
  *                            throttling off: kernel workers (such as the
- *                            balloon driver's statistics work) cannot run
+ *                            balloon driver's statistics work) cannot run.
+ *                            OC-STARVING on the console once every CPU
+ *                            spins, OC-STARVED once they all stopped
  *
  * Built statically on the host and put in the test initramfs.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 #define _GNU_SOURCE
+#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -25,6 +28,9 @@
 
 /* volatile: keeps the compiler from deleting the busy loop */
 static volatile unsigned long sink;
+/* starve: the spinning threads, and how many spin */
+static int starvers;
+static int spinning;
 
 static double now(void)
 {
@@ -34,10 +40,32 @@ static double now(void)
     return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* A marker line on the console (the tests wait for it) */
+static void marker(const char *line)
+{
+    int fd = open("/dev/console", O_WRONLY | O_NOCTTY);
+
+    if (fd >= 0) {
+        if (write(fd, line, strlen(line)) < 0) {
+            perror("oc-load: /dev/console");
+        }
+        close(fd);
+    }
+}
+
 static void *spin(void *arg)
 {
     double end = *(double *)arg;
     unsigned long i = 0;
+
+    /*
+     * the last starver to start says so: every other CPU already runs a
+     * starver, and this one's CPU does as soon as the line is written
+     */
+    if (starvers &&
+        __atomic_add_fetch(&spinning, 1, __ATOMIC_SEQ_CST) == starvers) {
+        marker("OC-STARVING\n");
+    }
 
     while (end == 0 || now() < end) {
         for (int j = 0; j < 100000; j++) {
@@ -121,7 +149,12 @@ int main(int argc, char **argv)
             perror("oc-load: cannot turn RT throttling off");
             return 1;
         }
-        return do_spin(sysconf(_SC_NPROCESSORS_ONLN), atof(argv[2]), true);
+        int rc;
+
+        starvers = sysconf(_SC_NPROCESSORS_ONLN);
+        rc = do_spin(starvers, atof(argv[2]), true);
+        marker("OC-STARVED\n");
+        return rc;
     }
     if (argc == 3 && !strcmp(argv[1], "hold")) {
         return do_hold(atol(argv[2]));

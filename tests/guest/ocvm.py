@@ -497,9 +497,12 @@ class VM:
     def kill(self, pid):
         self.shell('kill %d; wait %d 2>/dev/null; true' % (pid, pid))
 
-    def spin(self, nthreads, seconds=0):
-        """Busy-loop nthreads guest threads (0 s: until killed); returns the pid."""
-        return self.spawn('oc-load spin %d %s' % (nthreads, seconds))
+    def spin(self, nthreads, seconds=0, timeout=60):
+        """Busy-loop nthreads guest threads (0 s: until killed); returns
+        the pid once every thread spins (the guest's OC-SPINNING marker)."""
+        self.serial.send('oc-load spin %d %s >/dev/null 2>&1 &\n'
+                         % (nthreads, seconds))
+        return int(self.console_wait(r'OC-SPINNING (\d+)', timeout).group(1))
 
     def hold(self, mib, timeout=60):
         """Allocate, touch and hold mib MiB in the guest; returns the pid."""

@@ -2,7 +2,8 @@
  * oc-load: the qemu-oc test guest's load generator.
  *
  *   oc-load spin N SECONDS   run N busy threads for SECONDS (0: until killed),
- *                            thread i pinned to CPU i (modulo the CPUs)
+ *                            thread i pinned to CPU i (modulo the CPUs);
+ *                            OC-SPINNING PID on the console once all spin
  *   oc-load hold MIB         allocate and touch MIB MiB, then wait until killed
  *   oc-load starve SECONDS   spin one SCHED_FIFO thread per CPU with RT
  *                            throttling off: kernel workers (such as the
@@ -28,9 +29,10 @@
 
 /* volatile: keeps the compiler from deleting the busy loop */
 static volatile unsigned long sink;
-/* starve: the spinning threads, and how many spin */
-static int starvers;
+/* the threads started to spin, how many have, and whether they starve */
+static int spinners;
 static int spinning;
+static bool starving;
 
 static double now(void)
 {
@@ -59,12 +61,15 @@ static void *spin(void *arg)
     unsigned long i = 0;
 
     /*
-     * the last starver to start says so: every other CPU already runs a
-     * starver, and this one's CPU does as soon as the line is written
+     * the last to start says so: when starving, every other CPU already
+     * runs a starver, and this one's CPU does once the line is written
      */
-    if (starvers &&
-        __atomic_add_fetch(&spinning, 1, __ATOMIC_SEQ_CST) == starvers) {
-        marker("OC-STARVING\n");
+    if (__atomic_add_fetch(&spinning, 1, __ATOMIC_SEQ_CST) == spinners) {
+        char line[64];
+
+        snprintf(line, sizeof(line), "%s %d\n",
+                 starving ? "OC-STARVING" : "OC-SPINNING", (int)getpid());
+        marker(line);
     }
 
     while (end == 0 || now() < end) {
@@ -84,6 +89,8 @@ static int do_spin(int n, double seconds, bool realtime)
         fprintf(stderr, "oc-load: spin takes 1..256 threads\n");
         return 2;
     }
+    spinners = n;
+    starving = realtime;
     for (int i = 0; i < n; i++) {
         pthread_attr_t attr;
 
@@ -144,15 +151,13 @@ int main(int argc, char **argv)
     }
     if (argc == 3 && !strcmp(argv[1], "starve")) {
         FILE *f = fopen("/proc/sys/kernel/sched_rt_runtime_us", "w");
+        int rc;
 
         if (!f || fprintf(f, "-1\n") < 0 || fclose(f)) {
             perror("oc-load: cannot turn RT throttling off");
             return 1;
         }
-        int rc;
-
-        starvers = sysconf(_SC_NPROCESSORS_ONLN);
-        rc = do_spin(starvers, atof(argv[2]), true);
+        rc = do_spin(sysconf(_SC_NPROCESSORS_ONLN), atof(argv[2]), true);
         marker("OC-STARVED\n");
         return rc;
     }

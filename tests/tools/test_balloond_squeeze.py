@@ -227,6 +227,8 @@ class BalloondSqueezeTest(VMTestCase):
                                  for dd in [d] + restarted
                                  if not isinstance(dd, Exception)])
         r = load(vms[2])
+        # (wall clock, as the daemon's decisions are stamped)
+        load_held_ms = time.time() * 1000
         if restart:
             thread.join(120)
             self.assertEqual(len(restarted), 1, 'no restart')
@@ -247,8 +249,13 @@ class BalloondSqueezeTest(VMTestCase):
                              'the restarted daemon did not decide on both idle guests')
             for name, x in first.items():
                 self.assertLess(x['current-mib'], 1024, 'not picked up: %r' % x)
-            grew = [x for x in rows if x['target-mib'] > x['current-mib']]
-            self.assertEqual(grew, [], 'the restarted daemon grew a VM')
+            # during the squeeze: until the load held all it asked for (a
+            # slow run may restart the daemon after the domain recovered,
+            # where growing an idle guest back is right)
+            grew = [x for x in rows if x['target-mib'] > x['current-mib']
+                    and x['time-ms'] <= load_held_ms]
+            self.assertEqual(grew, [], 'the restarted daemon grew a VM '
+                             'during the squeeze')
             gave = [x for x in rows if x['reason'] == 'domain-short'
                     and x['action'] == 'set']
             log('restarted daemon: first decisions at %s MiB, %d domain-short '

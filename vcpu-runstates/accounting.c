@@ -57,6 +57,7 @@
 #include "vcpu-runstates/switch-records.h"
 #include "vcpu-runstates/timeline.h"
 #include "vcpu-runstates/vcpu-runstates.h"
+#include "trace.h"
 
 /* Switch record ring per vCPU, in pages: tried first, and the least */
 #define RS_RING_PAGES_DEFAULT 32
@@ -199,6 +200,7 @@ static void rs_fall_back(char *reason)
     }
     rs_source_reason = reason;
     qatomic_store_release(&rs_source, RUNSTATE_SOURCE_SAMPLED);
+    trace_vcpu_runstates_fall_back(reason);
 }
 
 /* Why Linux refused the switch records of vCPU @index */
@@ -324,6 +326,7 @@ static VcpuRs *rs_get(CPUState *cpu)
          * A vCPU hot-plugged in the slot of an unplugged one: the slot's
          * counters go on, and the sampler follows the new thread.
          */
+        trace_vcpu_runstates_replug(cpu->cpu_index, cpu->thread_id);
         qatomic_set(&e->tid, cpu->thread_id);
         rs_exact_open(e, cpu->cpu_index);
     }
@@ -534,7 +537,7 @@ static void rs_exact_take(RsExactInput *in, unsigned i)
 {
     uint32_t head = qatomic_load_acquire(&in->head);
     uint32_t tail = in->tail;
-    uint64_t dropped;
+    uint64_t dropped, lost;
     bool corrupt;
 
     for (; tail != head; tail++) {
@@ -544,10 +547,16 @@ static void rs_exact_take(RsExactInput *in, unsigned i)
                          rs_qemu_view(q->state));
     }
     qatomic_store_release(&in->tail, tail);
-    rs_exact_missed += rs_switch_drain(&in->ring, rs_exact_switch,
-                                       GUINT_TO_POINTER(i), &corrupt);
+    lost = rs_switch_drain(&in->ring, rs_exact_switch, GUINT_TO_POINTER(i),
+                           &corrupt);
+    if (lost) {
+        trace_vcpu_runstates_records_lost(i, lost, corrupt);
+    }
     dropped = qatomic_read(&in->dropped);
-    rs_exact_missed += dropped - in->dropped_seen;
+    if (dropped != in->dropped_seen) {
+        trace_vcpu_runstates_queue_full(i, dropped - in->dropped_seen);
+    }
+    rs_exact_missed += lost + dropped - in->dropped_seen;
     in->dropped_seen = dropped;
 }
 
@@ -856,6 +865,7 @@ void vcpu_runstates_set_kvm_pv_reader(VcpuRunstatesKvmPvFn *fn)
 
 void vcpu_runstates_set_period(int64_t period_ms)
 {
+    trace_vcpu_runstates_period(period_ms);
     qatomic_set(&rs_period_ms, period_ms);
     /* under the BQL, as rs_init(): rs_kick exists once rs_vcpus does */
     if (qatomic_read(&rs_vcpus)) {

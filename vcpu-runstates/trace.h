@@ -1,0 +1,1 @@
+#include "trace/trace-vcpu_runstates.h"

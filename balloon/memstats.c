@@ -213,8 +213,8 @@ bool memstats_ask(BalloonStatsStale *why)
     if (memstats_requests_ask(&requests, &w)) {
         return true;
     }
-    trace_memstats_cannot_ask(w);
     *why = (BalloonStatsStale)w;
+    trace_memstats_cannot_ask(BalloonStatsStale_str(*why));
     return false;
 }
 
@@ -243,7 +243,8 @@ static void waiter_done(void *opaque, void *token, bool fresh,
     MemStatsWaiter *w = token;
 
     timer_free(w->timer);
-    trace_memstats_waiter_complete(w, fresh, why);
+    trace_memstats_waiter_complete(
+        w, fresh, fresh ? "-" : BalloonStatsStale_str((BalloonStatsStale)why));
     w->reply(w->deferred, fresh, (BalloonStatsStale)why);
     g_free(w);
 }

@@ -46,6 +46,13 @@ typedef enum MonitorDeferredKind {
     DEFERRED_HMP_IN_QMP,    /* HMP command run by human-monitor-command */
 } MonitorDeferredKind;
 
+/* Their names in trace events */
+static const char *const deferred_kind_names[] = {
+    [DEFERRED_QMP] = "qmp",
+    [DEFERRED_HMP] = "hmp",
+    [DEFERRED_HMP_IN_QMP] = "hmp-in-qmp",
+};
+
 struct MonitorDeferred {
     QTAILQ_ENTRY(MonitorDeferred) next;
     MonitorDeferredKind kind;
@@ -95,7 +102,7 @@ static MonitorDeferred *deferred_new(MonitorDeferredKind kind, Monitor *mon,
     d->id = id ? qobject_ref(id) : NULL;
     d->resume = resume;
     QTAILQ_INSERT_TAIL(&deferred_pending, d, next);
-    trace_monitor_deferred_defer(d, mon, kind);
+    trace_monitor_deferred_defer(d, mon, deferred_kind_names[kind]);
     return d;
 }
 

@@ -138,14 +138,14 @@ static void test_oob_monitor(void)
     qmp_fd_send(m2, "{'execute': 'query-status', 'id': 'status'}");
     assert_returned(&b, b.head);
 
-    /* the balloon request waits, times out (stale-reason 2), replies */
+    /* the balloon request waits, times out (stale-reason timeout), replies */
     assert_readable(m2, WAIT_MS);
     rsp = qmp_reply(m2);
     g_assert_cmpstr(qdict_get_try_str(rsp, "id"), ==, "balloon");
     g_assert_cmpint(trace_count(&b, "memstats_waiter_start", NULL),
                     ==, 1);
     g_assert_cmpint(trace_count(&b, "memstats_waiter_complete",
-                                "fresh 0 stale-reason 2"), ==, 1);
+                                "fresh 0 stale-reason timeout"), ==, 1);
     info = reply_return(rsp);
     assert_stale(info, "timeout");
     assert_stats(info, first, ARRAY_SIZE(first));

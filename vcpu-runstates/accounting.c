@@ -49,10 +49,8 @@
 #include "sysemu/kvm.h"
 #include "sysemu/tcg.h"
 #include "sysemu/kvm-vcpu-stats.h"
-#include "qapi/error.h"
-#include "qapi/visitor.h"
-#include "qom/object.h"
 #include "vcpu-runstates/kvm-counters.h"
+#include "vcpu-runstates/machine.h"
 #include "vcpu-runstates/math.h"
 #include "vcpu-runstates/switch-records.h"
 #include "vcpu-runstates/timeline.h"
@@ -60,7 +58,6 @@
 #include "trace.h"
 
 /* Switch record ring per vCPU, in pages: tried first, and the least */
-#define RS_RING_PAGES_DEFAULT 32
 #define RS_RING_PAGES_MIN 4
 /* QEMU's view changes queued by a vCPU thread between two drains */
 #define RS_QUEUE_LEN 4096
@@ -162,9 +159,6 @@ static VcpuRunstatesKvmPvFn *rs_kvm_pv_reader;
 /* Which source is in use: exact until it cannot be (then for good) */
 static int rs_source = RUNSTATE_SOURCE_EXACT;
 static char *rs_source_reason;  /* why not exact; set once, then read */
-/* machine properties vcpu-runstates-exact, x-vcpu-runstates-ring-pages */
-static bool rs_exact_wanted = true;
-static uint32_t rs_ring_pages = RS_RING_PAGES_DEFAULT;
 
 /* The exact source's state, sampler only */
 static RsTimeline rs_tl;
@@ -224,14 +218,16 @@ static void rs_exact_open(VcpuRs *e, int index)
 {
     RsExactInput *in;
     const char *what;
+    uint32_t pages;
     int err;
 
     if (!rs_exact()) {
         return;
     }
     in = g_new0(RsExactInput, 1);
-    err = rs_switch_open(&in->ring, rs_ring_pages,
-                         MIN(rs_ring_pages, RS_RING_PAGES_MIN), &what);
+    pages = vcpu_runstates_machine_ring_pages();
+    err = rs_switch_open(&in->ring, pages, MIN(pages, RS_RING_PAGES_MIN),
+                         &what);
     if (err) {
         rs_fall_back(rs_refusal(index, what, -err));
         g_free(in);
@@ -283,7 +279,7 @@ static void rs_init(void)
     }
     if (rs_method == RUNSTATE_METHOD_NONE) {
         rs_fall_back(g_strdup("no guest code runs (qtest accelerator)"));
-    } else if (!rs_exact_wanted) {
+    } else if (!vcpu_runstates_machine_exact()) {
         rs_fall_back(g_strdup("the machine property vcpu-runstates-exact "
                               "is off"));
     }
@@ -638,24 +634,11 @@ typedef struct RsMeasure {
     bool valid;
 } RsMeasure;
 
-/* Close the interval since the last sample; the sampler slept @period */
-static void rs_sample(int64_t period)
+/* Every vCPU's /proc and KVM reads, without the readers' lock */
+static void rs_measure(int64_t now, bool exact, RsMeasure *m)
 {
-    int64_t now = get_clock();
-    int64_t wall = now - rs_last;
-    g_autofree RsMeasure *m = g_new0(RsMeasure, rs_max);
-    g_autofree uint64_t (*vm_parts)[RS_VCPU__MAX] =
-        g_malloc0(sizeof(*vm_parts) * rs_max);
-    unsigned counts[RS_VCPU__MAX] = { 0 };
-    double shares[RS_VM__MAX];
-    unsigned n = 0, i, j;
-    bool exact = rs_exact();
-    int vm;
+    unsigned i;
 
-    if (exact) {
-        rs_exact_drain(now);
-    }
-    /* the /proc and KVM reads, without the readers' lock */
     for (i = 0; i < rs_max; i++) {
         VcpuRs *e = qatomic_load_acquire(&rs_vcpus[i]);
 
@@ -668,31 +651,42 @@ static void rs_sample(int64_t period)
         if (exact && e->gone && rs_tl.vcpu[i].present) {
             rs_timeline_vcpu_gone(&rs_tl, i, now);
         }
-        if (!e->gone) {
-            for (j = 0; j < RS_VCPU__MAX; j++) {
-                vm_parts[n][j] = m[i].parts[j];
-            }
-            n++;
-            counts[m[i].state]++;
+    }
+}
+
+/* Publish the KVM statistics of @m (either source; under rs_lock) */
+static void rs_publish_kvm(const RsMeasure *m)
+{
+    unsigned i;
+
+    for (i = 0; i < rs_max; i++) {
+        if (m[i].valid && m[i].kvm_ok) {
+            memcpy(rs_vcpus[i]->kvm_vals, m[i].kvm,
+                   sizeof(rs_vcpus[i]->kvm_vals));
+            rs_vcpus[i]->kvm_valid = true;
         }
     }
-    rs_vm_shares((const uint64_t (*)[RS_VCPU__MAX])vm_parts, n, shares);
-    vm = rs_vm_state(counts[RS_VCPU_RUNNING], counts[RS_VCPU_RUNNABLE],
-                     counts[RS_VCPU_BLOCKED] + counts[RS_VCPU_OFFLINE]);
+}
 
-    /* publish */
-    qemu_mutex_lock(&rs_lock);
+/*
+ * The sampled source: each vCPU's interval as @m measured it, the VM's
+ * shares of it from the vCPUs still plugged, and the VM's state now
+ * (under rs_lock)
+ */
+static void rs_publish_sampled(const RsMeasure *m, int64_t wall,
+                               int64_t period)
+{
+    g_autofree uint64_t (*parts)[RS_VCPU__MAX] =
+        g_malloc0(sizeof(*parts) * rs_max);
+    unsigned counts[RS_VCPU__MAX] = { 0 };
+    double shares[RS_VM__MAX];
+    unsigned n = 0, i, j;
+    int vm;
+
     for (i = 0; i < rs_max; i++) {
         VcpuRs *e = rs_vcpus[i];
 
         if (!m[i].valid) {
-            continue;
-        }
-        if (m[i].kvm_ok) {
-            memcpy(e->kvm_vals, m[i].kvm, sizeof(e->kvm_vals));
-            e->kvm_valid = true;
-        }
-        if (exact) {
             continue;
         }
         for (j = 0; j < RS_VCPU__MAX; j++) {
@@ -700,20 +694,45 @@ static void rs_sample(int64_t period)
         }
         e->cur = m[i].state;
         e->transitions += m[i].d_transitions;
+        if (!e->gone) {
+            memcpy(parts[n++], m[i].parts, sizeof(parts[0]));
+            counts[m[i].state]++;
+        }
     }
+    rs_vm_shares((const uint64_t (*)[RS_VCPU__MAX])parts, n, shares);
+    for (i = 0; i < RS_VM__MAX; i++) {
+        rs_vm[i] += llround(shares[i] * wall);
+    }
+    vm = rs_vm_state(counts[RS_VCPU_RUNNING], counts[RS_VCPU_RUNNABLE],
+                     counts[RS_VCPU_BLOCKED] + counts[RS_VCPU_OFFLINE]);
+    if (vm != rs_vm_cur) {
+        rs_vm_cur = vm;
+        rs_vm_entered = g_get_real_time() / 1000;
+    }
+    if (rs_samples && wall > 2 * period) {
+        rs_missed++;
+    }
+}
+
+/* Close the interval since the last sample; the sampler slept @period */
+static void rs_sample(int64_t period)
+{
+    int64_t now = get_clock();
+    int64_t wall = now - rs_last;
+    g_autofree RsMeasure *m = g_new0(RsMeasure, rs_max);
+    bool exact = rs_exact();
+
+    if (exact) {
+        rs_exact_drain(now);
+    }
+    rs_measure(now, exact, m);
+
+    qemu_mutex_lock(&rs_lock);
+    rs_publish_kvm(m);
     if (exact) {
         rs_exact_publish(now);
     } else {
-        for (i = 0; i < RS_VM__MAX; i++) {
-            rs_vm[i] += llround(shares[i] * wall);
-        }
-        if (vm != rs_vm_cur) {
-            rs_vm_cur = vm;
-            rs_vm_entered = g_get_real_time() / 1000;
-        }
-        if (rs_samples && wall > 2 * period) {
-            rs_missed++;
-        }
+        rs_publish_sampled(m, wall, period);
     }
     rs_samples++;
     rs_elapsed += wall;
@@ -721,12 +740,6 @@ static void rs_sample(int64_t period)
     qemu_mutex_unlock(&rs_lock);
 }
 
-/*
- * Sample every period.  A new period ends the current sleep: the
- * interval so far is closed at once (it is shorter than the period it
- * was slept for, so it is never a missed change), and the next sleep
- * uses the new period.
- */
 /*
  * Sleep at most @ns, until kicked or until a switch record ring is half
  * full.  Returns true if the period changed.
@@ -872,52 +885,4 @@ void vcpu_runstates_set_period(int64_t period_ms)
         qatomic_set(&rs_period_changed, true);
         event_notifier_set(&rs_kick);
     }
-}
-
-/* -- machine properties ------------------------------------------------- */
-
-static bool rs_prop_get_exact(Object *obj, Error **errp)
-{
-    return rs_exact_wanted;
-}
-
-static void rs_prop_set_exact(Object *obj, bool value, Error **errp)
-{
-    rs_exact_wanted = value;
-}
-
-static void rs_prop_get_ring(Object *obj, Visitor *v, const char *name,
-                             void *opaque, Error **errp)
-{
-    uint32_t pages = rs_ring_pages;
-
-    visit_type_uint32(v, name, &pages, errp);
-}
-
-static void rs_prop_set_ring(Object *obj, Visitor *v, const char *name,
-                             void *opaque, Error **errp)
-{
-    uint32_t pages;
-
-    if (!visit_type_uint32(v, name, &pages, errp)) {
-        return;
-    }
-    if (!pages || pages > 1024 || !is_power_of_2(pages)) {
-        error_setg(errp, "'%s' must be a power of 2 from 1 to 1024", name);
-        return;
-    }
-    rs_ring_pages = pages;
-}
-
-void vcpu_runstates_machine_class_init(ObjectClass *oc)
-{
-    object_class_property_add_bool(oc, "vcpu-runstates-exact",
-                                   rs_prop_get_exact, rs_prop_set_exact);
-    object_class_property_set_description(oc, "vcpu-runstates-exact",
-        "Follow each vCPU thread's context switches for exact runstates "
-        "(off: sample the host scheduler's counters)");
-    object_class_property_add(oc, "x-vcpu-runstates-ring-pages", "uint32",
-                              rs_prop_get_ring, rs_prop_set_ring, NULL, NULL);
-    object_class_property_set_description(oc, "x-vcpu-runstates-ring-pages",
-        "Pages of each vCPU's context switch record ring (for tests)");
 }

@@ -19,6 +19,10 @@
 
 #include "memdomain.h"
 
+#define MIB (1024 * 1024ULL)
+/* the kernel's v1 "no limit": 2^63 rounded down to a 4 KiB page */
+#define V1_NONE "9223372036854771712\n"
+
 /* Write @text to the cgroup file @path (in place: no temporary file) */
 static inline bool write_cgroup_file(const char *path, const char *text,
                               GError **err)

@@ -32,16 +32,11 @@
 #include "memdomain.h"
 #include "memdomain-fixtures.h"
 
-#define MIB (1024 * 1024ULL)
-#define GIB (1024 * MIB)
-#define WAIT_MS 5000
 #define REAL_WAIT_MS 30000
 #define V1_ROOT "/sys/fs/cgroup/memory"
 #define V2_ROOT "/sys/fs/cgroup"
 #define UNIFIED_ROOT "/sys/fs/cgroup/unified"
 #define CGROUP_ENV "QEMU_OC_TEST_MEMDOMAIN_CGROUP"
-/* the kernel's v1 "no limit": 2^63 rounded down to a 4 KiB page */
-#define V1_NONE "9223372036854771712\n"
 
 /* Our own v1 memory cgroup's directory, or NULL (and why, in *@why) */
 static char *own_v1_cgroup(const char **why)

@@ -522,14 +522,16 @@ class VM:
         """Starve the guest's kernel workers for `seconds` (oc-load starve):
         the balloon driver cannot answer meanwhile.  Returns once every
         guest CPU spins (the guest's OC-STARVING marker); starved() waits
-        for the end."""
-        self.serial.send('setsid oc-load starve %s </dev/null >/dev/null 2>&1 &\n'
+        for the end.  Started apart from the shell (in a subshell, so that
+        init reaps it): the guest's shell exits when a job of its own ends
+        while it waits for input."""
+        self.serial.send('(setsid oc-load starve %s </dev/null >/dev/null 2>&1 &)\n'
                          % seconds)
         self.console_wait(r'OC-STARVING', timeout)
 
     def starved(self, timeout=60):
         """Wait for the end of starve() (the guest's OC-STARVED marker),
-        then for the guest shell (init may have restarted it)."""
+        then for the guest shell."""
         self.console_wait(r'OC-STARVED', timeout)
         self.resync()
 

@@ -216,7 +216,7 @@ static void balloon_done(void *opaque, VmWorker *w, uint64_t bytes,
 }
 
 /* An input of the log line: "-" when unknown (negative) */
-static char *known(double v, const char *fmt)
+static char *figure_or_dash(double v, const char *fmt)
 {
     return v < 0 ? g_strdup("-") : g_strdup_printf(fmt, v);
 }
@@ -247,9 +247,9 @@ static void log_decision(gpointer opaque, gpointer log)
     const HostMemory *host = &l->host;
     const char *action = l->action;
     int64_t now_ms = l->now_ms;
-    g_autofree char *avail = known(d->guest_avail_pct, "%.0f%%");
-    g_autofree char *majflt = known(d->majflt_per_s, "%.1f/s");
-    g_autofree char *swapin = known(d->swapin_per_s, "%.0f B/s");
+    g_autofree char *avail = figure_or_dash(d->guest_avail_pct, "%.0f%%");
+    g_autofree char *majflt = figure_or_dash(d->majflt_per_s, "%.1f/s");
+    g_autofree char *swapin = figure_or_dash(d->swapin_per_s, "%.0f B/s");
 
     g_message("%s: %s %" G_GUINT64_FORMAT " -> %" G_GUINT64_FORMAT
               " MiB (%s; guest available %s, major faults %s, swap-in %s, "

@@ -206,9 +206,9 @@ static uint64_t shrink_target(uint64_t current, uint64_t give,
  * exactly on the floor or the ceiling (a last small step there cannot
  * oscillate, and leaves a VM at its bound rather than just short of it)
  */
-static void finish(const PolicyConfig *cfg, PolicyDecision *out,
-                   PolicyReason reason, uint64_t target, uint64_t floor,
-                   uint64_t ceiling)
+static void apply_hysteresis(const PolicyConfig *cfg, PolicyDecision *out,
+                             PolicyReason reason, uint64_t target,
+                             uint64_t floor, uint64_t ceiling)
 {
     uint64_t delta = target > out->current_mib ? target - out->current_mib
                                                 : out->current_mib - target;
@@ -260,7 +260,7 @@ static void decide_inside(const PolicyConfig *cfg, const VmSnapshot *s,
                                MIN(step, guest_spare_mib(cfg, s, step)),
                                floor);
     }
-    finish(cfg, out, reason, target, floor, ceiling);
+    apply_hysteresis(cfg, out, reason, target, floor, ceiling);
 }
 
 void policy_decide(const PolicyConfig *cfg, const PolicyVmConfig *vm,
@@ -289,11 +289,11 @@ void policy_decide(const PolicyConfig *cfg, const PolicyVmConfig *vm,
     step = policy_step(cfg, current);
 
     if (current > ceiling) {
-        finish(cfg, out, POLICY_BOUNDS, MAX(current - step, ceiling),
-               floor, ceiling);
+        apply_hysteresis(cfg, out, POLICY_BOUNDS,
+                         MAX(current - step, ceiling), floor, ceiling);
     } else if (current < floor) {
-        finish(cfg, out, POLICY_BOUNDS, MIN(current + step, floor),
-               floor, ceiling);
+        apply_hysteresis(cfg, out, POLICY_BOUNDS, MIN(current + step, floor),
+                         floor, ceiling);
     } else {
         decide_inside(cfg, s, host, rank < n_ranked, floor, ceiling, out);
     }

@@ -346,7 +346,7 @@ static void rs_set(VcpuRs *e, int state)
     rs_exact_queue(e, now, state);
 }
 
-void vcpu_runstate_idle(CPUState *cpu)
+void vcpu_runstates_idle(CPUState *cpu)
 {
     VcpuRs *e = rs_get(cpu);
 
@@ -355,7 +355,7 @@ void vcpu_runstate_idle(CPUState *cpu)
     }
 }
 
-void vcpu_runstate_wake(CPUState *cpu)
+void vcpu_runstates_wake(CPUState *cpu)
 {
     VcpuRs *e = rs_get(cpu);
 

@@ -32,7 +32,7 @@
 
 QEMU_BUILD_BUG_ON(sizeof(VirtIOBalloonStat) != MEMSTATS_ENTRY_SIZE);
 
-static VirtIOBalloonMemStats *st(VirtIOBalloon *s)
+static VirtIOBalloonMemStats *memstats_of(VirtIOBalloon *s)
 {
     return &s->memstats;
 }
@@ -73,7 +73,7 @@ static void stats_unknown_tag(void *opaque, unsigned int tag)
 /* Upstream's copy, read by its guest-stats property (libvirt uses it) */
 static void legacy_view(VirtIOBalloon *s)
 {
-    const MemStats *ms = &st(s)->latest;
+    const MemStats *ms = &memstats_of(s)->latest;
     int i;
 
     for (i = 0; i < VIRTIO_BALLOON_S_NR; i++) {
@@ -86,7 +86,7 @@ size_t virtio_balloon_memstats_received(VirtIOBalloon *s)
 {
     VirtIODevice *vdev = VIRTIO_DEVICE(s);
     VirtQueueElement *elem = s->stats_vq_elem;
-    VirtIOBalloonMemStats *ms = st(s);
+    VirtIOBalloonMemStats *ms = memstats_of(s);
     MemStats report;
     unsigned int n;
 
@@ -145,7 +145,7 @@ static bool stats_ask(void *opaque, BalloonStatsStale *why)
         stats_return(s, elem);
         return true;
     }
-    if (st(s)->posted) {
+    if (memstats_of(s)->posted) {
         return true;    /* returned already: its answer will come */
     }
     *why = BALLOON_STATS_STALE_NOT_READY;
@@ -154,7 +154,7 @@ static bool stats_ask(void *opaque, BalloonStatsStale *why)
 
 static const MemStats *stats_latest(void *opaque)
 {
-    return &st(opaque)->latest;
+    return &memstats_of(opaque)->latest;
 }
 
 static const MemStatsDeviceOps virtio_balloon_memstats_ops = {
@@ -173,20 +173,20 @@ static void stats_broken_bh(void *opaque)
 void virtio_balloon_memstats_device_broken(VirtIODevice *vdev)
 {
     /* the error may be found outside the main thread */
-    qemu_bh_schedule(st(VIRTIO_BALLOON(vdev))->broken_bh);
+    qemu_bh_schedule(memstats_of(VIRTIO_BALLOON(vdev))->broken_bh);
 }
 
 void virtio_balloon_memstats_realize(VirtIOBalloon *s)
 {
-    st(s)->broken_bh = qemu_bh_new(stats_broken_bh, s);
+    memstats_of(s)->broken_bh = qemu_bh_new(stats_broken_bh, s);
     memstats_device_register(&virtio_balloon_memstats_ops, s);
 }
 
 void virtio_balloon_memstats_unrealize(VirtIOBalloon *s)
 {
     memstats_device_unregister(s);
-    qemu_bh_delete(st(s)->broken_bh);
-    st(s)->broken_bh = NULL;
+    qemu_bh_delete(memstats_of(s)->broken_bh);
+    memstats_of(s)->broken_bh = NULL;
 }
 
 void virtio_balloon_memstats_set_status(VirtIOBalloon *s, uint8_t status)
@@ -199,8 +199,8 @@ void virtio_balloon_memstats_set_status(VirtIOBalloon *s, uint8_t status)
 
 void virtio_balloon_memstats_device_reset(VirtIOBalloon *s)
 {
-    st(s)->posted = false;
-    st(s)->replay = false;
+    memstats_of(s)->posted = false;
+    memstats_of(s)->replay = false;
     memstats_lost(s, BALLOON_STATS_STALE_RESET);
 }
 
@@ -215,7 +215,7 @@ void virtio_balloon_memstats_device_reset(VirtIOBalloon *s)
  */
 static bool stats_needed(void *opaque)
 {
-    VirtIOBalloonMemStats *ms = st(opaque);
+    VirtIOBalloonMemStats *ms = memstats_of(opaque);
 
     return ms->migrate && (ms->posted || ms->latest.last_update_ms);
 }
@@ -224,13 +224,13 @@ static int stats_pre_save(void *opaque)
 {
     VirtIOBalloon *s = opaque;
 
-    st(s)->replay = s->stats_vq_elem != NULL;
+    memstats_of(s)->replay = s->stats_vq_elem != NULL;
     return 0;
 }
 
 static int stats_post_save(void *opaque)
 {
-    st(opaque)->replay = false;
+    memstats_of(opaque)->replay = false;
     return 0;
 }
 

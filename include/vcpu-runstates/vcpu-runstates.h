@@ -24,9 +24,9 @@
 #define VCPU_RUNSTATE_PERIOD_MAX_MS     10000
 
 /* In the vCPU thread: it is about to wait (halted or stopped) */
-void vcpu_runstate_idle(CPUState *cpu);
+void vcpu_runstates_idle(CPUState *cpu);
 /* In the vCPU thread: it stopped waiting */
-void vcpu_runstate_wake(CPUState *cpu);
+void vcpu_runstates_wake(CPUState *cpu);
 
 void vcpu_runstates_set_period(int64_t period_ms);
 

@@ -9,10 +9,20 @@
    spinning vCPUs whose threads are preempted about 10,000 times a
    second each (two vCPUs per host core, and beside each vCPU a host
    thread that wakes every 20 us), with the exact source and, in the
-   same run, with the sampled one (-machine vcpu-runstates-exact=off).
+   same run, with the sampled one (-machine vcpu-runstates-exact=off);
+4. what the accounting costs the guest: 4 guest threads counting units
+   of work (BENCH_WORK_ITERS turns of a busy loop each; with
+   BENCH_WORK_SLEEP_US, a sleep after each unit, which halts the vCPU)
+   on 4 vCPUs pinned two to a host core, their threads preempted by the
+   host wakers as in 3., under Debian's stock QEMU (BENCH_STOCK_QEMU),
+   qemu-oc with the sampled source and qemu-oc with the exact one, in
+   turn, BENCH_ROUNDS times (default 3): the guest's units of work per
+   second, each vCPU thread's host context switches per second (/proc:
+   voluntary and involuntary) and the sampler's CPU.
 
 Targets: 1. <= 0.5 % of a core at 4 vCPUs; 2. <= 1 ms at 64 vCPUs;
-3. exact source <= 0.5 % of a core at 4 x 10,000 switches per second.
+3. and 4. exact source <= 0.5 % of a core at 4 x 10,000 switches per
+second; the guest's throughput as under stock QEMU.
 A 2-core host cannot always preempt 4 vCPUs 10,000 times a second each:
 the benchmark prints the rate reached and the cost scaled to 10,000 (the
 exact source's cost above the sampled one is per record).
@@ -146,6 +156,95 @@ def cost_under_switches(exact, seconds):
         return share, sum(switches) / len(switches)
 
 
+STOCK = os.environ.get('BENCH_STOCK_QEMU', '/usr/bin/qemu-system-x86_64')
+WORK_SLEEP_US = int(os.environ.get('BENCH_WORK_SLEEP_US', '0'))
+WORK_ITERS = int(os.environ.get('BENCH_WORK_ITERS', '2000'))
+ROUNDS = int(os.environ.get('BENCH_ROUNDS', '3'))
+
+
+def ctxt_switches(pid, tid):
+    """Host context switches of thread @tid so far (both kinds)"""
+    n = 0
+    with open('/proc/%d/task/%d/status' % (pid, tid)) as f:
+        for line in f:
+            if line.startswith(('voluntary_ctxt_switches:',
+                                'nonvoluntary_ctxt_switches:')):
+                n += int(line.split()[1])
+    return n
+
+
+def guest_work(label, binary, machine, seconds):
+    """The switch-heavy workload on 4 vCPUs, two to a host core: the
+    guest's units of work per second, switches/s per vCPU thread, the
+    sampler's CPU (None: stock QEMU has no sampler)"""
+    with VM(smp=4, memory=256, machine=machine, binary=binary,
+            args=['-name', 'bench,debug-threads=on']) as vm:
+        pid = vm.proc.pid
+        tids = [c['thread-id'] for c in vm.qmp('query-cpus-fast')]
+        for i, tid in enumerate(tids):
+            subprocess.run(['taskset', '-p', '-c', str(i % 2), str(tid)],
+                           check=True, stdout=subprocess.DEVNULL)
+        try:
+            sampler = thread_named(pid, 'vcpu-runstates')
+        except SystemExit:
+            sampler = None
+        waker = waker_binary()
+        wakers = [subprocess.Popen(['taskset', '-c', str(i % 2), waker,
+                                    str(int(seconds) + 30)])
+                  for i in range(WAKERS)]
+        try:
+            s0 = [ctxt_switches(pid, t) for t in tids]
+            c0 = oncpu_ns(pid, sampler) if sampler else 0
+            t0 = time.monotonic()
+            # (apart from the shell: it exits when a job of its own ends)
+            vm.serial.send('(oc-load work 4 %s %d %d </dev/null >/dev/null '
+                           '2>&1 &)\n' % (seconds, WORK_SLEEP_US, WORK_ITERS))
+            units = int(vm.console_wait(r'OC-WORK (\d+)',
+                                        seconds + 120).group(1))
+            span = time.monotonic() - t0
+            s1 = [ctxt_switches(pid, t) for t in tids]
+        finally:
+            for w in wakers:
+                w.kill()
+                w.wait()
+        cpu = ((oncpu_ns(pid, sampler) - c0) / (span * 1e9) * 100
+               if sampler else None)
+    per_vcpu = [(b - a) / span for a, b in zip(s0, s1)]
+    print('  %-24s %9.0f units/s, vCPU threads %s switches/s, sampler %s'
+          % (label, units / seconds, '/'.join('%.0f' % x for x in per_vcpu),
+             '%.3f %% of one core' % cpu if cpu is not None else '-'))
+    sys.stdout.flush()
+    return units / seconds, sum(per_vcpu) / len(per_vcpu), cpu
+
+
+def guest_cost(seconds):
+    runs = [('stock QEMU (Debian)', STOCK, 'pc'),
+            ('qemu-oc, sampled source', None, 'pc,vcpu-runstates-exact=off'),
+            ('qemu-oc, exact source', None, 'pc')]
+    if not os.access(STOCK, os.X_OK):
+        print('guest cost: no stock QEMU at %s (BENCH_STOCK_QEMU): '
+              'not measured' % STOCK)
+        return
+    print('guest cost: 4 vCPUs on 2 host cores with %d host wakers, 4 guest '
+          'threads counting units of %d turns%s, %s s a run, in turn, %d '
+          'times:' % (WAKERS, WORK_ITERS, ' then a %d us sleep' % WORK_SLEEP_US
+                      if WORK_SLEEP_US else '', seconds, ROUNDS))
+    got = {label: [] for label, _, _ in runs}
+    for _ in range(ROUNDS):
+        for label, binary, machine in runs:
+            got[label].append(guest_work(label, binary, machine, seconds))
+    base = sum(u for u, _, _ in got[runs[0][0]]) / ROUNDS
+    for label, _, _ in runs:
+        u = sum(x[0] for x in got[label]) / ROUNDS
+        sw = sum(x[1] for x in got[label]) / ROUNDS
+        cpu = [x[2] for x in got[label] if x[2] is not None]
+        print('  mean: %-24s %6.1f %% of stock\'s throughput at %.0f '
+              'switches/s per vCPU%s'
+              % (label, u / base * 100, sw,
+                 ', sampler %.3f %% of one core' % (sum(cpu) / len(cpu))
+                 if cpu else ''))
+
+
 def main():
     seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 10
     sampler_cost(4, seconds)
@@ -156,6 +255,7 @@ def main():
     print('exact source at 4 x 10,000 switches/s (scaled from %.0f/s): '
           '%.3f %% of one core  [target <= 0.5 %%]; sampled: %.3f %%'
           % (rate, sampled + (exact - sampled) * 10000 / rate, sampled))
+    guest_cost(seconds)
     return 0
 
 

@@ -5,6 +5,12 @@
  *                            thread i pinned to CPU i (modulo the CPUs);
  *                            OC-SPINNING PID on the console once all spin
  *   oc-load hold MIB         allocate and touch MIB MiB, then wait until killed
+ *   oc-load work N SECONDS SLEEP_US ITERS
+ *                            N threads (thread i on CPU i) doing units of
+ *                            work (ITERS turns of a busy loop), each unit
+ *                            followed by a SLEEP_US sleep, for SECONDS;
+ *                            then OC-WORK UNITS on the console (the units
+ *                            done by all threads: the guest's throughput)
  *   oc-load starve SECONDS   spin one SCHED_FIFO thread per CPU with RT
  *                            throttling off: kernel workers (such as the
  *                            balloon driver's statistics work) cannot run.
@@ -119,6 +125,66 @@ static int do_spin(int n, double seconds, bool realtime)
     return 0;
 }
 
+/* work: the parameters, and the units done */
+static double work_end;
+static long work_sleep_us, work_iters;
+static unsigned long work_units;
+
+static void *work(void *arg)
+{
+    struct timespec nap = { 0, work_sleep_us * 1000 };
+    unsigned long units = 0;
+
+    (void)arg;
+    while (now() < work_end) {
+        for (long j = 0; j < work_iters; j++) {
+            sink += j;
+        }
+        units++;
+        if (work_sleep_us > 0) {
+            nanosleep(&nap, NULL);
+        }
+    }
+    __atomic_add_fetch(&work_units, units, __ATOMIC_SEQ_CST);
+    return NULL;
+}
+
+static int do_work(int n, double seconds, long sleep_us, long iters)
+{
+    pthread_t t[256];
+    char line[64];
+
+    if (n < 1 || n > 256 || seconds <= 0 || sleep_us < 0 ||
+        sleep_us >= 1000000 || iters < 1) {
+        fprintf(stderr, "oc-load: work takes 1..256 threads, SECONDS > 0, "
+                "SLEEP_US 0..999999, ITERS >= 1\n");
+        return 2;
+    }
+    work_end = now() + seconds;
+    work_sleep_us = sleep_us;
+    work_iters = iters;
+    for (int i = 0; i < n; i++) {
+        pthread_attr_t attr;
+        cpu_set_t cpus;
+
+        pthread_attr_init(&attr);
+        CPU_ZERO(&cpus);
+        CPU_SET(i % sysconf(_SC_NPROCESSORS_ONLN), &cpus);
+        pthread_attr_setaffinity_np(&attr, sizeof(cpus), &cpus);
+        if (pthread_create(&t[i], &attr, work, NULL)) {
+            perror("oc-load: pthread_create");
+            return 1;
+        }
+        pthread_attr_destroy(&attr);
+    }
+    for (int i = 0; i < n; i++) {
+        pthread_join(t[i], NULL);
+    }
+    snprintf(line, sizeof(line), "OC-WORK %lu\n", work_units);
+    marker(line);
+    return 0;
+}
+
 static int do_hold(long mib)
 {
     const size_t page = 4096;  /* x86 guest: touch every page */
@@ -164,7 +230,11 @@ int main(int argc, char **argv)
     if (argc == 3 && !strcmp(argv[1], "hold")) {
         return do_hold(atol(argv[2]));
     }
-    fprintf(stderr,
-            "usage: oc-load spin N SECONDS | hold MIB | starve SECONDS\n");
+    if (argc == 6 && !strcmp(argv[1], "work")) {
+        return do_work(atoi(argv[2]), atof(argv[3]), atol(argv[4]),
+                       atol(argv[5]));
+    }
+    fprintf(stderr, "usage: oc-load spin N SECONDS | hold MIB | "
+            "starve SECONDS | work N SECONDS SLEEP_US ITERS\n");
     return 2;
 }

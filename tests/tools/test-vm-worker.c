@@ -17,6 +17,8 @@
  */
 
 #include <dirent.h>
+#include <errno.h>
+#include <sys/resource.h>
 #include <sys/eventfd.h>
 
 #include "fake-peer.h"
@@ -395,10 +397,51 @@ static void test_blocking_link(void)
     close(f.efd);
 }
 
+/*
+ * With no descriptor left for a new loop's wake-up, the pool shares the
+ * loops it has instead of making one (GLib would abort the process).
+ * In a subprocess: the pool is the process's, and so is the limit.
+ */
+static void test_pool_without_descriptors(void)
+{
+    struct rlimit lim;
+    GPtrArray *held;
+    unsigned i;
+    int fd;
+
+    if (!g_test_subprocess()) {
+        g_test_trap_subprocess(NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+        g_test_trap_assert_passed();
+        return;
+    }
+    /* (a low limit: the descriptors are all taken below) */
+    g_assert_cmpint(getrlimit(RLIMIT_NOFILE, &lim), ==, 0);
+    lim.rlim_cur = MIN(lim.rlim_max, 256);
+    g_assert_cmpint(setrlimit(RLIMIT_NOFILE, &lim), ==, 0);
+    held = g_ptr_array_new();
+    for (i = 0; i < LOOP_POOL_VMS_PER_LOOP; i++) {
+        g_ptr_array_add(held, loop_pool_take());
+    }
+    g_assert_cmpuint(loop_pool_threads(), ==, 1);
+    /* every descriptor taken */
+    while ((fd = eventfd(0, EFD_CLOEXEC)) >= 0) {
+        continue;
+    }
+    g_assert_cmpint(errno, ==, EMFILE);
+    for (i = 0; i < LOOP_POOL_VMS_PER_LOOP; i++) {
+        LoopPoolLoop *l = loop_pool_take();
+
+        g_assert_true(l == g_ptr_array_index(held, 0));
+    }
+    g_assert_cmpuint(loop_pool_threads(), ==, 1);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/vm-worker/fleet", test_fleet);
     g_test_add_func("/vm-worker/blocking-link", test_blocking_link);
+    g_test_add_func("/vm-worker/pool-without-descriptors",
+                    test_pool_without_descriptors);
     return g_test_run();
 }

@@ -10,6 +10,8 @@
  */
 
 #include <stdbool.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "loop-pool.h"
 
@@ -69,6 +71,23 @@ static gpointer loop_thread(gpointer opaque)
     return NULL;
 }
 
+/*
+ * Whether a new loop's context can get its wake-up descriptor: GLib
+ * aborts the process when it cannot (EMFILE: a host of many VMs under a
+ * low RLIMIT_NOFILE), so a new loop is made only if one can be opened
+ * now; otherwise the least busy loop takes one more VM
+ */
+static bool wakeup_fd_available(void)
+{
+    int fd = eventfd(0, EFD_CLOEXEC);
+
+    if (fd < 0) {
+        return false;
+    }
+    close(fd);
+    return true;
+}
+
 LoopPoolLoop *loop_pool_take(void)
 {
     LoopPoolLoop *best = NULL;
@@ -81,7 +100,7 @@ LoopPoolLoop *loop_pool_take(void)
         }
     }
     if ((!best || best->workers >= LOOP_POOL_VMS_PER_LOOP) &&
-        n_loops < LOOP_POOL_MAX) {
+        n_loops < LOOP_POOL_MAX && (!best || wakeup_fd_available())) {
         g_autofree char *name = g_strdup_printf("loop:%u", n_loops);
 
         best = g_new0(LoopPoolLoop, 1);

@@ -7,7 +7,8 @@
  * source of its context at each wake-up, so a wake-up costs in
  * proportion to the VMs of its loop: a loop takes at most
  * LOOP_POOL_VMS_PER_LOOP workers, and a new thread starts when every
- * loop is full (up to LOOP_POOL_MAX, then the least busy is shared).
+ * loop is full, up to LOOP_POOL_MAX and if a descriptor is left for the
+ * new loop's wake-up; otherwise the least busy loop is shared.
  * 1,000 VMs: 16 threads.  Nothing on a loop may block: a call that can
  * block runs on a thread of its own (vm-worker-jobs.c).
  *

@@ -19,7 +19,7 @@ class PipelineTest(VMTestCase):
             self.assertIn('qemu-oc', ver['package'])
             self.assertEqual((ver['qemu']['major'], ver['qemu']['minor'],
                               ver['qemu']['micro']), (7, 2, 22))
-            self.assertLessEqual(vm.boot_seconds, 30)
+            # (how fast: bench/; the boot's own deadline is VM's)
             print('guest booted in %.2f s' % vm.boot_seconds)
 
             release = vm.read_file('/proc/sys/kernel/osrelease').strip()

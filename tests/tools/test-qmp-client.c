@@ -26,8 +26,6 @@
 #include "qmp-client.h"
 #include "vm-link.h"
 
-#define LIVENESS_US (10 * G_USEC_PER_SEC)
-
 /* Events seen by the callback */
 
 typedef struct Events {
@@ -84,11 +82,6 @@ static void assert_error(GError *err, QmpClientError code, const char *part)
     g_assert_nonnull(strstr(err->message, part));
 }
 
-static void assert_alive(int64_t start_us)
-{
-    g_assert_cmpint(g_get_monotonic_time() - start_us, <, LIVENESS_US);
-}
-
 static QmpClient *connect_ok(Fake *f, const QmpLimits *lim, Events *ev)
 {
     g_autoptr(GError) err = NULL;
@@ -107,11 +100,9 @@ static void connect_fails(const char *behaviour, const QmpLimits *lim,
 {
     Fake *f = fake_start(behaviour, NULL);
     g_autoptr(GError) err = NULL;
-    int64_t start = g_get_monotonic_time();
 
     g_assert_null(qmp_client_connect(f->sock, lim, NULL, NULL, &err));
     assert_error(err, code, part);
-    assert_alive(start);
     fake_stop(f);
 }
 
@@ -122,11 +113,9 @@ static void execute_fails(const char *behaviour, const char *command,
     Fake *f = fake_start(behaviour, NULL);
     g_autoptr(GError) err = NULL;
     QmpClient *c = connect_ok(f, NULL, NULL);
-    int64_t start = g_get_monotonic_time();
 
     g_assert_null(qmp_client_execute(c, command, NULL, 5000, &err));
     assert_error(err, code, part);
-    assert_alive(start);
     qmp_client_free(c);
     fake_stop(f);
 }
@@ -165,7 +154,6 @@ static void check_version(QmpClient *c)
 static void check_balloon_async(QmpClient *c, Events *ev)
 {
     g_autoptr(GError) err = NULL;
-    int64_t start = g_get_monotonic_time();
     json_object *ret, *stats;
 
     ret = qmp_client_execute(c, "query-balloon", refresh_args("async"),
@@ -177,7 +165,6 @@ static void check_balloon_async(QmpClient *c, Events *ev)
     while (!ev->balloon_stats) {
         g_assert_true(qmp_client_wait_events(c, 100, &err));
         g_assert_no_error(err);
-        assert_alive(start);
     }
     g_assert_true(json_object_object_get_ex(ev->balloon_data, "stats",
                                             &stats));
@@ -280,12 +267,10 @@ static void test_slow(void)
     g_autoptr(GError) err = NULL;
     g_autoptr(GError) err2 = NULL;
     QmpClient *c = connect_ok(f, NULL, NULL);
-    int64_t start = g_get_monotonic_time();
 
     g_assert_null(qmp_client_execute(c, "query-version", NULL, 300, &err));
     assert_error(err, QMP_CLIENT_ERROR_TIMEOUT,
                  "no reply to query-version within 300 ms");
-    assert_alive(start);
 
     /* After a timeout the connection is unusable */
     g_assert_cmpint(qmp_client_fd(c), ==, -1);
@@ -396,7 +381,6 @@ static void test_event_flood(void)
 {
     Fake *f = fake_start("event-flood", NULL);
     QmpLimits lim = qmp_default_limits;
-    int64_t start = g_get_monotonic_time();
     Events ev;
     QmpClient *c;
 
@@ -411,14 +395,12 @@ static void test_event_flood(void)
         g_assert_cmpuint(ev.count, >, before);
         g_assert_cmpuint(ev.count - before, <=, 100);
     }
-    assert_alive(start);
 
     /* A request still gets its reply; events before it are dispatched */
     check_version(c);
     g_assert_true(qmp_client_wait_events(c, 5000, NULL));
     g_assert_cmpuint(ev.count, >, 300);
     g_assert_true(ev.flood_in_order);
-    assert_alive(start);
 
     qmp_client_free(c);
     fake_stop(f);

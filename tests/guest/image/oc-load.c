@@ -86,6 +86,37 @@ static void *spin(void *arg)
     return NULL;
 }
 
+/*
+ * Start thread @i running @fn(@arg), on CPU i (modulo the CPUs); with
+ * @realtime, SCHED_FIFO at the highest priority
+ */
+static bool start_pinned(pthread_t *t, int i, bool realtime,
+                         void *(*fn)(void *), void *arg)
+{
+    pthread_attr_t attr;
+    cpu_set_t cpus;
+    int err;
+
+    pthread_attr_init(&attr);
+    CPU_ZERO(&cpus);
+    CPU_SET(i % sysconf(_SC_NPROCESSORS_ONLN), &cpus);
+    pthread_attr_setaffinity_np(&attr, sizeof(cpus), &cpus);
+    if (realtime) {
+        struct sched_param sp = { .sched_priority = 99 };
+
+        pthread_attr_setinheritsched(&attr, PTHREAD_EXPLICIT_SCHED);
+        pthread_attr_setschedpolicy(&attr, SCHED_FIFO);
+        pthread_attr_setschedparam(&attr, &sp);
+    }
+    err = pthread_create(t, &attr, fn, arg);
+    pthread_attr_destroy(&attr);
+    if (err) {
+        fprintf(stderr, "oc-load: pthread_create: %s\n", strerror(err));
+        return false;
+    }
+    return true;
+}
+
 static int do_spin(int n, double seconds, bool realtime)
 {
     pthread_t t[256];
@@ -98,26 +129,9 @@ static int do_spin(int n, double seconds, bool realtime)
     spinners = n;
     starving = realtime;
     for (int i = 0; i < n; i++) {
-        pthread_attr_t attr;
-
-        cpu_set_t cpus;
-
-        pthread_attr_init(&attr);
-        CPU_ZERO(&cpus);
-        CPU_SET(i % sysconf(_SC_NPROCESSORS_ONLN), &cpus);
-        pthread_attr_setaffinity_np(&attr, sizeof(cpus), &cpus);
-        if (realtime) {
-            struct sched_param sp = { .sched_priority = 99 };
-
-            pthread_attr_setinheritsched(&attr, PTHREAD_EXPLICIT_SCHED);
-            pthread_attr_setschedpolicy(&attr, SCHED_FIFO);
-            pthread_attr_setschedparam(&attr, &sp);
-        }
-        if (pthread_create(&t[i], &attr, spin, &end)) {
-            perror("oc-load: pthread_create");
+        if (!start_pinned(&t[i], i, realtime, spin, &end)) {
             return 1;
         }
-        pthread_attr_destroy(&attr);
     }
     for (int i = 0; i < n; i++) {
         pthread_join(t[i], NULL);
@@ -164,18 +178,9 @@ static int do_work(int n, double seconds, long sleep_us, long iters)
     work_sleep_us = sleep_us;
     work_iters = iters;
     for (int i = 0; i < n; i++) {
-        pthread_attr_t attr;
-        cpu_set_t cpus;
-
-        pthread_attr_init(&attr);
-        CPU_ZERO(&cpus);
-        CPU_SET(i % sysconf(_SC_NPROCESSORS_ONLN), &cpus);
-        pthread_attr_setaffinity_np(&attr, sizeof(cpus), &cpus);
-        if (pthread_create(&t[i], &attr, work, NULL)) {
-            perror("oc-load: pthread_create");
+        if (!start_pinned(&t[i], i, false, work, NULL)) {
             return 1;
         }
-        pthread_attr_destroy(&attr);
     }
     for (int i = 0; i < n; i++) {
         pthread_join(t[i], NULL);

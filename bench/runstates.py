@@ -81,6 +81,15 @@ def sampler_cost(smp, seconds):
             print('query-vcpu-runstates at 64 vCPUs: n=%d avg=%.3f median=%.3f '
                   'p99=%.3f max=%.3f ms  [target <= 1 ms]'
                   % (len(ms), sum(ms) / len(ms), pct(ms, 50), pct(ms, 99), max(ms)))
+            # the same round trip for a command that does nothing: what
+            # any QMP command costs here (client, socket, monitor)
+            floor = []
+            for _ in range(300):
+                t = time.perf_counter()
+                vm.qmp('query-status')
+                floor.append((time.perf_counter() - t) * 1000)
+            print('query-status, the same VM (the round trip alone): '
+                  'median=%.3f p99=%.3f ms' % (pct(floor, 50), pct(floor, 99)))
 
 
 # a host thread that wakes every few microseconds: each wake-up preempts

@@ -301,13 +301,21 @@ bool monitor_deferred_pending(Monitor *mon)
     return false;
 }
 
-/* Orphan @d: its client is gone, its reply goes nowhere */
+/*
+ * Orphan @d: its client is gone, its reply goes nowhere.  If @d's
+ * request is still being dispatched (a handler that is not a coroutine
+ * runs in a bottom half, and this one may run before the dispatcher is
+ * back), the dispatcher resumes the monitor, as for a request orphaned
+ * when it was deferred: resuming here too would leave the monitor's
+ * suspend count below zero, and the monitor would never read again.
+ */
 static void deferred_orphan(MonitorDeferred *d)
 {
     trace_monitor_deferred_orphan(d, d->mon);
-    if (d->resume) {
+    if (d->resume && d != cur_req.taken) {
         monitor_resume(d->mon);
     }
+    d->resume = false;
     d->mon = NULL;
 }
 

@@ -57,6 +57,16 @@ def pct(values, p):
     return v[min(len(v) - 1, int(round(p / 100.0 * (len(v) - 1))))]
 
 
+def round_trips(vm, command, n):
+    """@n QMP round trips of @command, ms each"""
+    ms = []
+    for _ in range(n):
+        t = time.perf_counter()
+        vm.qmp(command)
+        ms.append((time.perf_counter() - t) * 1000)
+    return ms
+
+
 def sampler_cost(smp, seconds):
     with VM(smp=smp, memory=256, guest='none', balloon=False,
             args=['-name', 'bench,debug-threads=on']) as vm:
@@ -73,21 +83,13 @@ def sampler_cost(smp, seconds):
                  (c1 - c0) / 1000 / max(1, samples),
                  '  [target <= 0.5 %]' if smp == 4 else ''))
         if smp == 64:
-            ms = []
-            for _ in range(300):
-                t = time.perf_counter()
-                vm.qmp('query-vcpu-runstates')
-                ms.append((time.perf_counter() - t) * 1000)
+            ms = round_trips(vm, 'query-vcpu-runstates', 300)
             print('query-vcpu-runstates at 64 vCPUs: n=%d avg=%.3f median=%.3f '
                   'p99=%.3f max=%.3f ms  [target <= 1 ms]'
                   % (len(ms), sum(ms) / len(ms), pct(ms, 50), pct(ms, 99), max(ms)))
             # the same round trip for a command that does nothing: what
             # any QMP command costs here (client, socket, monitor)
-            floor = []
-            for _ in range(300):
-                t = time.perf_counter()
-                vm.qmp('query-status')
-                floor.append((time.perf_counter() - t) * 1000)
+            floor = round_trips(vm, 'query-status', 300)
             print('query-status, the same VM (the round trip alone): '
                   'median=%.3f p99=%.3f ms' % (pct(floor, 50), pct(floor, 99)))
 

@@ -26,6 +26,32 @@ def server_monitors(d):
             '-mon', 'chardev=rh,mode=readline']
 
 
+class Deferrals:
+    """QEMU's trace of the requests its monitors defer (-trace
+    monitor_deferred_defer into a file): wait(n) returns once n have been
+    deferred, i.e. QEMU read them and they wait for the guest."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix='oc-deferrals-')
+        self.path = os.path.join(self.dir, 'trace.log')
+        self.args = ['-trace', 'enable=monitor_deferred_defer',
+                     '-D', self.path]
+
+    def count(self):
+        try:
+            with open(self.path) as f:
+                return f.read().count('monitor_deferred_defer')
+        except FileNotFoundError:
+            return 0
+
+    def wait(self, n, timeout=30):
+        wait_until(lambda: self.count() >= n, timeout, 0.05,
+                   '%d deferred requests (trace %s)' % (n, self.path))
+
+    def cleanup(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
 def connect(path):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.connect(path)
@@ -95,10 +121,12 @@ class DeferredMonitorTest(VMTestCase):
             vm.starved()
 
     def test_client_disconnects_mid_wait(self):
-        with VM(extra_qmp=1) as vm:
+        deferrals = Deferrals()
+        self.addCleanup(deferrals.cleanup)
+        with VM(extra_qmp=1, args=deferrals.args) as vm:
             vm.starve(4)
             vm.qmps[0].send('query-balloon', refresh='sync', timeout=1500)
-            time.sleep(0.2)
+            deferrals.wait(1)       # QEMU has it, waiting for the guest
             vm.qmps[0].close()
             vm.qmps = []
             # the waiter's timer fires (1.5 s) with nobody to answer, and
@@ -158,12 +186,14 @@ class DeferredMonitorTest(VMTestCase):
             shutil.rmtree(d, ignore_errors=True)
 
     def test_shutdown_with_requests_pending(self):
-        vm = VM(extra_qmp=1, hmp_monitor=True)
+        deferrals = Deferrals()
+        self.addCleanup(deferrals.cleanup)
+        vm = VM(extra_qmp=1, hmp_monitor=True, args=deferrals.args)
         with vm:
             vm.starve(10)
             wid = vm.qmp_conn.send('query-balloon', refresh='sync', timeout=60000)
             vm.hmp_send('info balloon')
-            time.sleep(0.3)
+            deferrals.wait(2)       # both wait for the guest
             vm.qmps[0].send('quit')
             # the waiters complete, not silence: the VM stops first, so
             # they get the latest statistics marked stale

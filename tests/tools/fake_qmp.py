@@ -41,6 +41,8 @@
 #                    {"n": 0, 1, ...}) as fast as it can
 #   close-mid-reply  sends half of its first reply after qmp_capabilities
 #                    and closes
+#   reset            answers qmp_capabilities, then closes with the next
+#                    command unread: the client's read fails with a reset
 #
 # With --good-until FILE, every behaviour that greets answers like good
 # until FILE exists (a VM that had data, then misbehaves).  With --log
@@ -57,6 +59,7 @@
 import argparse
 import json
 import os
+import select
 import socket
 import threading
 import time
@@ -374,6 +377,14 @@ def serve_close_mid_reply(conn):
             line = json.dumps({'return': VERSION, 'id': cmd.get('id')})
             conn.send_raw(line[:len(line) // 2].encode())
             return
+
+
+def serve_reset(conn):
+    if conn.negotiate():
+        # (the command waits in the socket, not in the line reader)
+        select.select([conn.sock], [], [])
+        conn.reader.close()     # (it holds the descriptor open)
+        conn.sock.close()
 
 
 BEHAVIOURS = {name[len('serve_'):].replace('_', '-'): fn

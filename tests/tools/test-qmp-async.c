@@ -223,6 +223,9 @@ static void test_failures(void)
                 "nested deeper", NULL);
     check_fails("close-mid-reply", "query-balloon", QMP_CLIENT_ERROR_CLOSED,
                 "closed", NULL);
+    /* (a peer that closes with our request unread: the read is reset) */
+    check_fails("reset", "query-balloon", QMP_CLIENT_ERROR_CLOSED,
+                "connection closed by peer (Connection reset by peer)", NULL);
 }
 
 static void test_refused(void)

@@ -412,6 +412,12 @@ static void test_close_mid_reply(void)
                   "connection closed by peer");
 }
 
+static void test_reset(void)
+{
+    execute_fails("reset", "query-version", QMP_CLIENT_ERROR_CLOSED,
+                  "connection closed by peer (Connection reset by peer)");
+}
+
 /* The QMP VM link */
 
 static void test_link(void)
@@ -484,6 +490,7 @@ int main(int argc, char **argv)
     g_test_add_func("/qmp-client/error-always", test_error_always);
     g_test_add_func("/qmp-client/event-flood", test_event_flood);
     g_test_add_func("/qmp-client/close-mid-reply", test_close_mid_reply);
+    g_test_add_func("/qmp-client/reset", test_reset);
     g_test_add_func("/vm-link-qmp/basic", test_link);
     g_test_add_func("/vm-link-qmp/timeout", test_link_timeout);
     return g_test_run();

@@ -353,6 +353,16 @@ static void make_room(QmpAsync *q)
     }
 }
 
+/* Fail for a socket error: a peer's close or reset says so in words */
+static void fail_errno(QmpAsync *q, int err)
+{
+    bool closed = err == EPIPE || err == ECONNRESET;
+
+    fail(q, QMP_CLIENT_ERROR_CLOSED, "%s%s%s",
+         closed ? "connection closed by peer (" : "", g_strerror(err),
+         closed ? ")" : "");
+}
+
 /* Read what has arrived and handle it; false once failed */
 static bool read_in(QmpAsync *q, bool *more)
 {
@@ -370,9 +380,13 @@ static bool read_in(QmpAsync *q, bool *more)
         if (n < 0 && errno == EAGAIN) {
             return true;
         }
-        if (n <= 0) {
-            fail(q, QMP_CLIENT_ERROR_CLOSED, "%s", n ? g_strerror(errno) :
-                 "connection closed by peer");
+        if (n < 0) {
+            /* (a reset: the peer closed with our request unread) */
+            fail_errno(q, errno);
+            return false;
+        }
+        if (n == 0) {
+            fail(q, QMP_CLIENT_ERROR_CLOSED, "connection closed by peer");
             return false;
         }
         q->end += n;
@@ -430,12 +444,7 @@ static gboolean qa_dispatch(GSource *source, GSourceFunc callback,
     }
     if (q->write_errno) {
         /* (what a read would have said, had it come first) */
-        fail(q, QMP_CLIENT_ERROR_CLOSED, "%s%s%s",
-             q->write_errno == EPIPE || q->write_errno == ECONNRESET
-             ? "connection closed by peer (" : "",
-             g_strerror(q->write_errno),
-             q->write_errno == EPIPE || q->write_errno == ECONNRESET
-             ? ")" : "");
+        fail_errno(q, q->write_errno);
         return G_SOURCE_CONTINUE;
     }
     if (revents & G_IO_OUT) {

@@ -284,8 +284,10 @@ static int fill_buffer(QmpClient *c, int64_t deadline, GError **err)
         return 0;
     }
     if (n < 0) {
-        client_fail(c, err, QMP_CLIENT_ERROR_CLOSED, "connection failed: %s",
-                    g_strerror(errno));
+        /* (a reset: the peer closed with our request unread) */
+        client_fail(c, err, QMP_CLIENT_ERROR_CLOSED,
+                    errno == ECONNRESET ? "connection closed by peer (%s)"
+                    : "connection failed: %s", g_strerror(errno));
         return -1;
     }
     if (n == 0) {

@@ -185,17 +185,8 @@ static void deferred_finish(MonitorDeferred *d)
 
 static void deferred_send_qmp(MonitorDeferred *d, QObject *ret, Error *err)
 {
-    QDict *rsp;
+    QDict *rsp = qmp_response(ret, err, d->id);
 
-    if (err) {
-        rsp = qmp_error_response(err);
-    } else {
-        rsp = qdict_new();
-        qdict_put_obj(rsp, "return", ret ? ret : QOBJECT(qdict_new()));
-    }
-    if (d->id) {
-        qdict_put_obj(rsp, "id", qobject_ref(d->id));
-    }
     qmp_send_response(container_of(d->mon, MonitorQMP, common), rsp);
     qobject_unref(rsp);
 }
@@ -204,6 +195,10 @@ void monitor_deferred_complete_qmp(MonitorDeferred *d, QObject *ret,
                                    Error *err)
 {
     assert(d->kind == DEFERRED_QMP);
+    if (err) {
+        qobject_unref(ret);     /* (the error is the reply) */
+        ret = NULL;
+    }
     if (d->mon) {
         deferred_send_qmp(d, ret, err);
     } else {

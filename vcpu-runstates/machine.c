@@ -13,39 +13,37 @@
 #include "qapi/error.h"
 #include "qapi/visitor.h"
 #include "qom/object.h"
+#include "hw/boards.h"
 #include "vcpu-runstates/machine.h"
 #include "vcpu-runstates/vcpu-runstates.h"
 
 #define RING_PAGES_DEFAULT 32
 #define RING_PAGES_MAX 1024
 
-static bool exact_wanted = true;
-static uint32_t ring_pages = RING_PAGES_DEFAULT;
-
 bool vcpu_runstates_machine_exact(void)
 {
-    return exact_wanted;
+    return current_machine->vcpu_runstates_exact;
 }
 
 uint32_t vcpu_runstates_machine_ring_pages(void)
 {
-    return ring_pages;
+    return current_machine->vcpu_runstates_ring_pages;
 }
 
 static bool prop_get_exact(Object *obj, Error **errp)
 {
-    return exact_wanted;
+    return MACHINE(obj)->vcpu_runstates_exact;
 }
 
 static void prop_set_exact(Object *obj, bool value, Error **errp)
 {
-    exact_wanted = value;
+    MACHINE(obj)->vcpu_runstates_exact = value;
 }
 
 static void prop_get_ring(Object *obj, Visitor *v, const char *name,
                           void *opaque, Error **errp)
 {
-    uint32_t pages = ring_pages;
+    uint32_t pages = MACHINE(obj)->vcpu_runstates_ring_pages;
 
     visit_type_uint32(v, name, &pages, errp);
 }
@@ -63,18 +61,24 @@ static void prop_set_ring(Object *obj, Visitor *v, const char *name,
                    RING_PAGES_MAX);
         return;
     }
-    ring_pages = pages;
+    MACHINE(obj)->vcpu_runstates_ring_pages = pages;
 }
 
 void vcpu_runstates_machine_class_init(ObjectClass *oc)
 {
-    object_class_property_add_bool(oc, "vcpu-runstates-exact",
-                                   prop_get_exact, prop_set_exact);
+    ObjectProperty *op;
+
+    /* (a default is set on each new machine by its setter) */
+    op = object_class_property_add_bool(oc, "vcpu-runstates-exact",
+                                        prop_get_exact, prop_set_exact);
+    object_property_set_default_bool(op, true);
     object_class_property_set_description(oc, "vcpu-runstates-exact",
         "Follow each vCPU thread's context switches for exact runstates "
         "(off: sample the host scheduler's counters)");
-    object_class_property_add(oc, "x-vcpu-runstates-ring-pages", "uint32",
-                              prop_get_ring, prop_set_ring, NULL, NULL);
+    op = object_class_property_add(oc, "x-vcpu-runstates-ring-pages",
+                                   "uint32", prop_get_ring, prop_set_ring,
+                                   NULL, NULL);
+    object_property_set_default_uint(op, RING_PAGES_DEFAULT);
     object_class_property_set_description(oc, "x-vcpu-runstates-ring-pages",
         "Pages of each vCPU's context switch record ring (for tests)");
 }

@@ -34,8 +34,6 @@
 #include "standard-headers/asm-x86/kvm_para.h"
 #include "kvm-pv-default.h"
 
-static OnOffAuto kvm_pv_mode = ON_OFF_AUTO_AUTO;
-
 static const struct {
     uint32_t bit;
     const char *prop;
@@ -48,7 +46,7 @@ static const struct {
 static void kvm_pv_get(Object *obj, Visitor *v, const char *name,
                        void *opaque, Error **errp)
 {
-    OnOffAuto mode = kvm_pv_mode;
+    OnOffAuto mode = X86_MACHINE(obj)->kvm_pv;
 
     visit_type_OnOffAuto(v, name, &mode, errp);
 }
@@ -59,7 +57,7 @@ static void kvm_pv_set(Object *obj, Visitor *v, const char *name,
     OnOffAuto mode;
 
     if (visit_type_OnOffAuto(v, name, &mode, errp)) {
-        kvm_pv_mode = mode;
+        X86_MACHINE(obj)->kvm_pv = mode;
     }
 }
 
@@ -73,13 +71,14 @@ void x86_machine_kvm_pv_class_init(ObjectClass *oc)
         "on qemu-oc machine types)");
 }
 
-/* Does the machine type turn the features on by default? */
-static bool machine_opts_in(void)
+/* The machine's kvm-pv, as its type makes "auto" mean: on or off */
+static OnOffAuto machine_kvm_pv(bool *type_opts_in)
 {
     Object *m = object_dynamic_cast(OBJECT(current_machine),
                                     TYPE_X86_MACHINE);
 
-    return m && X86_MACHINE_GET_CLASS(m)->kvm_pv_default;
+    *type_opts_in = m && X86_MACHINE_GET_CLASS(m)->kvm_pv_default;
+    return m ? X86_MACHINE(m)->kvm_pv : ON_OFF_AUTO_AUTO;
 }
 
 static uint32_t host_kvm_features(void)
@@ -97,10 +96,12 @@ bool x86_cpu_kvm_pv_defaults(X86CPU *cpu, Error **errp)
     bool dedicated = env->features[FEAT_KVM_HINTS] &
                      (1U << KVM_HINTS_REALTIME);
     uint32_t host = host_kvm_features();
+    bool opts_in;
+    OnOffAuto kvm_pv_mode = machine_kvm_pv(&opts_in);
     int i;
 
     if (kvm_pv_mode == ON_OFF_AUTO_AUTO &&
-        (!machine_opts_in() || !kvm_enabled() || dedicated ||
+        (!opts_in || !kvm_enabled() || dedicated ||
          current_machine->smp.max_cpus < 2)) {
         return true;    /* upstream's CPUID */
     }

@@ -2,7 +2,8 @@
  * Guest memory statistics on demand: HMP info balloon
  *
  * Waits (at most MEMSTATS_HMP_TIMEOUT) for fresh statistics unless -n;
- * stale statistics are followed by their age.
+ * stale statistics are followed by their age.  The line is printed from
+ * the answer's statistics as the device parsed them.
  *
  * Copyright (c) 2026 qemu-oc developers
  *
@@ -16,40 +17,34 @@
 #include "monitor/monitor.h"
 #include "balloon/memstats.h"
 
-/* The line info balloon prints, or the error */
-static char *hmp_text(BalloonInfo *info, Error *err)
+/* The line info balloon prints for @a, or its error */
+static char *hmp_text(const MemStatsAnswer *a)
 {
     GString *s = g_string_new(NULL);
-    const uint64_t *val;
-    bool *has;
     unsigned int i;
 
-    if (!info) {
-        g_string_printf(s, "Error: %s\n", error_get_pretty(err));
-        error_free(err);
+    if (a->err) {
+        g_string_printf(s, "Error: %s\n", error_get_pretty(a->err));
         return g_string_free(s, false);
     }
-    g_string_append_printf(s, "balloon: actual=%" PRId64, info->actual >> 20);
-    for (i = 0; info->has_stats && i < MEMSTATS_NR; i++) {
-        val = memstats_guest_stat(info->stats, i, &has);
-        if (*has) {
-            g_string_append_printf(s, " %s=%" PRIu64, memstats_names[i], *val);
+    g_string_append_printf(s, "balloon: actual=%" PRId64, a->actual >> 20);
+    for (i = 0; a->stats && i < MEMSTATS_NR; i++) {
+        if (a->stats->reported & (1u << i)) {
+            g_string_append_printf(s, " %s=%" PRIu64, memstats_names[i],
+                                   a->stats->val[i]);
         }
     }
-    if (info->has_stats && !info->fresh) {
-        g_string_append_printf(s, " age=%" PRId64, info->age);
+    if (a->stats && !a->fresh) {
+        g_string_append_printf(s, " age=%" PRId64, a->age_ms);
     }
     g_string_append_c(s, '\n');
-    qapi_free_BalloonInfo(info);
     return g_string_free(s, false);
 }
 
-/* The wait ended: the text, built now */
-static void hmp_reply(MonitorDeferred *d, bool fresh, BalloonStatsStale why)
+/* The wait ended: the text */
+static void hmp_reply(MonitorDeferred *d, const MemStatsAnswer *a)
 {
-    Error *err = NULL;
-    BalloonInfo *info = memstats_balloon_info(fresh, why, &err);
-    g_autofree char *text = hmp_text(info, err);
+    g_autofree char *text = hmp_text(a);
 
     monitor_deferred_complete_hmp(d, text);
 }
@@ -59,8 +54,7 @@ void hmp_info_balloon(Monitor *mon, const QDict *qdict)
     bool nowait = qdict_get_try_bool(qdict, "nowait", false);
     BalloonStatsStale why = BALLOON_STATS_STALE_NOT_REQUESTED;
     g_autofree char *text = NULL;
-    Error *err = NULL;
-    BalloonInfo *info;
+    MemStatsAnswer a = {};
     MonitorDeferred *d;
 
     if (!nowait && memstats_ask(&why)) {
@@ -71,7 +65,8 @@ void hmp_info_balloon(Monitor *mon, const QDict *qdict)
         }
         why = BALLOON_STATS_STALE_PENDING;
     }
-    info = memstats_balloon_info(false, why, &err);
-    text = hmp_text(info, err);
+    memstats_answer_now(&a, why);
+    text = hmp_text(&a);
+    memstats_answer_clear(&a);
     monitor_puts(mon, text);
 }

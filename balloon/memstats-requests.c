@@ -2,8 +2,8 @@
  * Balloon statistics: the bookkeeping of requests for fresh statistics
  *
  * See include/balloon/memstats-requests.h.  No QEMU dependency
- * beyond qemu/osdep.h's standard headers and GLib: the fuzzer compiles
- * this file on its own.
+ * beyond qemu/osdep.h's standard headers, GLib and a generated QAPI
+ * header (types only): the fuzzer compiles this file on its own.
  *
  * Copyright (c) 2026 qemu-oc developers
  *
@@ -16,6 +16,7 @@
 typedef struct Waiter {
     void *token;
     void *device;               /* the device asked */
+    const MemStats *stats;      /* its statistics, which the reply shows */
     uint64_t seq;               /* started before waiters of higher seq */
 } Waiter;
 
@@ -56,16 +57,17 @@ static Waiter *take_waiter(MemStatsRequests *r, void *device,
  * completes none of these).
  */
 static void complete_all(MemStatsRequests *r, void *device, bool fresh,
-                         MemStatsWhy why)
+                         BalloonStatsStale why)
 {
     uint64_t end = r->next_seq;
     Waiter *w;
 
     while ((w = take_waiter(r, device, end))) {
         void *token = w->token;
+        const MemStats *stats = w->stats;
 
         g_free(w);
-        r->done(r->opaque, token, fresh, why);
+        r->done(r->opaque, token, stats, fresh, why);
     }
 }
 
@@ -76,23 +78,24 @@ static void complete_all(MemStatsRequests *r, void *device, bool fresh,
  * one.
  */
 static void replace_device(MemStatsRequests *r, void *device,
-                           MemStatsAskFn *ask)
+                           MemStatsAskFn *ask, const MemStats *latest)
 {
     void *old = r->device;
 
     r->device = device;
     r->ask = ask;
+    r->latest = latest;
     if (old && old != device) {
         /* the old device's answer will never come */
         r->event_wanted = false;
-        complete_all(r, old, false, MEMSTATS_WHY_RESET);
+        complete_all(r, old, false, BALLOON_STATS_STALE_RESET);
     }
 }
 
 void memstats_requests_register(MemStatsRequests *r, void *device,
-                                     MemStatsAskFn *ask)
+                                MemStatsAskFn *ask, const MemStats *latest)
 {
-    replace_device(r, device, ask);
+    replace_device(r, device, ask, latest);
 }
 
 bool memstats_requests_unregister(MemStatsRequests *r, void *device)
@@ -100,14 +103,14 @@ bool memstats_requests_unregister(MemStatsRequests *r, void *device)
     if (!device || device != r->device) {
         return false;
     }
-    replace_device(r, NULL, NULL);
+    replace_device(r, NULL, NULL, NULL);
     return true;
 }
 
-bool memstats_requests_ask(MemStatsRequests *r, MemStatsWhy *why)
+bool memstats_requests_ask(MemStatsRequests *r, BalloonStatsStale *why)
 {
     if (!r->device) {
-        *why = MEMSTATS_WHY_UNSUPPORTED;
+        *why = BALLOON_STATS_STALE_UNSUPPORTED;
         return false;
     }
     return r->ask(r->device, why);
@@ -118,12 +121,14 @@ void memstats_requests_wait(MemStatsRequests *r, void *token)
     Waiter *w;
 
     if (!r->device) {
-        r->done(r->opaque, token, false, MEMSTATS_WHY_UNSUPPORTED);
+        r->done(r->opaque, token, NULL, false,
+                BALLOON_STATS_STALE_UNSUPPORTED);
         return;
     }
     w = g_new0(Waiter, 1);
     w->token = token;
     w->device = r->device;
+    w->stats = r->latest;
     w->seq = r->next_seq++;
     g_queue_push_tail(&r->waiters, w);
 }
@@ -141,13 +146,15 @@ static gint waiter_is(gconstpointer w, gconstpointer token)
 bool memstats_requests_timeout(MemStatsRequests *r, void *token)
 {
     GList *l = g_queue_find_custom(&r->waiters, token, waiter_is);
+    const MemStats *stats;
 
     if (!l) {
         return false;
     }
+    stats = ((Waiter *)l->data)->stats;
     g_free(l->data);
     g_queue_delete_link(&r->waiters, l);
-    r->done(r->opaque, token, false, MEMSTATS_WHY_TIMEOUT);
+    r->done(r->opaque, token, stats, false, BALLOON_STATS_STALE_TIMEOUT);
     return true;
 }
 
@@ -165,12 +172,12 @@ bool memstats_requests_answered(MemStatsRequests *r, void *device)
      */
     event = r->event_wanted;
     r->event_wanted = false;
-    complete_all(r, device, true, MEMSTATS_WHY_NOT_REQUESTED);
+    complete_all(r, device, true, BALLOON_STATS_STALE_NOT_REQUESTED);
     return event;
 }
 
 void memstats_requests_lost(MemStatsRequests *r, void *device,
-                                 MemStatsWhy why)
+                            BalloonStatsStale why)
 {
     if (!device || device != r->device) {
         return;
@@ -181,10 +188,15 @@ void memstats_requests_lost(MemStatsRequests *r, void *device,
 
 void memstats_requests_stopped(MemStatsRequests *r)
 {
-    complete_all(r, NULL, false, MEMSTATS_WHY_STOPPED);
+    complete_all(r, NULL, false, BALLOON_STATS_STALE_STOPPED);
 }
 
 unsigned int memstats_requests_waiting(const MemStatsRequests *r)
 {
     return g_queue_get_length((GQueue *)&r->waiters);
+}
+
+const MemStats *memstats_requests_latest(const MemStatsRequests *r)
+{
+    return r->latest;
 }

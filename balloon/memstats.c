@@ -30,8 +30,9 @@ const char *const memstats_names[MEMSTATS_NR] = {
     "async-scans", "direct-scans", "async-reclaims", "direct-reclaims",
 };
 
-uint64_t *memstats_guest_stat(BalloonGuestStats *gs, unsigned int tag,
-                              bool **has)
+/* Statistic @tag (Linux's numbering) in @gs: its value and has_ flag */
+static uint64_t *guest_stat(BalloonGuestStats *gs, unsigned int tag,
+                            bool **has)
 {
     switch (tag) {
     case 0:
@@ -86,9 +87,26 @@ uint64_t *memstats_guest_stat(BalloonGuestStats *gs, unsigned int tag,
     g_assert_not_reached();
 }
 
-QEMU_BUILD_BUG_ON(MEMSTATS_NR != 16);  /* the tags memstats_guest_stat knows */
+QEMU_BUILD_BUG_ON(MEMSTATS_NR != 16);  /* the tags guest_stat knows */
 QEMU_BUILD_BUG_ON(ARRAY_SIZE(memstats_names) != MEMSTATS_NR);
 QEMU_BUILD_BUG_ON(MEMSTATS_NR > 32);   /* the reported bitmap */
+
+BalloonGuestStats *memstats_guest_stats(const MemStats *ms)
+{
+    BalloonGuestStats *gs = g_new0(BalloonGuestStats, 1);
+    uint64_t *val;
+    bool *has;
+    unsigned int i;
+
+    for (i = 0; i < MEMSTATS_NR; i++) {
+        if (ms->reported & (1u << i)) {
+            val = guest_stat(gs, i, &has);
+            *has = true;
+            *val = ms->val[i];
+        }
+    }
+    return gs;
+}
 
 typedef struct MemStatsWaiter {
     MonitorDeferred *deferred;
@@ -96,27 +114,16 @@ typedef struct MemStatsWaiter {
     QEMUTimer *timer;
 } MemStatsWaiter;
 
-static const MemStatsDeviceOps *device_ops;
-static void *device;
 static VMChangeStateEntry *vm_state_entry;
 
-static void waiter_done(void *opaque, void *token, bool fresh,
-                        MemStatsWhy why);
+static void waiter_done(void *opaque, void *token, const MemStats *stats,
+                        bool fresh, BalloonStatsStale why);
 
-/* waiters (MemStatsWaiter tokens) and the event wanted */
+/* the device, the waiters (MemStatsWaiter tokens) and the event wanted */
 static MemStatsRequests requests = MEMSTATS_REQUESTS_INIT(waiter_done, NULL);
 
-/* The bookkeeping's reasons must be QAPI's, in the same order */
-#define SAME_WHY(why, stale) QEMU_BUILD_BUG_ON((int)(why) != (int)(stale))
-SAME_WHY(MEMSTATS_WHY__MAX, BALLOON_STATS_STALE__MAX);
-SAME_WHY(MEMSTATS_WHY_NOT_REQUESTED, BALLOON_STATS_STALE_NOT_REQUESTED);
-SAME_WHY(MEMSTATS_WHY_PENDING, BALLOON_STATS_STALE_PENDING);
-SAME_WHY(MEMSTATS_WHY_TIMEOUT, BALLOON_STATS_STALE_TIMEOUT);
-SAME_WHY(MEMSTATS_WHY_UNSUPPORTED, BALLOON_STATS_STALE_UNSUPPORTED);
-SAME_WHY(MEMSTATS_WHY_NOT_READY, BALLOON_STATS_STALE_NOT_READY);
-SAME_WHY(MEMSTATS_WHY_RESET, BALLOON_STATS_STALE_RESET);
-SAME_WHY(MEMSTATS_WHY_STOPPED, BALLOON_STATS_STALE_STOPPED);
-SAME_WHY(MEMSTATS_WHY_BROKEN, BALLOON_STATS_STALE_BROKEN);
+/* The answer being given to the waiters of a guest's report, if any */
+static MemStatsAnswer *answering;
 
 /* A stopped guest cannot answer: waiters complete now, not at timeout */
 static void vm_state_change(void *opaque, bool running, RunState state)
@@ -126,94 +133,57 @@ static void vm_state_change(void *opaque, bool running, RunState state)
     }
 }
 
-static bool device_ask(void *dev, MemStatsWhy *why)
+void memstats_device_register(void *device, MemStatsAskFn *ask,
+                              const MemStats *latest)
 {
-    BalloonStatsStale stale = BALLOON_STATS_STALE_NOT_READY;
-
-    g_assert(dev == device);
-    if (device_ops->ask(dev, &stale)) {
-        return true;
-    }
-    *why = (MemStatsWhy)stale;
-    return false;
-}
-
-void memstats_device_register(const MemStatsDeviceOps *ops, void *opaque)
-{
-    memstats_requests_register(&requests, opaque, device_ask);
-    device_ops = ops;
-    device = opaque;
+    memstats_requests_register(&requests, device, ask, latest);
     if (!vm_state_entry) {
         vm_state_entry = qemu_add_vm_change_state_handler(vm_state_change,
                                                           NULL);
     }
 }
 
-void memstats_device_unregister(void *opaque)
+void memstats_device_unregister(void *device)
 {
     /* the waiters' replies still show the device's statistics */
-    if (!memstats_requests_unregister(&requests, opaque)) {
-        return;
+    if (memstats_requests_unregister(&requests, device)) {
+        qemu_del_vm_change_state_handler(vm_state_entry);
+        vm_state_entry = NULL;
     }
-    qemu_del_vm_change_state_handler(vm_state_entry);
-    vm_state_entry = NULL;
-    device_ops = NULL;
-    device = NULL;
 }
 
-static BalloonGuestStats *guest_stats_from(const MemStats *ms)
+/* The answer of the waiters completed with @stats, @fresh or for @why */
+static void answer_make(MemStatsAnswer *a, const MemStats *stats, bool fresh,
+                        BalloonStatsStale why)
 {
-    BalloonGuestStats *gs = g_new0(BalloonGuestStats, 1);
-    uint64_t *val;
-    bool *has;
-    unsigned int i;
+    g_autoptr(BalloonInfo) size = qemu_balloon_info(&a->err);
 
-    for (i = 0; i < MEMSTATS_NR; i++) {
-        if (ms->reported & (1u << i)) {
-            val = memstats_guest_stat(gs, i, &has);
-            *has = true;
-            *val = ms->val[i];
-        }
-    }
-    return gs;
+    a->actual = size ? size->actual : 0;
+    a->stats = stats && stats->last_update_ms ? stats : NULL;
+    a->age_ms = a->stats
+        ? MAX(0, g_get_real_time() / 1000 - a->stats->last_update_ms) : 0;
+    a->fresh = fresh;
+    a->why = fresh ? BALLOON_STATS_STALE_NOT_REQUESTED : why;
+    trace_memstats_answer(fresh, fresh ? "-" : BalloonStatsStale_str(why),
+                          a->stats != NULL);
 }
 
-void memstats_fill(BalloonInfo *info, bool fresh, BalloonStatsStale why)
+void memstats_answer_now(MemStatsAnswer *a, BalloonStatsStale why)
 {
-    const MemStats *ms = device_ops ? device_ops->latest(device) : NULL;
-
-    if (ms && ms->last_update_ms) {
-        info->has_stats = true;
-        info->stats = guest_stats_from(ms);
-        info->has_last_update = true;
-        info->last_update = ms->last_update_ms;
-        info->has_age = true;
-        info->age = MAX(0, g_get_real_time() / 1000 - ms->last_update_ms);
-    }
-    info->fresh = fresh;
-    info->has_stale_reason = !fresh;
-    info->stale_reason = fresh ? 0 : why;
+    answer_make(a, memstats_requests_latest(&requests), false, why);
 }
 
-BalloonInfo *memstats_balloon_info(bool fresh, BalloonStatsStale why,
-                                   Error **errp)
+void memstats_answer_clear(MemStatsAnswer *a)
 {
-    BalloonInfo *info = qemu_balloon_info(errp);
-
-    if (info) {
-        memstats_fill(info, fresh, why);
-    }
-    return info;
+    error_free(a->err);
+    a->err = NULL;
 }
 
 bool memstats_ask(BalloonStatsStale *why)
 {
-    MemStatsWhy w;
-
-    if (memstats_requests_ask(&requests, &w)) {
+    if (memstats_requests_ask(&requests, why)) {
         return true;
     }
-    *why = (BalloonStatsStale)w;
     trace_memstats_cannot_ask(BalloonStatsStale_str(*why));
     return false;
 }
@@ -237,15 +207,22 @@ void memstats_wait(MonitorDeferred *d, int64_t timeout_ms,
 }
 
 /* The bookkeeping completes a waiter: its entry point replies */
-static void waiter_done(void *opaque, void *token, bool fresh,
-                        MemStatsWhy why)
+static void waiter_done(void *opaque, void *token, const MemStats *stats,
+                        bool fresh, BalloonStatsStale why)
 {
     MemStatsWaiter *w = token;
+    MemStatsAnswer own = {};
 
     timer_free(w->timer);
-    trace_memstats_waiter_complete(
-        w, fresh, fresh ? "-" : BalloonStatsStale_str((BalloonStatsStale)why));
-    w->reply(w->deferred, fresh, (BalloonStatsStale)why);
+    trace_memstats_waiter_complete(w, fresh,
+                                   fresh ? "-" : BalloonStatsStale_str(why));
+    if (fresh && answering) {
+        w->reply(w->deferred, answering);   /* (the report's answer) */
+    } else {
+        answer_make(&own, stats, fresh, why);
+        w->reply(w->deferred, &own);
+        memstats_answer_clear(&own);
+    }
     g_free(w);
 }
 
@@ -254,21 +231,30 @@ void memstats_want_event(void)
     memstats_requests_want_event(&requests);
 }
 
-void memstats_answered(void *opaque)
+void memstats_answered(void *device)
 {
-    trace_memstats_answered(requests.event_wanted,
-                            memstats_requests_waiting(&requests));
-    if (memstats_requests_answered(&requests, opaque)) {
-        g_autoptr(BalloonInfo) info = memstats_balloon_info(true, 0, NULL);
+    MemStatsAnswer a = {};
+    unsigned int waiting = memstats_requests_waiting(&requests);
+    bool event;
 
-        if (info && info->has_stats) {
-            qapi_event_send_balloon_stats(info->actual, info->stats,
-                                          info->last_update);
-        }
+    trace_memstats_answered(requests.event_wanted, waiting);
+    if (!waiting && !requests.event_wanted) {
+        return;
     }
+    /* one answer for the waiters and the event (a stray device's: none) */
+    answer_make(&a, memstats_requests_latest(&requests), true, 0);
+    answering = &a;
+    event = memstats_requests_answered(&requests, device);
+    answering = NULL;
+    if (event && a.stats && !a.err) {
+        g_autoptr(BalloonGuestStats) gs = memstats_guest_stats(a.stats);
+
+        qapi_event_send_balloon_stats(a.actual, gs, a.stats->last_update_ms);
+    }
+    memstats_answer_clear(&a);
 }
 
-void memstats_lost(void *opaque, BalloonStatsStale why)
+void memstats_lost(void *device, BalloonStatsStale why)
 {
-    memstats_requests_lost(&requests, opaque, (MemStatsWhy)why);
+    memstats_requests_lost(&requests, device, why);
 }

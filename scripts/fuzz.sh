@@ -3,7 +3,9 @@
 # build/fuzz and run it.  See tests/fuzz/README.md.  Targets:
 #   balloon-memstats (default)  the balloon statistics code:
 #       tests/fuzz/fuzz-balloon-memstats.c with balloon/memstats-buffer.c
-#       and balloon/memstats-requests.c
+#       and balloon/memstats-requests.c; their QAPI types (one enum) are
+#       generated from qapi/balloon-stats.json by upstream's qapi-gen.py
+#       (in build/src: scripts/prepare-src.sh fetches it)
 #   snapshot-wire               the host tools' checks of what peers send:
 #       tests/fuzz/fuzz-snapshot-wire.c with tools/lib/vm-snapshot.c and
 #       tools/lib/vm-snapshot-wire.c
@@ -39,8 +41,10 @@ balloon-memstats)
           balloon/memstats-requests.c)
     DEPS=("${SRCS[@]}" tests/fuzz/shim/qemu/osdep.h
           include/balloon/memstats-buffer.h
-          include/balloon/memstats-requests.h scripts/fuzz.sh)
-    INCLUDES=(-Itests/fuzz/shim -Iinclude)
+          include/balloon/memstats-requests.h qapi/balloon-stats.json
+          scripts/fuzz.sh)
+    QAPI_GEN=$F/qapi-gen        # (generated headers: qapi/*.h)
+    INCLUDES=(-Itests/fuzz/shim -Iinclude -I"$QAPI_GEN")
     PKGS=(glib-2.0)
     SEEDS=$TOP/tests/fuzz/corpus
     REGRESSIONS=$TOP/tests/fuzz/regressions
@@ -132,6 +136,27 @@ stale=0
 for s in "${DEPS[@]}"; do
     [ "$s" -nt "$BIN" ] && stale=1
 done
+if [ $stale = 1 ] && [ -n "${QAPI_GEN:-}" ]; then
+    # the QAPI module on its own, as the QEMU build generates it
+    SRC=$TOP/build/src
+    [ -f "$SRC/scripts/qapi-gen.py" ] || {
+        echo "fuzz: $SRC/scripts/qapi-gen.py missing (run scripts/prepare-src.sh)" >&2
+        exit 1
+    }
+    rm -rf "$QAPI_GEN"
+    mkdir -p "$QAPI_GEN/schema" "$QAPI_GEN/qapi"
+    cp qapi/balloon-stats.json "$QAPI_GEN/schema/"
+    echo "{ 'include': 'balloon-stats.json' }" > "$QAPI_GEN/schema/fuzz.json"
+    /usr/bin/python3 "$SRC/scripts/qapi-gen.py" -b -o "$QAPI_GEN/qapi" \
+        "$QAPI_GEN/schema/fuzz.json" || {
+        echo "fuzz: qapi-gen.py failed" >&2
+        exit 1
+    }
+    # (and what they include: the real qemu/osdep.h gives typedefs.h)
+    mkdir -p "$QAPI_GEN/qemu"
+    cp "$SRC/include/qapi/util.h" "$QAPI_GEN/qapi/"
+    cp "$SRC/include/qemu/typedefs.h" "$QAPI_GEN/qemu/"
+fi
 if [ $stale = 1 ]; then
     echo "fuzz: building $BIN"
     # shellcheck disable=SC2046

@@ -104,7 +104,7 @@ size_t virtio_balloon_memstats_received(VirtIOBalloon *s)
     ms->latest = report;
     legacy_view(s);
     trace_virtio_balloon_memstats_received(s, report.reported);
-    memstats_answered(s);
+    memstats_answered(s);       /* (the waiters get ms->latest) */
     return n * MEMSTATS_ENTRY_SIZE;
 }
 
@@ -152,16 +152,6 @@ static bool stats_ask(void *opaque, BalloonStatsStale *why)
     return false;
 }
 
-static const MemStats *stats_latest(void *opaque)
-{
-    return &memstats_of(opaque)->latest;
-}
-
-static const MemStatsDeviceOps virtio_balloon_memstats_ops = {
-    .ask = stats_ask,
-    .latest = stats_latest,
-};
-
 /* The device broke (virtio_error): what waits completes now */
 static void stats_broken_bh(void *opaque)
 {
@@ -179,7 +169,7 @@ void virtio_balloon_memstats_device_broken(VirtIODevice *vdev)
 void virtio_balloon_memstats_realize(VirtIOBalloon *s)
 {
     memstats_of(s)->broken_bh = qemu_bh_new(stats_broken_bh, s);
-    memstats_device_register(&virtio_balloon_memstats_ops, s);
+    memstats_device_register(s, stats_ask, &memstats_of(s)->latest);
 }
 
 void virtio_balloon_memstats_unrealize(VirtIOBalloon *s)

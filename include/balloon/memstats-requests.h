@@ -1,15 +1,19 @@
 /*
- * Balloon statistics: the bookkeeping of requests for fresh statistics
+ * Balloon statistics: the owner of the device, and the bookkeeping of
+ * requests for fresh statistics
  *
- * A pure state machine (standard C and GLib only) behind
- * balloon/memstats.c, which adds the monitor, the timers and the QAPI
- * replies; the fuzzer (tests/fuzz/fuzz-balloon-memstats.c) drives it
- * directly.
+ * A pure state machine (standard C, GLib and the QAPI enum
+ * BalloonStatsStale) behind balloon/memstats.c, which adds the monitor,
+ * the timers and the replies; the fuzzer
+ * (tests/fuzz/fuzz-balloon-memstats.c) drives it directly.
  *
- * A request asks the registered device for fresh statistics.  A sync
+ * It alone holds the registered device: its ask function and the
+ * MemStats it parses each report into.  A request asks the registered
+ * device for fresh statistics.  A sync
  * request then waits, as an opaque token: every waiter completes exactly
- * once, through the done callback, with fresh statistics when the device
- * answers after it started waiting, or stale with a reason: its own
+ * once, through the done callback, with the device's MemStats: fresh
+ * when the device answers after it started waiting, or stale with a
+ * reason: its own
  * timeout (the caller keeps the deadline and calls
  * memstats_requests_timeout()), a reset, a lost request, unplug,
  * a VM stop.  An async request wants the answer as an event instead.
@@ -25,38 +29,31 @@
 #ifndef BALLOON_MEMSTATS_REQUESTS_H
 #define BALLOON_MEMSTATS_REQUESTS_H
 
-/* Why statistics are not fresh: the order of QAPI BalloonStatsStale */
-typedef enum MemStatsWhy {
-    MEMSTATS_WHY_NOT_REQUESTED,
-    MEMSTATS_WHY_PENDING,
-    MEMSTATS_WHY_TIMEOUT,
-    MEMSTATS_WHY_UNSUPPORTED,
-    MEMSTATS_WHY_NOT_READY,
-    MEMSTATS_WHY_RESET,
-    MEMSTATS_WHY_STOPPED,
-    MEMSTATS_WHY_BROKEN,
-    MEMSTATS_WHY__MAX,
-} MemStatsWhy;
+#include "qapi/qapi-types-balloon-stats.h"
+#include "balloon/memstats-buffer.h"
 
 /*
- * A waiter completes: @fresh, or stale for @why.  Called once per
- * waiter; may call back into the state machine.
+ * A waiter completes with @stats, the statistics its reply shows (the
+ * asked device's; NULL if none was registered): @fresh, or stale for
+ * @why.  Called once per waiter; may call back into the state machine.
  */
-typedef void MemStatsDoneFn(void *opaque, void *token, bool fresh,
-                                MemStatsWhy why);
+typedef void MemStatsDoneFn(void *opaque, void *token,
+                            const MemStats *stats, bool fresh,
+                            BalloonStatsStale why);
 
 /*
  * Ask @device for fresh statistics.  Returns true if an answer will
  * come (a request is now, or already was, in flight), else false with
  * @why set.
  */
-typedef bool MemStatsAskFn(void *device, MemStatsWhy *why);
+typedef bool MemStatsAskFn(void *device, BalloonStatsStale *why);
 
 typedef struct MemStatsRequests {
     MemStatsDoneFn *done;
     void *opaque;
     void *device;               /* the registered device, or NULL */
     MemStatsAskFn *ask;
+    const MemStats *latest;     /* the device's statistics (it updates them) */
     GQueue waiters;             /* in the order they started */
     uint64_t next_seq;          /* of the next waiter */
     bool event_wanted;          /* an async request waits for the answer */
@@ -69,13 +66,15 @@ void memstats_requests_init(MemStatsRequests *r,
                                  MemStatsDoneFn *done, void *opaque);
 
 /*
- * @device answers from now on: the waiters of the device registered
- * before complete (stale, reset) before this returns.  The device
+ * @device answers from now on, with @ask; it parses each report into
+ * @latest (last_update_ms 0: none yet), which outlives its registration.
+ * The waiters of the device registered before complete (stale, reset)
+ * before this returns.  The device
  * registered last answers: one registered from a completion here
  * replaces @device in turn.
  */
 void memstats_requests_register(MemStatsRequests *r, void *device,
-                                     MemStatsAskFn *ask);
+                                MemStatsAskFn *ask, const MemStats *latest);
 /*
  * @device is gone: every waiter completes (stale, reset) before this
  * returns.  Returns false (and does nothing) if @device is not the one
@@ -90,7 +89,7 @@ bool memstats_requests_unregister(MemStatsRequests *r, void *device);
  * (memstats_requests_want_event), before anything else.  Else
  * false, with @why: unsupported (no device) or the device's reason.
  */
-bool memstats_requests_ask(MemStatsRequests *r, MemStatsWhy *why);
+bool memstats_requests_ask(MemStatsRequests *r, BalloonStatsStale *why);
 /*
  * @token waits for the answer asked for.  Without a registered device it
  * completes at once (stale, unsupported).
@@ -106,7 +105,8 @@ void memstats_requests_want_event(MemStatsRequests *r);
 bool memstats_requests_timeout(MemStatsRequests *r, void *token);
 
 /*
- * @device answered: the waiters complete with fresh statistics.  Returns
+ * @device answered (its latest statistics are the report it just
+ * parsed): the waiters complete with them, fresh.  Returns
  * true if an async request wants the answer as an event (once).  An
  * answer from a device that is not registered is ignored.
  */
@@ -116,7 +116,7 @@ bool memstats_requests_answered(MemStatsRequests *r, void *device);
  * complete now, stale, and no event will follow.
  */
 void memstats_requests_lost(MemStatsRequests *r, void *device,
-                                 MemStatsWhy why);
+                            BalloonStatsStale why);
 /*
  * The VM stopped: its guest cannot answer, the waiters complete now
  * (stale, stopped).  An event wanted stays wanted: the answer may come
@@ -126,5 +126,7 @@ void memstats_requests_stopped(MemStatsRequests *r);
 
 /* How many tokens wait */
 unsigned int memstats_requests_waiting(const MemStatsRequests *r);
+/* The registered device's statistics (NULL: no device) */
+const MemStats *memstats_requests_latest(const MemStatsRequests *r);
 
 #endif

@@ -2,12 +2,13 @@
  * Guest memory statistics on demand: query-balloon refresh, HMP info
  * balloon, BALLOON_STATS
  *
- * A balloon device registers MemStatsDeviceOps and calls
- * memstats_answered() when its guest reports.  The entry points
- * (balloon/memstats-qmp.c, balloon/memstats-hmp.c) ask the device for
- * fresh statistics and either reply at once, or make their deferred
- * reply (monitor/deferred.h) wait for the answer, bounded by a timer;
- * each waiter carries the function that gives its reply.
+ * A balloon device registers its ask function and its statistics, and
+ * calls memstats_answered() when its guest reports.  The entry points
+ * (balloon/memstats-qmp.c, balloon/memstats-hmp.c) ask for fresh
+ * statistics and either reply at once, or make their deferred reply
+ * (monitor/deferred.h) wait for the answer, bounded by a timer; each
+ * waiter carries the function that gives its reply, and one answer
+ * (MemStatsAnswer) is made for all the waiters it completes.
  *
  * Copyright (c) 2026 qemu-oc developers
  *
@@ -19,7 +20,7 @@
 
 #include "qapi/qapi-types-machine.h"
 #include "monitor/deferred.h"
-#include "balloon/memstats-buffer.h"
+#include "balloon/memstats-requests.h"
 
 /* Default and bounds of query-balloon's timeout, in milliseconds */
 #define MEMSTATS_TIMEOUT_DEFAULT 5000
@@ -27,36 +28,40 @@
 /* How long HMP info balloon waits for the guest */
 #define MEMSTATS_HMP_TIMEOUT     1000
 
-/* What a balloon device provides */
-typedef struct MemStatsDeviceOps {
-    /*
-     * Ask the guest for fresh statistics.  Returns true if an answer
-     * will come (a request is now, or already was, in flight), else
-     * false with @why set.
-     */
-    bool (*ask)(void *opaque, BalloonStatsStale *why);
-    /* The latest statistics the guest reported (last_update_ms 0: none) */
-    const MemStats *(*latest)(void *opaque);
-} MemStatsDeviceOps;
-
-/* The device side */
-void memstats_device_register(const MemStatsDeviceOps *ops, void *opaque);
+/* The device side: see memstats_requests_register() for @ask, @latest */
+void memstats_device_register(void *device, MemStatsAskFn *ask,
+                              const MemStats *latest);
 /* The device goes: every waiter completes (stale, reset) */
-void memstats_device_unregister(void *opaque);
-/* The guest reported: waiters complete with fresh statistics */
-void memstats_answered(void *opaque);
+void memstats_device_unregister(void *device);
+/*
+ * The guest reported: @device parsed the report into its latest
+ * statistics, and the waiters complete with them, fresh
+ */
+void memstats_answered(void *device);
 /*
  * The guest can no longer answer the request in flight (@why: reset,
  * broken): waiters complete now with what is known, and no event will
  * follow.
  */
-void memstats_lost(void *opaque, BalloonStatsStale why);
+void memstats_lost(void *device, BalloonStatsStale why);
 
 /* The entry points' side */
 
+/*
+ * What a reply shows, made once for every waiter one answer completes:
+ * the balloon's size (upstream's qemu_balloon_info) and the statistics
+ */
+typedef struct MemStatsAnswer {
+    Error *err;                 /* no balloon: the reply is this error */
+    int64_t actual;             /* the balloon's size, in bytes */
+    const MemStats *stats;      /* NULL: the guest never reported */
+    int64_t age_ms;             /* of @stats, when the answer was made */
+    bool fresh;                 /* @stats answer the request */
+    BalloonStatsStale why;      /* if not @fresh: why not */
+} MemStatsAnswer;
+
 /* Gives the reply of deferral @d: called once, when its wait ends */
-typedef void MemStatsReplyFn(MonitorDeferred *d, bool fresh,
-                             BalloonStatsStale why);
+typedef void MemStatsReplyFn(MonitorDeferred *d, const MemStatsAnswer *a);
 
 /*
  * Ask the registered device for fresh statistics.  Returns true if an
@@ -70,23 +75,14 @@ void memstats_wait(MonitorDeferred *d, int64_t timeout_ms,
 /* The answer asked for goes out as a BALLOON_STATS event */
 void memstats_want_event(void);
 
-/*
- * Add the latest statistics to @info (upstream filled its size), @fresh
- * or stale for @why
- */
-void memstats_fill(BalloonInfo *info, bool fresh, BalloonStatsStale why);
-/*
- * A reply of query-balloon: the balloon's size (upstream's
- * qemu_balloon_info) and the latest statistics.  NULL with @errp set if
- * there is no balloon.
- */
-BalloonInfo *memstats_balloon_info(bool fresh, BalloonStatsStale why,
-                                   Error **errp);
+/* The answer of a reply given now: the latest statistics, stale for @why */
+void memstats_answer_now(MemStatsAnswer *a, BalloonStatsStale why);
+/* Free what @a holds */
+void memstats_answer_clear(MemStatsAnswer *a);
 
-/* Statistic @tag (Linux's numbering) in @gs: its value and has_ flag */
-uint64_t *memstats_guest_stat(BalloonGuestStats *gs, unsigned int tag,
-                              bool **has);
-/* Its QAPI name */
+/* @ms in QAPI's shape (the QMP reply, the event) */
+BalloonGuestStats *memstats_guest_stats(const MemStats *ms);
+/* The QAPI name of each statistic (Linux's numbering) */
 extern const char *const memstats_names[MEMSTATS_NR];
 
 #endif

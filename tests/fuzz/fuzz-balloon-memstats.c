@@ -3,7 +3,8 @@
  *
  * Drives the pure code behind balloon statistics on demand,
  * balloon/memstats-buffer.c (check and parse of the guest's stats buffer)
- * and balloon/memstats-requests.c (the request bookkeeping), with a model
+ * and balloon/memstats-requests.c (the device's owner and the request
+ * bookkeeping), with a model
  * of the virtio-balloon device and of the guest around them.  The input
  * is a sequence of operations (tests/fuzz/README.md): the guest posts a
  * buffer, a monitor asks (sync with a timeout, or async), time passes
@@ -17,6 +18,8 @@
  *    the order the waiters started;
  *  - fresh only from an answer of the device it asked, that came after
  *    it started; an answer of a device not registered completes none;
+ *  - each completion carries the statistics of the device it asked
+ *    (the MemStats that device registered), or none without a device;
  *  - after unplug, no waiter of the device is left (none completes
  *    later), and between operations none waits on a device that is not
  *    registered;
@@ -92,7 +95,7 @@ typedef struct Device Device;
 
 typedef struct Context {
     int kind;
-    MemStatsWhy why;
+    BalloonStatsStale why;
     uint64_t answer;    /* CTX_ANSWER: the answer's number */
     Device *device;     /* CTX_ANSWER, CTX_STALE: whose waiters (NULL: any) */
     void *token;        /* CTX_TIMEOUT, CTX_WAIT */
@@ -142,7 +145,7 @@ static struct {
     int nesting;
 
     bool asked;         /* dev_ask was called by the bookkeeping */
-    MemStatsWhy ask_why;
+    BalloonStatsStale ask_why;
 } H;
 
 static void run_op(void);
@@ -176,7 +179,7 @@ static uint16_t get16(void)
     return lo | (uint16_t)get8() << 8;
 }
 
-static void push(int kind, MemStatsWhy why, Device *device, void *token)
+static void push(int kind, BalloonStatsStale why, Device *device, void *token)
 {
     CHECK(H.depth < (int)G_N_ELEMENTS(H.ctx));
     H.ctx[H.depth++] = (Context) {
@@ -213,7 +216,8 @@ static void check_waiters(void)
 }
 
 /* The completion callback: balloon/memstats.c replies to a monitor here */
-static void done(void *opaque, void *token, bool fresh, MemStatsWhy why)
+static void done(void *opaque, void *token, const MemStats *stats,
+                 bool fresh, BalloonStatsStale why)
 {
     Token *t = token;
     Context *c;
@@ -227,6 +231,8 @@ static void done(void *opaque, void *token, bool fresh, MemStatsWhy why)
     c = &H.ctx[H.depth - 1];
     CHECK(t - H.tokens > c->last);                  /* in start order */
     c->last = t - H.tokens;
+    /* the reply shows the statistics of the device it asked, as parsed */
+    CHECK(c->kind == CTX_WAIT ? !stats : stats == &t->device->latest);
     switch (c->kind) {
     case CTX_ANSWER:
         CHECK(fresh);
@@ -234,7 +240,7 @@ static void done(void *opaque, void *token, bool fresh, MemStatsWhy why)
         CHECK(t->device == c->device);  /* by the device it asked */
         break;
     case CTX_TIMEOUT:
-        CHECK(!fresh && why == MEMSTATS_WHY_TIMEOUT);
+        CHECK(!fresh && why == BALLOON_STATS_STALE_TIMEOUT);
         CHECK(token == c->token);
         break;
     case CTX_STALE:
@@ -242,7 +248,7 @@ static void done(void *opaque, void *token, bool fresh, MemStatsWhy why)
         CHECK(!c->device || t->device == c->device);
         break;
     case CTX_WAIT:
-        CHECK(!fresh && why == MEMSTATS_WHY_UNSUPPORTED);
+        CHECK(!fresh && why == BALLOON_STATS_STALE_UNSUPPORTED);
         CHECK(token == c->token);
         break;
     default:
@@ -265,27 +271,27 @@ static void done(void *opaque, void *token, bool fresh, MemStatsWhy why)
 }
 
 /* The device's ask, as hw/virtio/virtio-balloon-memstats.c stats_ask() */
-static bool dev_ask(void *device, MemStatsWhy *why)
+static bool dev_ask(void *device, BalloonStatsStale *why)
 {
     Device *d = device;
 
     CHECK(d == H.registered);
     H.asked = true;
     if (d->broken) {
-        *why = MEMSTATS_WHY_BROKEN;
+        *why = BALLOON_STATS_STALE_BROKEN;
     } else if (!d->driver_ok) {
-        *why = MEMSTATS_WHY_NOT_READY;
+        *why = BALLOON_STATS_STALE_NOT_READY;
     } else if (!d->feature) {
-        *why = MEMSTATS_WHY_UNSUPPORTED;
+        *why = BALLOON_STATS_STALE_UNSUPPORTED;
     } else if (!H.running) {
-        *why = MEMSTATS_WHY_STOPPED;
+        *why = BALLOON_STATS_STALE_STOPPED;
     } else if (d->held) {
         d->held = false;        /* handed back: the guest answers */
         return true;
     } else if (d->posted) {
         return true;            /* handed back already */
     } else {
-        *why = MEMSTATS_WHY_NOT_READY;
+        *why = BALLOON_STATS_STALE_NOT_READY;
     }
     H.ask_why = *why;
     return false;
@@ -473,14 +479,14 @@ static void op_ask(bool sync)
 {
     uint16_t timeout = get16() % 60000 + 1;
     bool can_defer = sync && !(get8() & 0x80);
-    MemStatsWhy why = MEMSTATS_WHY__MAX;
+    BalloonStatsStale why = BALLOON_STATS_STALE__MAX;
     Token *t;
 
     H.asked = false;
     if (!memstats_requests_ask(&H.r, &why)) {
         /* the reply now says why: no device, or the device's reason */
         if (!H.registered) {
-            CHECK(!H.asked && why == MEMSTATS_WHY_UNSUPPORTED);
+            CHECK(!H.asked && why == BALLOON_STATS_STALE_UNSUPPORTED);
             /* waiting anyway: completes at once */
             t = can_defer && (timeout & 1) ? new_token(timeout) : NULL;
             if (t) {
@@ -543,7 +549,7 @@ static void op_advance(void)
     H.now = until;
 }
 
-static void lost(Device *d, MemStatsWhy why)
+static void lost(Device *d, BalloonStatsStale why)
 {
     bool registered = d == H.registered;
 
@@ -567,7 +573,7 @@ static void unplug(void)
     H.registered = NULL;        /* a done callback sees it gone */
     H.event_wanted = false;
     d->pinned = true;
-    push(CTX_STALE, MEMSTATS_WHY_RESET, d, NULL);
+    push(CTX_STALE, BALLOON_STATS_STALE_RESET, d, NULL);
     CHECK(memstats_requests_unregister(&H.r, d));
     pop();
     d->pinned = false;
@@ -617,8 +623,8 @@ static void plug(bool replace)
         H.event_wanted = false;
         old->pinned = true;     /* its waiters still complete */
     }
-    push(old ? CTX_STALE : CTX_NONE, MEMSTATS_WHY_RESET, old, NULL);
-    memstats_requests_register(&H.r, d, dev_ask);
+    push(old ? CTX_STALE : CTX_NONE, BALLOON_STATS_STALE_RESET, old, NULL);
+    memstats_requests_register(&H.r, d, dev_ask, &d->latest);
     pop();
     if (old) {
         old->pinned = false;
@@ -666,7 +672,7 @@ static void run_op(void)
     }
     case OP_RESET:
         d->held = d->posted = d->broken = d->driver_ok = false;
-        lost(d, MEMSTATS_WHY_RESET);
+        lost(d, BALLOON_STATS_STALE_RESET);
         break;
     case OP_DRIVER_OK:
         d->driver_ok = true;
@@ -674,7 +680,7 @@ static void run_op(void)
         break;
     case OP_BROKEN:
         d->broken = true;
-        lost(d, MEMSTATS_WHY_BROKEN);
+        lost(d, BALLOON_STATS_STALE_BROKEN);
         break;
     case OP_UNPLUG:
         unplug();
@@ -686,7 +692,7 @@ static void run_op(void)
         unsigned int n = H.ntokens;
 
         H.running = false;
-        push(CTX_STALE, MEMSTATS_WHY_STOPPED, NULL, NULL);
+        push(CTX_STALE, BALLOON_STATS_STALE_STOPPED, NULL, NULL);
         memstats_requests_stopped(&H.r);
         pop();
         /* (from a completion, others may still be completing) */
@@ -707,7 +713,7 @@ static void run_op(void)
     case OP_LOST: {
         uint8_t b = get8();
 
-        lost(b & 0x80 ? other_device(b) : d, b % MEMSTATS_WHY__MAX);
+        lost(b & 0x80 ? other_device(b) : d, b % BALLOON_STATS_STALE__MAX);
         break;
     }
     case OP_NEST:

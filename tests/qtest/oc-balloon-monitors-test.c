@@ -108,6 +108,18 @@ static void test_concurrent(void)
                     ==, 1);
     g_assert_cmpint(trace_count(&b, "memstats_waiter_complete",
                                 "fresh 1"), ==, 4);
+    /* one answer made for all four (the balloon's size asked once) */
+    g_assert_cmpint(trace_count(&b, "memstats_answer", "fresh 1"), ==, 1);
+    /* the two QMP replies, each traced once, when sent */
+    g_assert_cmpint(trace_count(&b, "memstats_qmp_reply", "fresh 1"), ==, 2);
+    g_assert_cmpint(trace_count(&b, "memstats_qmp_reply", NULL), ==, 2);
+    /*
+     * and no reply of the deferred command traced as a return that was
+     * never sent (the generated marshallers' exit traces are on: the
+     * monitors' qmp_capabilities shows them)
+     */
+    g_assert_cmpint(trace_count(&b, "qmp_exit_qmp_capabilities", NULL), >=, 2);
+    g_assert_cmpint(trace_count(&b, "qmp_exit_query_balloon", NULL), ==, 0);
 
     balloon_end(&b);
 }

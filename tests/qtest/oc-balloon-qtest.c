@@ -71,7 +71,8 @@ void balloon_boot(Balloon *b, bool device)
                          "-mon chardev=h1,mode=readline "
                          "-trace 'enable=memstats_*' "
                          "-trace 'enable=virtio_balloon_memstats_*' "
-                         "-trace 'enable=monitor_deferred_*' -D %s",
+                         "-trace 'enable=monitor_deferred_*' "
+                         "-trace 'enable=qmp_exit_*' -D %s",
                          RAM_MB, dev_opt, b->dir, b->dir, b->dir,
                          b->trace_log);
     if (!device) {

@@ -1,7 +1,8 @@
 /*
  * Stand-in for QEMU's qemu/osdep.h when the fuzzer compiles our pure
  * files (balloon/memstats-buffer.c, balloon/memstats-requests.c) outside the
- * QEMU build: the standard headers and GLib they use, nothing generated.
+ * QEMU build: the standard headers and GLib they use (the one generated
+ * QAPI header they need, scripts/fuzz.sh generates).
  *
  * Copyright (c) 2026 qemu-oc developers
  *
@@ -19,5 +20,6 @@
 #include <string.h>
 #include <sys/uio.h>
 #include <glib.h>
+#include "qemu/typedefs.h"
 
 #endif

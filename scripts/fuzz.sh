@@ -1,9 +1,9 @@
 #!/bin/bash
 # Build a libFuzzer target (ASan + UBSan, outside the QEMU build) into
 # build/fuzz and run it.  See tests/fuzz/README.md.  Targets:
-#   balloon-memstats (default)  the balloon statistics code:
-#       tests/fuzz/fuzz-balloon-memstats.c with balloon/memstats-buffer.c
-#       and balloon/memstats-requests.c; their QAPI types (one enum) are
+#   balloon-stats (default)  the balloon statistics code:
+#       tests/fuzz/fuzz-balloon-stats.c with balloon/stats-buffer.c
+#       and balloon/stats-requests.c; their QAPI types (one enum) are
 #       generated from qapi/balloon-stats.json by upstream's qapi-gen.py
 #       (in build/src: scripts/prepare-src.sh fetches it)
 #   snapshot-wire               the host tools' checks of what peers send:
@@ -30,18 +30,18 @@ set -uo pipefail
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 F=$TOP/build/fuzz
 
-target=balloon-memstats
+target=balloon-stats
 if [ "${1:-}" = --target ]; then
     target=${2:-}
     shift 2
 fi
 case $target in
-balloon-memstats)
-    SRCS=(tests/fuzz/fuzz-balloon-memstats.c balloon/memstats-buffer.c
-          balloon/memstats-requests.c)
+balloon-stats)
+    SRCS=(tests/fuzz/fuzz-balloon-stats.c balloon/stats-buffer.c
+          balloon/stats-requests.c)
     DEPS=("${SRCS[@]}" tests/fuzz/shim/qemu/osdep.h
-          include/balloon/memstats-buffer.h
-          include/balloon/memstats-requests.h qapi/balloon-stats.json
+          include/balloon/stats-buffer.h
+          include/balloon/stats-requests.h qapi/balloon-stats.json
           scripts/fuzz.sh)
     QAPI_GEN=$F/qapi-gen        # (generated headers: qapi/*.h)
     INCLUDES=(-Itests/fuzz/shim -Iinclude -I"$QAPI_GEN")
@@ -105,7 +105,7 @@ collector-reader)
     MAXLEN=16384
     ;;
 *)
-    echo "usage: $0 [--target balloon-memstats|snapshot-wire|qmp-client|qmp-async|collector-reader] [RUNS | --replay]" >&2
+    echo "usage: $0 [--target balloon-stats|snapshot-wire|qmp-client|qmp-async|collector-reader] [RUNS | --replay]" >&2
     exit 2
     ;;
 esac

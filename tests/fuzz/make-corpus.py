@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Write the seed corpus of tests/fuzz/fuzz-balloon-memstats.c.
+"""Write the seed corpus of tests/fuzz/fuzz-balloon-stats.c.
 
 Each seed is a short scenario in the fuzzer's input encoding
 (tests/fuzz/README.md); libFuzzer mutates from there.  Run it after

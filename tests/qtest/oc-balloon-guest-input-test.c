@@ -67,7 +67,7 @@ static void test_indirect(void)
     static const Stat second[] = { { 4, 900 }, { 5, 2000 }, { 6, 1400 } };
     static const Stat inner[] = { { 7, 77 }, { 2, 22 } };
     static const Stat after[] = { { 4, 4242 } };
-    const char *bad_event = "virtio_balloon_memstats_bad_buffer";
+    const char *bad_event = "virtio_balloon_stats_bad_buffer";
     QVirtioDevice *vdev;
     QVRingIndirectDesc *ind;
     Balloon b;
@@ -90,10 +90,10 @@ static void test_indirect(void)
     ind = qvring_indirect_desc_setup(b.qts, vdev, &b.alloc, 2);
     qvring_indirect_desc_add(vdev, b.qts, ind, buf, 14, false);
     qvring_indirect_desc_add(vdev, b.qts, ind, buf + 14, 16, false);
-    seen = trace_count(&b, "virtio_balloon_memstats_received", NULL);
+    seen = trace_count(&b, "virtio_balloon_stats_received", NULL);
     ihead = qvirtqueue_add_indirect(b.qts, b.vq, ind);
     repost(&b, ihead);
-    trace_wait(&b, "virtio_balloon_memstats_received", seen + 1);
+    trace_wait(&b, "virtio_balloon_stats_received", seen + 1);
     assert_none_returned(&b, ABSENT_MS);
     info = query(&b, NULL);
     assert_stale(info, "not-requested");
@@ -143,9 +143,9 @@ static void test_indirect(void)
      */
     buf_fill(&b, table2, inner, ARRAY_SIZE(inner));
     desc_write(&b, table, 0, table2, 2 * STAT_SIZE, VRING_DESC_F_INDIRECT, 0);
-    seen = trace_count(&b, "virtio_balloon_memstats_received", NULL);
+    seen = trace_count(&b, "virtio_balloon_stats_received", NULL);
     post_desc(&b, table, DESC_SIZE, VRING_DESC_F_INDIRECT);
-    trace_wait(&b, "virtio_balloon_memstats_received", seen + 1);
+    trace_wait(&b, "virtio_balloon_stats_received", seen + 1);
     assert_returned(&b, ihead);
     assert_none_returned(&b, ABSENT_MS);
     info = query(&b, NULL);
@@ -202,7 +202,7 @@ static void test_huge_length(void)
     /* 16 MiB of RAM: mapped, but refused at once as oversized */
     head = post_raw(&b, 0x1000000, (16 << 20) / STAT_SIZE * STAT_SIZE, false);
     assert_returned(&b, head);
-    g_assert_cmpint(trace_count(&b, "virtio_balloon_memstats_bad_buffer",
+    g_assert_cmpint(trace_count(&b, "virtio_balloon_stats_bad_buffer",
                                 "oversized"), ==, 1);
     assert_alive(&b);
     head = post_stats(&b, buf, st, ARRAY_SIZE(st));
@@ -219,7 +219,7 @@ static void test_huge_length(void)
         assert_broken(&b, st, ARRAY_SIZE(st));
         recover(&b, F_STATS, buf, st, ARRAY_SIZE(st));
     }
-    g_assert_cmpint(trace_count(&b, "virtio_balloon_memstats_bad_buffer", NULL),
+    g_assert_cmpint(trace_count(&b, "virtio_balloon_stats_bad_buffer", NULL),
                     ==, 1);
     balloon_end(&b);
 }
@@ -253,7 +253,7 @@ static void driver_begin(Balloon *b, uint64_t features, bool features_ok)
 /* Requests while the driver is not running answer at once: not-ready */
 static void assert_not_ready(Balloon *b, const Stat *st, size_t n)
 {
-    int starts = trace_count(b, "memstats_waiter_start", NULL);
+    int starts = trace_count(b, "balloon_stats_waiter_start", NULL);
     g_autofree char *hmp = NULL;
     g_autofree char *line = NULL;
     QDict *info;
@@ -272,7 +272,7 @@ static void assert_not_ready(Balloon *b, const Stat *st, size_t n)
     hmp = qtest_hmp(b->qts, "info balloon");
     line = hmp_balloon_line(hmp);
     g_assert_true(g_str_has_prefix(line, "balloon: actual=256"));
-    g_assert_cmpint(trace_count(b, "memstats_waiter_start", NULL),
+    g_assert_cmpint(trace_count(b, "balloon_stats_waiter_start", NULL),
                     ==, starts);
 }
 
@@ -332,7 +332,7 @@ static void test_early_buffer(void)
     buf_fill(&b, buf, second, ARRAY_SIZE(second));
     head = post_raw(&b, buf, ARRAY_SIZE(second) * STAT_SIZE, false);
     assert_returned(&b, head);
-    g_assert_cmpint(trace_count(&b, "virtio_balloon_memstats_bad_buffer",
+    g_assert_cmpint(trace_count(&b, "virtio_balloon_stats_bad_buffer",
                                 "not negotiated"), ==, 1);
     qvirtio_set_features(vdev, features);
     qvirtio_set_driver_ok(vdev);
@@ -362,7 +362,7 @@ static void test_storms(void)
     static const Stat first[] = { { 4, 1000 } };
     static const Stat second[] = { { 4, 2000 } };
     static const Stat third[] = { { 4, 3000 } };
-    const char *recv_event = "virtio_balloon_memstats_received";
+    const char *recv_event = "virtio_balloon_stats_received";
     Balloon b;
     QDict *rsp, *info;
     uint64_t buf, buf2;
@@ -389,13 +389,13 @@ static void test_storms(void)
     qmp_fd_send(m2, "{'execute': 'query-balloon', 'id': 'w',"
                 " 'arguments': {'refresh': 'sync', 'timeout': 60000}}");
     assert_returned(&b, head);
-    trace_wait(&b, "memstats_waiter_start", 1);
+    trace_wait(&b, "balloon_stats_waiter_start", 1);
     for (i = 0; i < KICKS; i++) {
         notify(&b);
     }
     assert_alive(&b);
     assert_none_returned(&b, ABSENT_MS);
-    g_assert_cmpint(trace_count(&b, "memstats_waiter_complete", NULL),
+    g_assert_cmpint(trace_count(&b, "balloon_stats_waiter_complete", NULL),
                     ==, 0);
     t0 = wall_ms();
     buf_fill(&b, buf, second, ARRAY_SIZE(second));
@@ -421,7 +421,7 @@ static void test_storms(void)
     n += drain_returned(&b, head);
     g_assert_cmpint(n, ==, REPOSTS);
     trace_wait(&b, recv_event, 2 + REPOSTS);
-    g_assert_cmpint(trace_count(&b, "virtio_balloon_memstats_second_buffer",
+    g_assert_cmpint(trace_count(&b, "virtio_balloon_stats_second_buffer",
                                 NULL), ==, REPOSTS);
     assert_alive(&b);
 
@@ -491,7 +491,7 @@ static void test_mmio(void)
     static const Stat st2[] = { { 4, 2000 } };
     static const Stat zero[] = { { 0, 0 } };
     static const Stat edge[] = { { 4, 1234 }, { 0, 0 } };
-    const char *recv_event = "virtio_balloon_memstats_received";
+    const char *recv_event = "virtio_balloon_stats_received";
     uint64_t addrs[] = { APIC_ADDR, HPET_ADDR, UNASSIGNED_ADDR, 0 };
     Balloon b;
     QDict *info;
@@ -609,12 +609,12 @@ static void test_error_while_waiting(void)
         qvirtio_set_driver_ok(vdev);
         head = post_stats(&b, buf, st, ARRAY_SIZE(st));
 
-        starts = trace_count(&b, "memstats_waiter_start", NULL);
+        starts = trace_count(&b, "balloon_stats_waiter_start", NULL);
         /* a timeout far beyond the test's own bounds: it must be broken */
         qmp_fd_send(m2, "{'execute': 'query-balloon', 'id': 'w',"
                     " 'arguments': {'refresh': 'sync', 'timeout': 60000}}");
         assert_returned(&b, head);
-        trace_wait(&b, "memstats_waiter_start", starts + 1);
+        trace_wait(&b, "balloon_stats_waiter_start", starts + 1);
         if (round == 0) {
             post_raw(&b, UNASSIGNED_ADDR, 2 * PAGE, false);
         } else {
@@ -749,7 +749,7 @@ static void test_reset_storm(void)
             qobject_unref(info);
         }
         head = post_stats(&b, buf, &st, 1);
-        starts = trace_count(&b, "memstats_waiter_start", NULL);
+        starts = trace_count(&b, "balloon_stats_waiter_start", NULL);
 
         qtest_qmp_send(b.qts, "{'execute': 'query-balloon', 'id': %s,"
                        " 'arguments': {'refresh': 'sync',"
@@ -769,7 +769,7 @@ static void test_reset_storm(void)
         switch (kind) {
         case 0:     /* the device asked; all four wait; reset */
             assert_returned(&b, head);
-            trace_wait(&b, "memstats_waiter_start", starts + 4);
+            trace_wait(&b, "balloon_stats_waiter_start", starts + 4);
             qvirtio_reset(&b.dev->vdev);
             sync_ok = RESET;
             async_ok = PENDING;
@@ -781,7 +781,7 @@ static void test_reset_storm(void)
             break;
         case 2:     /* reset once one waits (others may not have started) */
             t0 = now_ms();
-            while (trace_count(&b, "memstats_waiter_start", NULL) ==
+            while (trace_count(&b, "balloon_stats_waiter_start", NULL) ==
                    starts) {
                 g_assert_cmpint(now_ms() - t0, <, WAIT_MS);
                 g_usleep(1000);
@@ -792,7 +792,7 @@ static void test_reset_storm(void)
             break;
         case 3:     /* the guest answers, then a reset */
             assert_returned(&b, head);
-            trace_wait(&b, "memstats_waiter_start", starts + 4);
+            trace_wait(&b, "balloon_stats_waiter_start", starts + 4);
             post_stats(&b, buf, &ans, 1);
             qvirtio_reset(&b.dev->vdev);
             sync_ok = FRESH;
@@ -800,7 +800,7 @@ static void test_reset_storm(void)
             break;
         default:    /* the driver gives up on the device */
             assert_returned(&b, head);
-            trace_wait(&b, "memstats_waiter_start", starts + 4);
+            trace_wait(&b, "balloon_stats_waiter_start", starts + 4);
             b.dev->vdev.bus->set_status(&b.dev->vdev, dev_status(&b) |
                                         VIRTIO_CONFIG_S_FAILED);
             sync_ok = BROKEN;
@@ -829,9 +829,9 @@ static void test_reset_storm(void)
         expect_hmp_line(text, kind == 3 ? ans.val : st.val, kind == 3);
         g_free(text);
         /* nothing waits any more */
-        g_assert_cmpint(trace_count(&b, "memstats_waiter_complete",
+        g_assert_cmpint(trace_count(&b, "balloon_stats_waiter_complete",
                                     NULL), ==,
-                        trace_count(&b, "memstats_waiter_start", NULL));
+                        trace_count(&b, "balloon_stats_waiter_start", NULL));
     }
 
     g_test_message("replies: %d fresh, %d reset, %d not-ready, %d pending, "

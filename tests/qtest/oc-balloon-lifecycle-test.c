@@ -30,9 +30,9 @@
 /* The one waiter that started has completed, not fresh */
 static void assert_waiter_completed(Balloon *b)
 {
-    g_assert_cmpint(trace_count(b, "memstats_waiter_start", NULL),
+    g_assert_cmpint(trace_count(b, "balloon_stats_waiter_start", NULL),
                     ==, 1);
-    g_assert_cmpint(trace_count(b, "memstats_waiter_complete",
+    g_assert_cmpint(trace_count(b, "balloon_stats_waiter_complete",
                                 "fresh 0"), ==, 1);
 }
 
@@ -49,7 +49,7 @@ static void test_reset(void)
     qtest_qmp_send(b.qts, "{'execute': 'query-balloon',"
                    " 'arguments': {'refresh': 'sync'}}");
     assert_returned(&b, b.head);
-    trace_wait(&b, "memstats_waiter_start", 1);
+    trace_wait(&b, "balloon_stats_waiter_start", 1);
     qvirtio_reset(&b.dev->vdev);
     /* the reset itself completed it */
     assert_waiter_completed(&b);
@@ -90,7 +90,7 @@ static void test_unplug(void)
     qtest_qmp_send(b.qts, "{'execute': 'query-balloon',"
                    " 'arguments': {'refresh': 'sync', 'timeout': 60000}}");
     assert_returned(&b, b.head);
-    trace_wait(&b, "memstats_waiter_start", 1);
+    trace_wait(&b, "balloon_stats_waiter_start", 1);
 
     /* the asking monitor waits: unplug through another one */
     qmp_fd_send(m2, "{'execute': 'device_del', 'arguments': {'id': 'b0'}}");
@@ -148,11 +148,11 @@ static void test_stopped(void)
     qtest_qmp_send(b.qts, "{'execute': 'query-balloon',"
                    " 'arguments': {'refresh': 'sync', 'timeout': 60000}}");
     assert_returned(&b, head);
-    trace_wait(&b, "memstats_waiter_start", 2);
+    trace_wait(&b, "balloon_stats_waiter_start", 2);
     qmp_fd_send(m2, "{'execute': 'stop'}");
     qobject_unref(reply_return(qmp_reply(m2)));
     /* stopping completed it, before the reply to stop */
-    g_assert_cmpint(trace_count(&b, "memstats_waiter_complete",
+    g_assert_cmpint(trace_count(&b, "balloon_stats_waiter_complete",
                                 "fresh 0"), ==, 1);
     info = reply_return(qtest_qmp_receive(b.qts));
     assert_stale(info, "stopped");
@@ -184,7 +184,7 @@ static void test_broken(void)
     qtest_qmp_send(b.qts, "{'execute': 'query-balloon',"
                    " 'arguments': {'refresh': 'sync', 'timeout': 60000}}");
     assert_returned(&b, b.head);
-    trace_wait(&b, "memstats_waiter_start", 1);
+    trace_wait(&b, "balloon_stats_waiter_start", 1);
     vdev->bus->set_status(vdev, vdev->bus->get_status(vdev) |
                           VIRTIO_CONFIG_S_NEEDS_RESET);
     info = reply_return(qtest_qmp_receive(b.qts));
@@ -203,7 +203,7 @@ static void test_broken(void)
     g_assert_nonnull(strstr(text, "balloon: actual=256 free-memory=1000 age="));
     g_free(text);
     /* none of them waited */
-    g_assert_cmpint(trace_count(&b, "memstats_waiter_start", NULL),
+    g_assert_cmpint(trace_count(&b, "balloon_stats_waiter_start", NULL),
                     ==, 1);
 
     driver_init(&b, true);
@@ -268,9 +268,9 @@ static void test_unsupported(void)
     buf_fill(&b, buf, st, ARRAY_SIZE(st));
     head = post_raw(&b, buf, STAT_SIZE, false);
     assert_returned(&b, head);
-    g_assert_cmpint(trace_count(&b, "virtio_balloon_memstats_bad_buffer",
+    g_assert_cmpint(trace_count(&b, "virtio_balloon_stats_bad_buffer",
                                 "not negotiated"), ==, 1);
-    g_assert_cmpint(trace_count(&b, "virtio_balloon_memstats_received", NULL),
+    g_assert_cmpint(trace_count(&b, "virtio_balloon_stats_received", NULL),
                     ==, 0);
 
     query_check(&b, NULL, "not-requested", NULL, 0);

@@ -57,14 +57,14 @@ static void test_concurrent(void)
     qmp_fd_send(m3, "{'execute': 'human-monitor-command',"
                 " 'arguments': {'command-line': 'info balloon'},"
                 " 'id': 'm3'}");
-    trace_wait(&b, "memstats_waiter_start", 3);
+    trace_wait(&b, "balloon_stats_waiter_start", 3);
     assert_none_returned(&b, ABSENT_MS);
 
     /* HMP waits 1000 ms only: start it last */
     g_assert_cmpint(write(h1, "info balloon\n", 13), ==, 13);
-    trace_wait(&b, "memstats_waiter_start", 4);
+    trace_wait(&b, "balloon_stats_waiter_start", 4);
     assert_none_returned(&b, 0);
-    g_assert_cmpint(trace_count(&b, "virtio_balloon_memstats_ask", NULL),
+    g_assert_cmpint(trace_count(&b, "virtio_balloon_stats_ask", NULL),
                     ==, 1);
 
     t0 = wall_ms();
@@ -104,15 +104,16 @@ static void test_concurrent(void)
 
     /* one round trip for all four */
     assert_none_returned(&b, ABSENT_MS);
-    g_assert_cmpint(trace_count(&b, "virtio_balloon_memstats_ask", NULL),
+    g_assert_cmpint(trace_count(&b, "virtio_balloon_stats_ask", NULL),
                     ==, 1);
-    g_assert_cmpint(trace_count(&b, "memstats_waiter_complete",
+    g_assert_cmpint(trace_count(&b, "balloon_stats_waiter_complete",
                                 "fresh 1"), ==, 4);
     /* one answer made for all four (the balloon's size asked once) */
-    g_assert_cmpint(trace_count(&b, "memstats_answer", "fresh 1"), ==, 1);
+    g_assert_cmpint(trace_count(&b, "balloon_stats_answer", "fresh 1"), ==, 1);
     /* the two QMP replies, each traced once, when sent */
-    g_assert_cmpint(trace_count(&b, "memstats_qmp_reply", "fresh 1"), ==, 2);
-    g_assert_cmpint(trace_count(&b, "memstats_qmp_reply", NULL), ==, 2);
+    g_assert_cmpint(trace_count(&b, "balloon_stats_qmp_reply", "fresh 1"),
+                    ==, 2);
+    g_assert_cmpint(trace_count(&b, "balloon_stats_qmp_reply", NULL), ==, 2);
     /*
      * and no reply of the deferred command traced as a return that was
      * never sent (the generated marshallers' exit traces are on: the
@@ -154,9 +155,9 @@ static void test_oob_monitor(void)
     assert_readable(m2, WAIT_MS);
     rsp = qmp_reply(m2);
     g_assert_cmpstr(qdict_get_try_str(rsp, "id"), ==, "balloon");
-    g_assert_cmpint(trace_count(&b, "memstats_waiter_start", NULL),
+    g_assert_cmpint(trace_count(&b, "balloon_stats_waiter_start", NULL),
                     ==, 1);
-    g_assert_cmpint(trace_count(&b, "memstats_waiter_complete",
+    g_assert_cmpint(trace_count(&b, "balloon_stats_waiter_complete",
                                 "fresh 0 stale-reason timeout"), ==, 1);
     info = reply_return(rsp);
     assert_stale(info, "timeout");
@@ -191,7 +192,7 @@ static void test_disconnect(void)
     qmp_fd_send(m2, "{'execute': 'query-balloon',"
                 " 'arguments': {'refresh': 'sync'}, 'id': 'gone'}");
     assert_returned(&b, b.head);
-    trace_wait(&b, "memstats_waiter_start", 1);
+    trace_wait(&b, "balloon_stats_waiter_start", 1);
     mon_close(&b, m2);
     trace_wait(&b, "monitor_deferred_orphan", 1);
 
@@ -206,12 +207,12 @@ static void test_disconnect(void)
     rsp = qmp_reply(m2);
     g_assert_cmpstr(qdict_get_try_str(rsp, "id"), ==, "caps");
     qobject_unref(reply_return(rsp));
-    g_assert_cmpint(trace_count(&b, "memstats_waiter_complete", NULL),
+    g_assert_cmpint(trace_count(&b, "balloon_stats_waiter_complete", NULL),
                     ==, 0);
 
     /* the answer completes the orphan, whose reply goes nowhere */
     post_stats(&b, b.buf, second, ARRAY_SIZE(second));
-    trace_wait(&b, "memstats_waiter_complete", 1);
+    trace_wait(&b, "balloon_stats_waiter_complete", 1);
     qmp_fd_send(m2, "{'execute': 'query-balloon', 'id': 'new'}");
     rsp = qmp_reply(m2);
     g_assert_cmpstr(qdict_get_try_str(rsp, "id"), ==, "new");
@@ -229,7 +230,7 @@ static void wait_all_orphaned(Balloon *b)
     int64_t end = now_ms() + WAIT_MS;
 
     while (trace_count(b, "monitor_deferred_orphan", NULL) <
-           trace_count(b, "memstats_waiter_start", NULL)) {
+           trace_count(b, "balloon_stats_waiter_start", NULL)) {
         g_assert_cmpint(now_ms(), <, end);
         g_usleep(2000);
     }
@@ -303,13 +304,13 @@ static void test_reconnect_qmp(void)
     g_thread_join(thread);
     g_assert_cmpint(hammer.replies, >, 0);
     wait_all_orphaned(&b);
-    waiters = trace_count(&b, "memstats_waiter_start", NULL);
+    waiters = trace_count(&b, "balloon_stats_waiter_start", NULL);
     g_assert_cmpint(waiters, >, 0);
 
     /* the guest answers: every orphan completes, and no reply goes out */
     fd = qmp_connect(&b, "m2.sock");
     post_stats(&b, b.buf, second, ARRAY_SIZE(second));
-    trace_wait(&b, "memstats_waiter_complete", waiters);
+    trace_wait(&b, "balloon_stats_waiter_complete", waiters);
     qmp_fd_send(fd, "{'execute': 'query-balloon', 'id': 'last'}");
     rsp = qmp_reply(fd);
     g_assert_cmpstr(qdict_get_try_str(rsp, "id"), ==, "last");
@@ -338,7 +339,7 @@ static void test_reconnect_hmp(void)
         g_assert_null(strstr(text, "balloon:"));
         g_free(text);
         g_assert_cmpint(write(fd, "info balloon\n", 13), ==, 13);
-        trace_wait(&b, "memstats_waiter_start", i + 1);
+        trace_wait(&b, "balloon_stats_waiter_start", i + 1);
         mon_close(&b, fd);
     }
     wait_all_orphaned(&b);
@@ -348,8 +349,8 @@ static void test_reconnect_hmp(void)
     text = hmp_read_prompt(fd);
     g_assert_null(strstr(text, "balloon:"));
     g_free(text);
-    trace_wait(&b, "memstats_waiter_complete",
-               trace_count(&b, "memstats_waiter_start", NULL));
+    trace_wait(&b, "balloon_stats_waiter_complete",
+               trace_count(&b, "balloon_stats_waiter_start", NULL));
     g_assert_cmpint(write(fd, "info status\n", 12), ==, 12);
     text = hmp_read_prompt(fd);
     g_assert_nonnull(strstr(text, "VM status: running"));
@@ -378,7 +379,7 @@ static void test_quit(void)
                 " 'arguments': {'refresh': 'sync'}, 'id': 'w'}");
     assert_returned(&b, b.head);
     g_assert_cmpint(write(h1, "info balloon\n", 13), ==, 13);
-    trace_wait(&b, "memstats_waiter_start", 2);
+    trace_wait(&b, "balloon_stats_waiter_start", 2);
 
     qtest_qmp_assert_success(b.qts, "{'execute': 'quit'}");
 

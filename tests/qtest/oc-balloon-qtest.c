@@ -69,8 +69,8 @@ void balloon_boot(Balloon *b, bool device)
                          "-chardev socket,id=h1,path=%s/h1.sock,"
                          "server=on,wait=off "
                          "-mon chardev=h1,mode=readline "
-                         "-trace 'enable=memstats_*' "
-                         "-trace 'enable=virtio_balloon_memstats_*' "
+                         "-trace 'enable=balloon_stats_*' "
+                         "-trace 'enable=virtio_balloon_stats_*' "
                          "-trace 'enable=monitor_deferred_*' "
                          "-trace 'enable=qmp_exit_*' -D %s",
                          RAM_MB, dev_opt, b->dir, b->dir, b->dir,
@@ -227,12 +227,12 @@ uint32_t post_raw(Balloon *b, uint64_t addr, uint32_t len, bool write)
 uint32_t post_stats(Balloon *b, uint64_t addr, const Stat *st,
                            size_t n)
 {
-    int seen = trace_count(b, "virtio_balloon_memstats_received", NULL);
+    int seen = trace_count(b, "virtio_balloon_stats_received", NULL);
     uint32_t head;
 
     buf_fill(b, addr, st, n);
     head = post_raw(b, addr, n * STAT_SIZE, false);
-    trace_wait(b, "virtio_balloon_memstats_received", seen + 1);
+    trace_wait(b, "virtio_balloon_stats_received", seen + 1);
     return head;
 }
 
@@ -297,10 +297,10 @@ QDict *query(Balloon *b, const char *args)
  */
 QDict *query_prompt(Balloon *b, const char *args)
 {
-    int starts = trace_count(b, "memstats_waiter_start", NULL);
+    int starts = trace_count(b, "balloon_stats_waiter_start", NULL);
     QDict *info = query(b, args);
 
-    g_assert_cmpint(trace_count(b, "memstats_waiter_start", NULL), ==,
+    g_assert_cmpint(trace_count(b, "balloon_stats_waiter_start", NULL), ==,
                     starts);
     return info;
 }

@@ -63,7 +63,7 @@ static void test_answers(void)
     buf = guest_alloc(&b.alloc, ARRAY_SIZE(second) * STAT_SIZE);
     head = post_stats(&b, buf, first, ARRAY_SIZE(first));
     assert_none_returned(&b, ABSENT_MS);
-    g_assert_cmpint(trace_count(&b, "virtio_balloon_memstats_unknown_tag",
+    g_assert_cmpint(trace_count(&b, "virtio_balloon_stats_unknown_tag",
                                 "tag 99"), ==, 1);
 
     info = query(&b, NULL);
@@ -124,8 +124,8 @@ static void test_never_answers(void)
                    NEVER_TIMEOUT_MS);
     qtest_qmp_send(b.qts, "{'execute': 'query-status', 'id': 'status'}");
     assert_returned(&b, b.head);
-    trace_wait(&b, "memstats_waiter_start", 1);
-    g_assert_cmpint(trace_count(&b, "memstats_waiter_start",
+    trace_wait(&b, "balloon_stats_waiter_start", 1);
+    g_assert_cmpint(trace_count(&b, "balloon_stats_waiter_start",
                                 timeout_detail), ==, 1);
 
     /* monitor 2 is served while monitor 1 waits */
@@ -134,7 +134,7 @@ static void test_never_answers(void)
         info = reply_return(qmp_reply(m2));
         g_assert_cmpstr(qdict_get_try_str(info, "status"), ==, "running");
         qobject_unref(info);
-        g_assert_cmpint(trace_count(&b, "memstats_waiter_complete",
+        g_assert_cmpint(trace_count(&b, "balloon_stats_waiter_complete",
                                     NULL), ==, 0);
         g_usleep(20 * 1000);
     }
@@ -142,9 +142,9 @@ static void test_never_answers(void)
     /* the request times out (stale-reason timeout), unanswered */
     rsp = qtest_qmp_receive(b.qts);
     g_assert_cmpstr(qdict_get_try_str(rsp, "id"), ==, "balloon");
-    g_assert_cmpint(trace_count(&b, "memstats_waiter_complete",
+    g_assert_cmpint(trace_count(&b, "balloon_stats_waiter_complete",
                                 "fresh 0 stale-reason timeout"), ==, 1);
-    g_assert_cmpint(trace_count(&b, "virtio_balloon_memstats_received", NULL),
+    g_assert_cmpint(trace_count(&b, "virtio_balloon_stats_received", NULL),
                     ==, 1);
     info = reply_return(rsp);
     assert_stale(info, "timeout");
@@ -178,7 +178,7 @@ static void test_malformed(void)
 {
     static const Stat good2[] = { { 1, 11 }, { 2, 22 }, { 3, 33 } };
     static const Stat fresh[] = { { 1, 111 }, { 2, 222 }, { 3, 333 } };
-    const char *bad_event = "virtio_balloon_memstats_bad_buffer";
+    const char *bad_event = "virtio_balloon_stats_bad_buffer";
     g_autofree Stat *big = g_new0(Stat, 300);
     Stat big_known[NR_TAGS];
     Balloon b;
@@ -226,7 +226,7 @@ static void test_malformed(void)
     g_assert_cmpint(trace_count(&b, bad_event, "oversized"), ==, 2);
 
     /* none of them counted as a report */
-    g_assert_cmpint(trace_count(&b, "virtio_balloon_memstats_received", NULL),
+    g_assert_cmpint(trace_count(&b, "virtio_balloon_stats_received", NULL),
                     ==, 0);
     query_check(&b, NULL, "not-requested", NULL, 0);
     query_check(&b, "{'refresh': 'sync'}", "not-ready", NULL, 0);
@@ -253,7 +253,7 @@ static void test_malformed(void)
     head2 = post_stats(&b, buf2, good2, ARRAY_SIZE(good2));
     assert_returned(&b, head1);
     assert_none_returned(&b, ABSENT_MS);
-    g_assert_cmpint(trace_count(&b, "virtio_balloon_memstats_second_buffer",
+    g_assert_cmpint(trace_count(&b, "virtio_balloon_stats_second_buffer",
                                 NULL), ==, 1);
     query_check(&b, NULL, "not-requested", good2, ARRAY_SIZE(good2));
 

@@ -41,7 +41,7 @@ static inline uint8_t dev_status(Balloon *b)
  */
 static inline void assert_broken(Balloon *b, const Stat *st, size_t n)
 {
-    int starts = trace_count(b, "memstats_waiter_start", NULL);
+    int starts = trace_count(b, "balloon_stats_waiter_start", NULL);
     QDict *info;
 
     g_assert_cmphex(dev_status(b) & VIRTIO_CONFIG_S_NEEDS_RESET, ==,
@@ -56,7 +56,7 @@ static inline void assert_broken(Balloon *b, const Stat *st, size_t n)
     info = query_prompt(b, "{'refresh': 'async'}");
     assert_stale(info, "broken");
     qobject_unref(info);
-    g_assert_cmpint(trace_count(b, "memstats_waiter_start", NULL),
+    g_assert_cmpint(trace_count(b, "balloon_stats_waiter_start", NULL),
                     ==, starts);
 }
 

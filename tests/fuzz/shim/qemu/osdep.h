@@ -1,6 +1,6 @@
 /*
  * Stand-in for QEMU's qemu/osdep.h when the fuzzer compiles our pure
- * files (balloon/memstats-buffer.c, balloon/memstats-requests.c) outside the
+ * files (balloon/stats-buffer.c, balloon/stats-requests.c) outside the
  * QEMU build: the standard headers and GLib they use (the one generated
  * QAPI header they need, scripts/fuzz.sh generates).
  *

@@ -3,19 +3,19 @@
  * requests for fresh statistics
  *
  * A pure state machine (standard C, GLib and the QAPI enum
- * BalloonStatsStale) behind balloon/memstats.c, which adds the monitor,
+ * BalloonStatsStale) behind balloon/stats.c, which adds the monitor,
  * the timers and the replies; the fuzzer
- * (tests/fuzz/fuzz-balloon-memstats.c) drives it directly.
+ * (tests/fuzz/fuzz-balloon-stats.c) drives it directly.
  *
  * It alone holds the registered device: its ask function and the
- * MemStats it parses each report into.  A request asks the registered
+ * BalloonStats it parses each report into.  A request asks the registered
  * device for fresh statistics.  A sync
  * request then waits, as an opaque token: every waiter completes exactly
- * once, through the done callback, with the device's MemStats: fresh
+ * once, through the done callback, with the device's BalloonStats: fresh
  * when the device answers after it started waiting, or stale with a
  * reason: its own
  * timeout (the caller keeps the deadline and calls
- * memstats_requests_timeout()), a reset, a lost request, unplug,
+ * balloon_stats_requests_timeout()), a reset, a lost request, unplug,
  * a VM stop.  An async request wants the answer as an event instead.
  * A completion may call back in: a waiter that starts then waits for a
  * later answer, and a waiter only ever completes fresh by an answer of
@@ -26,44 +26,44 @@
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 
-#ifndef BALLOON_MEMSTATS_REQUESTS_H
-#define BALLOON_MEMSTATS_REQUESTS_H
+#ifndef BALLOON_BALLOON_STATS_REQUESTS_H
+#define BALLOON_BALLOON_STATS_REQUESTS_H
 
 #include "qapi/qapi-types-balloon-stats.h"
-#include "balloon/memstats-buffer.h"
+#include "balloon/stats-buffer.h"
 
 /*
  * A waiter completes with @stats, the statistics its reply shows (the
  * asked device's; NULL if none was registered): @fresh, or stale for
  * @why.  Called once per waiter; may call back into the state machine.
  */
-typedef void MemStatsDoneFn(void *opaque, void *token,
-                            const MemStats *stats, bool fresh,
-                            BalloonStatsStale why);
+typedef void BalloonStatsDoneFn(void *opaque, void *token,
+                                const BalloonStats *stats, bool fresh,
+                                BalloonStatsStale why);
 
 /*
  * Ask @device for fresh statistics.  Returns true if an answer will
  * come (a request is now, or already was, in flight), else false with
  * @why set.
  */
-typedef bool MemStatsAskFn(void *device, BalloonStatsStale *why);
+typedef bool BalloonStatsAskFn(void *device, BalloonStatsStale *why);
 
-typedef struct MemStatsRequests {
-    MemStatsDoneFn *done;
+typedef struct BalloonStatsRequests {
+    BalloonStatsDoneFn *done;
     void *opaque;
     void *device;               /* the registered device, or NULL */
-    MemStatsAskFn *ask;
-    const MemStats *latest;     /* the device's statistics (it updates them) */
+    BalloonStatsAskFn *ask;
+    const BalloonStats *latest; /* the device's statistics (it updates them) */
     GQueue waiters;             /* in the order they started */
     uint64_t next_seq;          /* of the next waiter */
     bool event_wanted;          /* an async request waits for the answer */
-} MemStatsRequests;
+} BalloonStatsRequests;
 
-#define MEMSTATS_REQUESTS_INIT(done_fn, done_opaque) \
+#define BALLOON_STATS_REQUESTS_INIT(done_fn, done_opaque) \
     { .done = (done_fn), .opaque = (done_opaque), .waiters = G_QUEUE_INIT }
 
-void memstats_requests_init(MemStatsRequests *r,
-                                 MemStatsDoneFn *done, void *opaque);
+void balloon_stats_requests_init(BalloonStatsRequests *r,
+                                 BalloonStatsDoneFn *done, void *opaque);
 
 /*
  * @device answers from now on, with @ask; it parses each report into
@@ -73,36 +73,38 @@ void memstats_requests_init(MemStatsRequests *r,
  * registered last answers: one registered from a completion here
  * replaces @device in turn.
  */
-void memstats_requests_register(MemStatsRequests *r, void *device,
-                                MemStatsAskFn *ask, const MemStats *latest);
+void balloon_stats_requests_register(BalloonStatsRequests *r, void *device,
+                                     BalloonStatsAskFn *ask,
+                                     const BalloonStats *latest);
 /*
  * @device is gone: every waiter completes (stale, reset) before this
  * returns.  Returns false (and does nothing) if @device is not the one
  * registered.
  */
-bool memstats_requests_unregister(MemStatsRequests *r, void *device);
+bool balloon_stats_requests_unregister(BalloonStatsRequests *r, void *device);
 
 /*
  * Start a request: ask the registered device.  Returns true if an answer
  * will come; then the caller either makes a token wait for it
- * (memstats_requests_wait) or wants it as an event
- * (memstats_requests_want_event), before anything else.  Else
+ * (balloon_stats_requests_wait) or wants it as an event
+ * (balloon_stats_requests_want_event), before anything else.  Else
  * false, with @why: unsupported (no device) or the device's reason.
  */
-bool memstats_requests_ask(MemStatsRequests *r, BalloonStatsStale *why);
+bool balloon_stats_requests_ask(BalloonStatsRequests *r,
+                                BalloonStatsStale *why);
 /*
  * @token waits for the answer asked for.  Without a registered device it
  * completes at once (stale, unsupported).
  */
-void memstats_requests_wait(MemStatsRequests *r, void *token);
+void balloon_stats_requests_wait(BalloonStatsRequests *r, void *token);
 /* The next answer is wanted as an event */
-void memstats_requests_want_event(MemStatsRequests *r);
+void balloon_stats_requests_want_event(BalloonStatsRequests *r);
 
 /*
  * @token's deadline passed: it completes (stale, timeout).  Returns false
  * (and does nothing) if it is not waiting.
  */
-bool memstats_requests_timeout(MemStatsRequests *r, void *token);
+bool balloon_stats_requests_timeout(BalloonStatsRequests *r, void *token);
 
 /*
  * @device answered (its latest statistics are the report it just
@@ -110,23 +112,24 @@ bool memstats_requests_timeout(MemStatsRequests *r, void *token);
  * true if an async request wants the answer as an event (once).  An
  * answer from a device that is not registered is ignored.
  */
-bool memstats_requests_answered(MemStatsRequests *r, void *device);
+bool balloon_stats_requests_answered(BalloonStatsRequests *r, void *device);
 /*
  * @device can no longer answer the request in flight (@why): the waiters
  * complete now, stale, and no event will follow.
  */
-void memstats_requests_lost(MemStatsRequests *r, void *device,
-                            BalloonStatsStale why);
+void balloon_stats_requests_lost(BalloonStatsRequests *r, void *device,
+                                 BalloonStatsStale why);
 /*
  * The VM stopped: its guest cannot answer, the waiters complete now
  * (stale, stopped).  An event wanted stays wanted: the answer may come
  * after the VM runs again.
  */
-void memstats_requests_stopped(MemStatsRequests *r);
+void balloon_stats_requests_stopped(BalloonStatsRequests *r);
 
 /* How many tokens wait */
-unsigned int memstats_requests_waiting(const MemStatsRequests *r);
+unsigned int balloon_stats_requests_waiting(const BalloonStatsRequests *r);
 /* The registered device's statistics (NULL: no device) */
-const MemStats *memstats_requests_latest(const MemStatsRequests *r);
+const BalloonStats *
+balloon_stats_requests_latest(const BalloonStatsRequests *r);
 
 #endif

@@ -1,7 +1,7 @@
 /*
  * Guest memory statistics on demand: HMP info balloon
  *
- * Waits (at most MEMSTATS_HMP_TIMEOUT) for fresh statistics unless -n;
+ * Waits (at most BALLOON_STATS_HMP_TIMEOUT) for fresh statistics unless -n;
  * stale statistics are followed by their age.  The line is printed from
  * the answer's statistics as the device parsed them.
  *
@@ -15,10 +15,10 @@
 #include "qapi/qmp/qdict.h"
 #include "monitor/hmp.h"
 #include "monitor/monitor.h"
-#include "balloon/memstats.h"
+#include "balloon/stats.h"
 
 /* The line info balloon prints for @a, or its error */
-static char *hmp_text(const MemStatsAnswer *a)
+static char *hmp_text(const BalloonStatsAnswer *a)
 {
     GString *s = g_string_new(NULL);
     unsigned int i;
@@ -28,9 +28,9 @@ static char *hmp_text(const MemStatsAnswer *a)
         return g_string_free(s, false);
     }
     g_string_append_printf(s, "balloon: actual=%" PRId64, a->actual >> 20);
-    for (i = 0; a->stats && i < MEMSTATS_NR; i++) {
+    for (i = 0; a->stats && i < BALLOON_STATS_NR; i++) {
         if (a->stats->reported & (1u << i)) {
-            g_string_append_printf(s, " %s=%" PRIu64, memstats_names[i],
+            g_string_append_printf(s, " %s=%" PRIu64, balloon_stats_names[i],
                                    a->stats->val[i]);
         }
     }
@@ -42,7 +42,7 @@ static char *hmp_text(const MemStatsAnswer *a)
 }
 
 /* The wait ended: the text */
-static void hmp_reply(MonitorDeferred *d, const MemStatsAnswer *a)
+static void hmp_reply(MonitorDeferred *d, const BalloonStatsAnswer *a)
 {
     g_autofree char *text = hmp_text(a);
 
@@ -54,19 +54,19 @@ void hmp_info_balloon(Monitor *mon, const QDict *qdict)
     bool nowait = qdict_get_try_bool(qdict, "nowait", false);
     BalloonStatsStale why = BALLOON_STATS_STALE_NOT_REQUESTED;
     g_autofree char *text = NULL;
-    MemStatsAnswer a = {};
+    BalloonStatsAnswer a = {};
     MonitorDeferred *d;
 
-    if (!nowait && memstats_ask(&why)) {
+    if (!nowait && balloon_stats_ask(&why)) {
         d = monitor_defer();
         if (d) {
-            memstats_wait(d, MEMSTATS_HMP_TIMEOUT, hmp_reply);
+            balloon_stats_wait(d, BALLOON_STATS_HMP_TIMEOUT, hmp_reply);
             return;
         }
         why = BALLOON_STATS_STALE_PENDING;
     }
-    memstats_answer_now(&a, why);
+    balloon_stats_answer_now(&a, why);
     text = hmp_text(&a);
-    memstats_answer_clear(&a);
+    balloon_stats_answer_clear(&a);
     monitor_puts(mon, text);
 }

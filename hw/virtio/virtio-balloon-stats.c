@@ -10,8 +10,8 @@
  *
  * Buffers come from the guest and are checked before use: a malformed
  * one is returned at once, empty, and traced; the device keeps working.
- * A good one is parsed once, here (balloon/memstats-buffer.c), into the
- * device's one MemStats; upstream's s->stats[] and stats_last_update,
+ * A good one is parsed once, here (balloon/stats-buffer.c), into the
+ * device's one BalloonStats; upstream's s->stats[] and stats_last_update,
  * which its guest-stats property shows, are copied from it.
  *
  * Copyright (c) 2026 qemu-oc developers
@@ -25,16 +25,16 @@
 #include "hw/virtio/virtio.h"
 #include "hw/virtio/virtio-access.h"
 #include "hw/virtio/virtio-balloon.h"
-#include "hw/virtio/virtio-balloon-memstats.h"
+#include "hw/virtio/virtio-balloon-stats.h"
 #include "migration/vmstate.h"
 #include "sysemu/runstate.h"
 #include "trace.h"
 
-QEMU_BUILD_BUG_ON(sizeof(VirtIOBalloonStat) != MEMSTATS_ENTRY_SIZE);
+QEMU_BUILD_BUG_ON(sizeof(VirtIOBalloonStat) != BALLOON_STATS_ENTRY_SIZE);
 
-static VirtIOBalloonMemStats *memstats_of(VirtIOBalloon *s)
+static VirtIOBalloonStats *balloon_stats_of(VirtIOBalloon *s)
 {
-    return &s->memstats;
+    return &s->balloon_stats;
 }
 
 static void stats_return(VirtIOBalloon *s, VirtQueueElement *elem)
@@ -44,36 +44,36 @@ static void stats_return(VirtIOBalloon *s, VirtQueueElement *elem)
     g_free(elem);
 }
 
-bool virtio_balloon_memstats_accept(VirtIOBalloon *s, VirtQueueElement *elem)
+bool virtio_balloon_stats_accept(VirtIOBalloon *s, VirtQueueElement *elem)
 {
     VirtIODevice *vdev = VIRTIO_DEVICE(s);
-    size_t len = memstats_buffer_len(elem->out_sg, elem->out_num);
+    size_t len = balloon_stats_buffer_len(elem->out_sg, elem->out_num);
     const char *bad;
 
-    bad = memstats_buffer_check(
+    bad = balloon_stats_buffer_check(
         virtio_vdev_has_feature(vdev, VIRTIO_BALLOON_F_STATS_VQ),
         len, elem->in_num);
     if (bad) {
-        trace_virtio_balloon_memstats_bad_buffer(s, bad, len, elem->in_num);
+        trace_virtio_balloon_stats_bad_buffer(s, bad, len, elem->in_num);
         stats_return(s, elem);
         return false;
     }
     if (s->stats_vq_elem) {
         /* upstream returns the held one and keeps this one */
-        trace_virtio_balloon_memstats_second_buffer(s);
+        trace_virtio_balloon_stats_second_buffer(s);
     }
     return true;
 }
 
 static void stats_unknown_tag(void *opaque, unsigned int tag)
 {
-    trace_virtio_balloon_memstats_unknown_tag(opaque, tag);
+    trace_virtio_balloon_stats_unknown_tag(opaque, tag);
 }
 
 /* Upstream's copy, read by its guest-stats property (libvirt uses it) */
 static void legacy_view(VirtIOBalloon *s)
 {
-    const MemStats *ms = &memstats_of(s)->latest;
+    const BalloonStats *ms = &balloon_stats_of(s)->latest;
     int i;
 
     for (i = 0; i < VIRTIO_BALLOON_S_NR; i++) {
@@ -82,30 +82,30 @@ static void legacy_view(VirtIOBalloon *s)
     s->stats_last_update = ms->last_update_ms / 1000;
 }
 
-size_t virtio_balloon_memstats_received(VirtIOBalloon *s)
+size_t virtio_balloon_stats_received(VirtIOBalloon *s)
 {
     VirtIODevice *vdev = VIRTIO_DEVICE(s);
     VirtQueueElement *elem = s->stats_vq_elem;
-    VirtIOBalloonMemStats *ms = memstats_of(s);
-    MemStats report;
+    VirtIOBalloonStats *ms = balloon_stats_of(s);
+    BalloonStats report;
     unsigned int n;
 
-    n = memstats_buffer_parse(elem->out_sg, elem->out_num,
-                              virtio_access_is_big_endian(vdev), &report,
-                              stats_unknown_tag, s);
+    n = balloon_stats_buffer_parse(elem->out_sg, elem->out_num,
+                                   virtio_access_is_big_endian(vdev), &report,
+                                   stats_unknown_tag, s);
     ms->posted = true;
     if (ms->replay) {
         /* the buffer held before migration: not a new answer */
         ms->replay = false;
         legacy_view(s);
-        return n * MEMSTATS_ENTRY_SIZE;
+        return n * BALLOON_STATS_ENTRY_SIZE;
     }
     report.last_update_ms = g_get_real_time() / 1000;
     ms->latest = report;
     legacy_view(s);
-    trace_virtio_balloon_memstats_received(s, report.reported);
-    memstats_answered(s);       /* (the waiters get ms->latest) */
-    return n * MEMSTATS_ENTRY_SIZE;
+    trace_virtio_balloon_stats_received(s, report.reported);
+    balloon_stats_answered(s);       /* (the waiters get ms->latest) */
+    return n * BALLOON_STATS_ENTRY_SIZE;
 }
 
 /* A device in this state cannot answer until the driver resets it */
@@ -141,11 +141,11 @@ static bool stats_ask(void *opaque, BalloonStatsStale *why)
         VirtQueueElement *elem = s->stats_vq_elem;
 
         s->stats_vq_elem = NULL;
-        trace_virtio_balloon_memstats_ask(s);
+        trace_virtio_balloon_stats_ask(s);
         stats_return(s, elem);
         return true;
     }
-    if (memstats_of(s)->posted) {
+    if (balloon_stats_of(s)->posted) {
         return true;    /* returned already: its answer will come */
     }
     *why = BALLOON_STATS_STALE_NOT_READY;
@@ -157,41 +157,41 @@ static void stats_broken_bh(void *opaque)
 {
     VirtIOBalloon *s = opaque;
 
-    virtio_balloon_memstats_set_status(s, VIRTIO_DEVICE(s)->status);
+    virtio_balloon_stats_set_status(s, VIRTIO_DEVICE(s)->status);
 }
 
-void virtio_balloon_memstats_device_broken(VirtIODevice *vdev)
+void virtio_balloon_stats_device_broken(VirtIODevice *vdev)
 {
     /* the error may be found outside the main thread */
-    qemu_bh_schedule(memstats_of(VIRTIO_BALLOON(vdev))->broken_bh);
+    qemu_bh_schedule(balloon_stats_of(VIRTIO_BALLOON(vdev))->broken_bh);
 }
 
-void virtio_balloon_memstats_realize(VirtIOBalloon *s)
+void virtio_balloon_stats_realize(VirtIOBalloon *s)
 {
-    memstats_of(s)->broken_bh = qemu_bh_new(stats_broken_bh, s);
-    memstats_device_register(s, stats_ask, &memstats_of(s)->latest);
+    balloon_stats_of(s)->broken_bh = qemu_bh_new(stats_broken_bh, s);
+    balloon_stats_device_register(s, stats_ask, &balloon_stats_of(s)->latest);
 }
 
-void virtio_balloon_memstats_unrealize(VirtIOBalloon *s)
+void virtio_balloon_stats_unrealize(VirtIOBalloon *s)
 {
-    memstats_device_unregister(s);
-    qemu_bh_delete(memstats_of(s)->broken_bh);
-    memstats_of(s)->broken_bh = NULL;
+    balloon_stats_device_unregister(s);
+    qemu_bh_delete(balloon_stats_of(s)->broken_bh);
+    balloon_stats_of(s)->broken_bh = NULL;
 }
 
-void virtio_balloon_memstats_set_status(VirtIOBalloon *s, uint8_t status)
+void virtio_balloon_stats_set_status(VirtIOBalloon *s, uint8_t status)
 {
     if (stats_broken(VIRTIO_DEVICE(s), status)) {
-        trace_virtio_balloon_memstats_broken(s, status);
-        memstats_lost(s, BALLOON_STATS_STALE_BROKEN);
+        trace_virtio_balloon_stats_broken(s, status);
+        balloon_stats_lost(s, BALLOON_STATS_STALE_BROKEN);
     }
 }
 
-void virtio_balloon_memstats_device_reset(VirtIOBalloon *s)
+void virtio_balloon_stats_device_reset(VirtIOBalloon *s)
 {
-    memstats_of(s)->posted = false;
-    memstats_of(s)->replay = false;
-    memstats_lost(s, BALLOON_STATS_STALE_RESET);
+    balloon_stats_of(s)->posted = false;
+    balloon_stats_of(s)->replay = false;
+    balloon_stats_lost(s, BALLOON_STATS_STALE_RESET);
 }
 
 /*
@@ -205,7 +205,7 @@ void virtio_balloon_memstats_device_reset(VirtIOBalloon *s)
  */
 static bool stats_needed(void *opaque)
 {
-    VirtIOBalloonMemStats *ms = memstats_of(opaque);
+    VirtIOBalloonStats *ms = balloon_stats_of(opaque);
 
     return ms->migrate && (ms->posted || ms->latest.last_update_ms);
 }
@@ -214,17 +214,17 @@ static int stats_pre_save(void *opaque)
 {
     VirtIOBalloon *s = opaque;
 
-    memstats_of(s)->replay = s->stats_vq_elem != NULL;
+    balloon_stats_of(s)->replay = s->stats_vq_elem != NULL;
     return 0;
 }
 
 static int stats_post_save(void *opaque)
 {
-    memstats_of(opaque)->replay = false;
+    balloon_stats_of(opaque)->replay = false;
     return 0;
 }
 
-const VMStateDescription vmstate_virtio_balloon_memstats = {
+const VMStateDescription vmstate_virtio_balloon_stats = {
     .name = "virtio-balloon-device/qemu-oc-stats",
     .version_id = 1,
     .minimum_version_id = 1,
@@ -232,11 +232,12 @@ const VMStateDescription vmstate_virtio_balloon_memstats = {
     .pre_save = stats_pre_save,
     .post_save = stats_post_save,
     .fields = (VMStateField[]) {
-        VMSTATE_UINT64_ARRAY(memstats.latest.val, VirtIOBalloon, MEMSTATS_NR),
-        VMSTATE_UINT32(memstats.latest.reported, VirtIOBalloon),
-        VMSTATE_INT64(memstats.latest.last_update_ms, VirtIOBalloon),
-        VMSTATE_BOOL(memstats.posted, VirtIOBalloon),
-        VMSTATE_BOOL(memstats.replay, VirtIOBalloon),
+        VMSTATE_UINT64_ARRAY(balloon_stats.latest.val, VirtIOBalloon,
+                             BALLOON_STATS_NR),
+        VMSTATE_UINT32(balloon_stats.latest.reported, VirtIOBalloon),
+        VMSTATE_INT64(balloon_stats.latest.last_update_ms, VirtIOBalloon),
+        VMSTATE_BOOL(balloon_stats.posted, VirtIOBalloon),
+        VMSTATE_BOOL(balloon_stats.replay, VirtIOBalloon),
         VMSTATE_END_OF_LIST()
     }
 };

@@ -6,7 +6,7 @@
  * monitor drops the reply of a deferred request, and no return value is
  * built, marshalled or traced for it), and its one reply is built from
  * the answer when the wait ends.  Every reply, at once or deferred, is
- * made by reply_of() and traced by memstats_qmp_reply.
+ * made by reply_of() and traced by balloon_stats_qmp_reply.
  *
  * Copyright (c) 2026 qemu-oc developers
  *
@@ -21,19 +21,19 @@
 #include "qapi/qobject-input-visitor.h"
 #include "qapi/qobject-output-visitor.h"
 #include "sysemu/balloon.h"
-#include "balloon/memstats.h"
+#include "balloon/stats.h"
 #include "trace.h"
 
 /* The reply @a gives, or its error */
-static QObject *reply_of(const MemStatsAnswer *a, Error **errp)
+static QObject *reply_of(const BalloonStatsAnswer *a, Error **errp)
 {
     g_autoptr(BalloonInfo) info = NULL;
     QObject *ret = NULL;
     Visitor *v;
 
-    trace_memstats_qmp_reply(a->fresh,
-                             a->fresh ? "-" : BalloonStatsStale_str(a->why),
-                             a->err != NULL);
+    trace_balloon_stats_qmp_reply(
+        a->fresh, a->fresh ? "-" : BalloonStatsStale_str(a->why),
+        a->err != NULL);
     if (a->err) {
         error_propagate(errp, error_copy(a->err));
         return NULL;
@@ -42,7 +42,7 @@ static QObject *reply_of(const MemStatsAnswer *a, Error **errp)
     info->actual = a->actual;
     if (a->stats) {
         info->has_stats = true;
-        info->stats = memstats_guest_stats(a->stats);
+        info->stats = balloon_stats_guest_stats(a->stats);
         info->has_last_update = true;
         info->last_update = a->stats->last_update_ms;
         info->has_age = true;
@@ -59,7 +59,7 @@ static QObject *reply_of(const MemStatsAnswer *a, Error **errp)
 }
 
 /* A sync request's wait ended: its reply */
-static void qmp_reply(MonitorDeferred *d, const MemStatsAnswer *a)
+static void qmp_reply(MonitorDeferred *d, const BalloonStatsAnswer *a)
 {
     Error *err = NULL;
     QObject *ret = reply_of(a, &err);
@@ -78,18 +78,18 @@ static bool start_refresh(BalloonStatsRefresh refresh, int64_t timeout_ms,
     MonitorDeferred *d;
 
     *why = BALLOON_STATS_STALE_NOT_REQUESTED;
-    if (refresh == BALLOON_STATS_REFRESH_NONE || !memstats_ask(why)) {
+    if (refresh == BALLOON_STATS_REFRESH_NONE || !balloon_stats_ask(why)) {
         return false;
     }
     if (refresh == BALLOON_STATS_REFRESH_SYNC) {
         d = monitor_defer();
         if (d) {
-            memstats_wait(d, timeout_ms, qmp_reply);
+            balloon_stats_wait(d, timeout_ms, qmp_reply);
             return true;
         }
         /* this monitor cannot wait (out-of-band): the event follows */
     }
-    memstats_want_event();
+    balloon_stats_want_event();
     *why = BALLOON_STATS_STALE_PENDING;
     return false;
 }
@@ -118,10 +118,10 @@ static bool get_args(QDict *args, q_obj_query_balloon_arg *arg,
         return false;
     }
     if (!arg->has_timeout) {
-        arg->timeout = MEMSTATS_TIMEOUT_DEFAULT;
-    } else if (arg->timeout < 1 || arg->timeout > MEMSTATS_TIMEOUT_MAX) {
+        arg->timeout = BALLOON_STATS_TIMEOUT_DEFAULT;
+    } else if (arg->timeout < 1 || arg->timeout > BALLOON_STATS_TIMEOUT_MAX) {
         error_setg(errp, "'timeout' must be between 1 and %d milliseconds",
-                   MEMSTATS_TIMEOUT_MAX);
+                   BALLOON_STATS_TIMEOUT_MAX);
         return false;
     }
     return true;
@@ -130,19 +130,19 @@ static bool get_args(QDict *args, q_obj_query_balloon_arg *arg,
 void qmp_marshal_query_balloon(QDict *args, QObject **ret, Error **errp)
 {
     q_obj_query_balloon_arg arg = {};
-    MemStatsAnswer a = {};
+    BalloonStatsAnswer a = {};
     BalloonStatsStale why;
 
     if (!get_args(args, &arg, errp)) {
         return;
     }
-    trace_memstats_qmp_query(BalloonStatsRefresh_str(arg.refresh),
-                             arg.timeout);
+    trace_balloon_stats_qmp_query(BalloonStatsRefresh_str(arg.refresh),
+                                  arg.timeout);
     if (start_refresh(arg.refresh, arg.timeout, &why)) {
         return;         /* deferred: no reply now (see above) */
     }
     /* no balloon: its error (nothing was asked: it has no device) */
-    memstats_answer_now(&a, why);
+    balloon_stats_answer_now(&a, why);
     *ret = reply_of(&a, errp);
-    memstats_answer_clear(&a);
+    balloon_stats_answer_clear(&a);
 }

@@ -1,7 +1,7 @@
 /*
  * Balloon statistics: the bookkeeping of requests for fresh statistics
  *
- * See include/balloon/memstats-requests.h.  No QEMU dependency
+ * See include/balloon/stats-requests.h.  No QEMU dependency
  * beyond qemu/osdep.h's standard headers, GLib and a generated QAPI
  * header (types only): the fuzzer compiles this file on its own.
  *
@@ -11,17 +11,17 @@
  */
 
 #include "qemu/osdep.h"
-#include "balloon/memstats-requests.h"
+#include "balloon/stats-requests.h"
 
 typedef struct Waiter {
     void *token;
     void *device;               /* the device asked */
-    const MemStats *stats;      /* its statistics, which the reply shows */
+    const BalloonStats *stats;      /* its statistics, which the reply shows */
     uint64_t seq;               /* started before waiters of higher seq */
 } Waiter;
 
-void memstats_requests_init(MemStatsRequests *r,
-                                 MemStatsDoneFn *done, void *opaque)
+void balloon_stats_requests_init(BalloonStatsRequests *r,
+                                 BalloonStatsDoneFn *done, void *opaque)
 {
     memset(r, 0, sizeof(*r));
     r->done = done;
@@ -30,7 +30,7 @@ void memstats_requests_init(MemStatsRequests *r,
 }
 
 /* The first waiter of @device (any if NULL) that started before @end */
-static Waiter *take_waiter(MemStatsRequests *r, void *device,
+static Waiter *take_waiter(BalloonStatsRequests *r, void *device,
                            uint64_t end)
 {
     GList *l;
@@ -56,7 +56,7 @@ static Waiter *take_waiter(MemStatsRequests *r, void *device,
  * are not completed twice), even register another device (its answer
  * completes none of these).
  */
-static void complete_all(MemStatsRequests *r, void *device, bool fresh,
+static void complete_all(BalloonStatsRequests *r, void *device, bool fresh,
                          BalloonStatsStale why)
 {
     uint64_t end = r->next_seq;
@@ -64,7 +64,7 @@ static void complete_all(MemStatsRequests *r, void *device, bool fresh,
 
     while ((w = take_waiter(r, device, end))) {
         void *token = w->token;
-        const MemStats *stats = w->stats;
+        const BalloonStats *stats = w->stats;
 
         g_free(w);
         r->done(r->opaque, token, stats, fresh, why);
@@ -77,8 +77,8 @@ static void complete_all(MemStatsRequests *r, void *device, bool fresh,
  * registers is simply the latest one and a request it starts asks that
  * one.
  */
-static void replace_device(MemStatsRequests *r, void *device,
-                           MemStatsAskFn *ask, const MemStats *latest)
+static void replace_device(BalloonStatsRequests *r, void *device,
+                           BalloonStatsAskFn *ask, const BalloonStats *latest)
 {
     void *old = r->device;
 
@@ -92,13 +92,14 @@ static void replace_device(MemStatsRequests *r, void *device,
     }
 }
 
-void memstats_requests_register(MemStatsRequests *r, void *device,
-                                MemStatsAskFn *ask, const MemStats *latest)
+void balloon_stats_requests_register(BalloonStatsRequests *r, void *device,
+                                     BalloonStatsAskFn *ask,
+                                     const BalloonStats *latest)
 {
     replace_device(r, device, ask, latest);
 }
 
-bool memstats_requests_unregister(MemStatsRequests *r, void *device)
+bool balloon_stats_requests_unregister(BalloonStatsRequests *r, void *device)
 {
     if (!device || device != r->device) {
         return false;
@@ -107,7 +108,7 @@ bool memstats_requests_unregister(MemStatsRequests *r, void *device)
     return true;
 }
 
-bool memstats_requests_ask(MemStatsRequests *r, BalloonStatsStale *why)
+bool balloon_stats_requests_ask(BalloonStatsRequests *r, BalloonStatsStale *why)
 {
     if (!r->device) {
         *why = BALLOON_STATS_STALE_UNSUPPORTED;
@@ -116,7 +117,7 @@ bool memstats_requests_ask(MemStatsRequests *r, BalloonStatsStale *why)
     return r->ask(r->device, why);
 }
 
-void memstats_requests_wait(MemStatsRequests *r, void *token)
+void balloon_stats_requests_wait(BalloonStatsRequests *r, void *token)
 {
     Waiter *w;
 
@@ -133,7 +134,7 @@ void memstats_requests_wait(MemStatsRequests *r, void *token)
     g_queue_push_tail(&r->waiters, w);
 }
 
-void memstats_requests_want_event(MemStatsRequests *r)
+void balloon_stats_requests_want_event(BalloonStatsRequests *r)
 {
     r->event_wanted = true;
 }
@@ -143,10 +144,10 @@ static gint waiter_is(gconstpointer w, gconstpointer token)
     return ((const Waiter *)w)->token != token;
 }
 
-bool memstats_requests_timeout(MemStatsRequests *r, void *token)
+bool balloon_stats_requests_timeout(BalloonStatsRequests *r, void *token)
 {
     GList *l = g_queue_find_custom(&r->waiters, token, waiter_is);
-    const MemStats *stats;
+    const BalloonStats *stats;
 
     if (!l) {
         return false;
@@ -158,7 +159,7 @@ bool memstats_requests_timeout(MemStatsRequests *r, void *token)
     return true;
 }
 
-bool memstats_requests_answered(MemStatsRequests *r, void *device)
+bool balloon_stats_requests_answered(BalloonStatsRequests *r, void *device)
 {
     bool event;
 
@@ -176,8 +177,8 @@ bool memstats_requests_answered(MemStatsRequests *r, void *device)
     return event;
 }
 
-void memstats_requests_lost(MemStatsRequests *r, void *device,
-                            BalloonStatsStale why)
+void balloon_stats_requests_lost(BalloonStatsRequests *r, void *device,
+                                 BalloonStatsStale why)
 {
     if (!device || device != r->device) {
         return;
@@ -186,17 +187,17 @@ void memstats_requests_lost(MemStatsRequests *r, void *device,
     complete_all(r, device, false, why);
 }
 
-void memstats_requests_stopped(MemStatsRequests *r)
+void balloon_stats_requests_stopped(BalloonStatsRequests *r)
 {
     complete_all(r, NULL, false, BALLOON_STATS_STALE_STOPPED);
 }
 
-unsigned int memstats_requests_waiting(const MemStatsRequests *r)
+unsigned int balloon_stats_requests_waiting(const BalloonStatsRequests *r)
 {
     return g_queue_get_length((GQueue *)&r->waiters);
 }
 
-const MemStats *memstats_requests_latest(const MemStatsRequests *r)
+const BalloonStats *balloon_stats_requests_latest(const BalloonStatsRequests *r)
 {
     return r->latest;
 }

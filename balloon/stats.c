@@ -2,10 +2,10 @@
  * Guest memory statistics on demand: the requests, their waiters and
  * the replies
  *
- * See include/balloon/memstats.h.  Waiters (sync QMP requests, HMP
+ * See include/balloon/stats.h.  Waiters (sync QMP requests, HMP
  * info balloon) share one guest round trip: the device is asked once,
  * and every waiter completes when the guest answers, or on its own
- * timer; the bookkeeping is balloon/memstats-requests.c.  Nothing here
+ * timer; the bookkeeping is balloon/stats-requests.c.  Nothing here
  * blocks: waiting is done by deferring the monitor's reply.
  *
  * Copyright (c) 2026 qemu-oc developers
@@ -19,11 +19,11 @@
 #include "qapi/qapi-events-balloon-stats.h"
 #include "sysemu/balloon.h"
 #include "sysemu/runstate.h"
-#include "balloon/memstats.h"
-#include "balloon/memstats-requests.h"
+#include "balloon/stats.h"
+#include "balloon/stats-requests.h"
 #include "trace.h"
 
-const char *const memstats_names[MEMSTATS_NR] = {
+const char *const balloon_stats_names[BALLOON_STATS_NR] = {
     "swap-in", "swap-out", "major-faults", "minor-faults",
     "free-memory", "total-memory", "available-memory", "disk-caches",
     "hugetlb-allocations", "hugetlb-failures", "oom-kills", "alloc-stalls",
@@ -87,18 +87,18 @@ static uint64_t *guest_stat(BalloonGuestStats *gs, unsigned int tag,
     g_assert_not_reached();
 }
 
-QEMU_BUILD_BUG_ON(MEMSTATS_NR != 16);  /* the tags guest_stat knows */
-QEMU_BUILD_BUG_ON(ARRAY_SIZE(memstats_names) != MEMSTATS_NR);
-QEMU_BUILD_BUG_ON(MEMSTATS_NR > 32);   /* the reported bitmap */
+QEMU_BUILD_BUG_ON(BALLOON_STATS_NR != 16);  /* the tags guest_stat knows */
+QEMU_BUILD_BUG_ON(ARRAY_SIZE(balloon_stats_names) != BALLOON_STATS_NR);
+QEMU_BUILD_BUG_ON(BALLOON_STATS_NR > 32);   /* the reported bitmap */
 
-BalloonGuestStats *memstats_guest_stats(const MemStats *ms)
+BalloonGuestStats *balloon_stats_guest_stats(const BalloonStats *ms)
 {
     BalloonGuestStats *gs = g_new0(BalloonGuestStats, 1);
     uint64_t *val;
     bool *has;
     unsigned int i;
 
-    for (i = 0; i < MEMSTATS_NR; i++) {
+    for (i = 0; i < BALLOON_STATS_NR; i++) {
         if (ms->reported & (1u << i)) {
             val = guest_stat(gs, i, &has);
             *has = true;
@@ -108,53 +108,54 @@ BalloonGuestStats *memstats_guest_stats(const MemStats *ms)
     return gs;
 }
 
-typedef struct MemStatsWaiter {
+typedef struct BalloonStatsWaiter {
     MonitorDeferred *deferred;
-    MemStatsReplyFn *reply;
+    BalloonStatsReplyFn *reply;
     QEMUTimer *timer;
-} MemStatsWaiter;
+} BalloonStatsWaiter;
 
 static VMChangeStateEntry *vm_state_entry;
 
-static void waiter_done(void *opaque, void *token, const MemStats *stats,
+static void waiter_done(void *opaque, void *token, const BalloonStats *stats,
                         bool fresh, BalloonStatsStale why);
 
-/* the device, the waiters (MemStatsWaiter tokens) and the event wanted */
-static MemStatsRequests requests = MEMSTATS_REQUESTS_INIT(waiter_done, NULL);
+/* the device, the waiters (BalloonStatsWaiter tokens) and the event wanted */
+static BalloonStatsRequests requests =
+    BALLOON_STATS_REQUESTS_INIT(waiter_done, NULL);
 
 /* The answer being given to the waiters of a guest's report, if any */
-static MemStatsAnswer *answering;
+static BalloonStatsAnswer *answering;
 
 /* A stopped guest cannot answer: waiters complete now, not at timeout */
 static void vm_state_change(void *opaque, bool running, RunState state)
 {
     if (!running) {
-        memstats_requests_stopped(&requests);
+        balloon_stats_requests_stopped(&requests);
     }
 }
 
-void memstats_device_register(void *device, MemStatsAskFn *ask,
-                              const MemStats *latest)
+void balloon_stats_device_register(void *device, BalloonStatsAskFn *ask,
+                                   const BalloonStats *latest)
 {
-    memstats_requests_register(&requests, device, ask, latest);
+    balloon_stats_requests_register(&requests, device, ask, latest);
     if (!vm_state_entry) {
         vm_state_entry = qemu_add_vm_change_state_handler(vm_state_change,
                                                           NULL);
     }
 }
 
-void memstats_device_unregister(void *device)
+void balloon_stats_device_unregister(void *device)
 {
     /* the waiters' replies still show the device's statistics */
-    if (memstats_requests_unregister(&requests, device)) {
+    if (balloon_stats_requests_unregister(&requests, device)) {
         qemu_del_vm_change_state_handler(vm_state_entry);
         vm_state_entry = NULL;
     }
 }
 
 /* The answer of the waiters completed with @stats, @fresh or for @why */
-static void answer_make(MemStatsAnswer *a, const MemStats *stats, bool fresh,
-                        BalloonStatsStale why)
+static void answer_make(BalloonStatsAnswer *a, const BalloonStats *stats,
+                        bool fresh, BalloonStatsStale why)
 {
     g_autoptr(BalloonInfo) size = qemu_balloon_info(&a->err);
 
@@ -164,97 +165,97 @@ static void answer_make(MemStatsAnswer *a, const MemStats *stats, bool fresh,
         ? MAX(0, g_get_real_time() / 1000 - a->stats->last_update_ms) : 0;
     a->fresh = fresh;
     a->why = fresh ? BALLOON_STATS_STALE_NOT_REQUESTED : why;
-    trace_memstats_answer(fresh, fresh ? "-" : BalloonStatsStale_str(why),
-                          a->stats != NULL);
+    trace_balloon_stats_answer(fresh, fresh ? "-" : BalloonStatsStale_str(why),
+                               a->stats != NULL);
 }
 
-void memstats_answer_now(MemStatsAnswer *a, BalloonStatsStale why)
+void balloon_stats_answer_now(BalloonStatsAnswer *a, BalloonStatsStale why)
 {
-    answer_make(a, memstats_requests_latest(&requests), false, why);
+    answer_make(a, balloon_stats_requests_latest(&requests), false, why);
 }
 
-void memstats_answer_clear(MemStatsAnswer *a)
+void balloon_stats_answer_clear(BalloonStatsAnswer *a)
 {
     error_free(a->err);
     a->err = NULL;
 }
 
-bool memstats_ask(BalloonStatsStale *why)
+bool balloon_stats_ask(BalloonStatsStale *why)
 {
-    if (memstats_requests_ask(&requests, why)) {
+    if (balloon_stats_requests_ask(&requests, why)) {
         return true;
     }
-    trace_memstats_cannot_ask(BalloonStatsStale_str(*why));
+    trace_balloon_stats_cannot_ask(BalloonStatsStale_str(*why));
     return false;
 }
 
 static void waiter_timeout(void *opaque)
 {
-    memstats_requests_timeout(&requests, opaque);
+    balloon_stats_requests_timeout(&requests, opaque);
 }
 
-void memstats_wait(MonitorDeferred *d, int64_t timeout_ms,
-                   MemStatsReplyFn *reply)
+void balloon_stats_wait(MonitorDeferred *d, int64_t timeout_ms,
+                        BalloonStatsReplyFn *reply)
 {
-    MemStatsWaiter *w = g_new0(MemStatsWaiter, 1);
+    BalloonStatsWaiter *w = g_new0(BalloonStatsWaiter, 1);
 
     w->deferred = d;
     w->reply = reply;
     w->timer = timer_new_ms(QEMU_CLOCK_REALTIME, waiter_timeout, w);
     timer_mod(w->timer, qemu_clock_get_ms(QEMU_CLOCK_REALTIME) + timeout_ms);
-    trace_memstats_waiter_start(w, timeout_ms);
-    memstats_requests_wait(&requests, w);
+    trace_balloon_stats_waiter_start(w, timeout_ms);
+    balloon_stats_requests_wait(&requests, w);
 }
 
 /* The bookkeeping completes a waiter: its entry point replies */
-static void waiter_done(void *opaque, void *token, const MemStats *stats,
+static void waiter_done(void *opaque, void *token, const BalloonStats *stats,
                         bool fresh, BalloonStatsStale why)
 {
-    MemStatsWaiter *w = token;
-    MemStatsAnswer own = {};
+    BalloonStatsWaiter *w = token;
+    BalloonStatsAnswer own = {};
 
     timer_free(w->timer);
-    trace_memstats_waiter_complete(w, fresh,
+    trace_balloon_stats_waiter_complete(w, fresh,
                                    fresh ? "-" : BalloonStatsStale_str(why));
     if (fresh && answering) {
         w->reply(w->deferred, answering);   /* (the report's answer) */
     } else {
         answer_make(&own, stats, fresh, why);
         w->reply(w->deferred, &own);
-        memstats_answer_clear(&own);
+        balloon_stats_answer_clear(&own);
     }
     g_free(w);
 }
 
-void memstats_want_event(void)
+void balloon_stats_want_event(void)
 {
-    memstats_requests_want_event(&requests);
+    balloon_stats_requests_want_event(&requests);
 }
 
-void memstats_answered(void *device)
+void balloon_stats_answered(void *device)
 {
-    MemStatsAnswer a = {};
-    unsigned int waiting = memstats_requests_waiting(&requests);
+    BalloonStatsAnswer a = {};
+    unsigned int waiting = balloon_stats_requests_waiting(&requests);
     bool event;
 
-    trace_memstats_answered(requests.event_wanted, waiting);
+    trace_balloon_stats_answered(requests.event_wanted, waiting);
     if (!waiting && !requests.event_wanted) {
         return;
     }
     /* one answer for the waiters and the event (a stray device's: none) */
-    answer_make(&a, memstats_requests_latest(&requests), true, 0);
+    answer_make(&a, balloon_stats_requests_latest(&requests), true, 0);
     answering = &a;
-    event = memstats_requests_answered(&requests, device);
+    event = balloon_stats_requests_answered(&requests, device);
     answering = NULL;
     if (event && a.stats && !a.err) {
-        g_autoptr(BalloonGuestStats) gs = memstats_guest_stats(a.stats);
+        g_autoptr(BalloonGuestStats) gs = balloon_stats_guest_stats(a.stats);
 
         qapi_event_send_balloon_stats(a.actual, gs, a.stats->last_update_ms);
     }
-    memstats_answer_clear(&a);
+    balloon_stats_answer_clear(&a);
 }
 
-void memstats_lost(void *device, BalloonStatsStale why)
+void balloon_stats_lost(void *device, BalloonStatsStale why)
 {
-    memstats_requests_lost(&requests, device, why);
+    balloon_stats_requests_lost(&requests, device, why);
 }

@@ -1,7 +1,7 @@
 /*
  * Balloon statistics: the guest's stats buffer, checked and parsed
  *
- * See include/balloon/memstats-buffer.h.  No QEMU dependency beyond
+ * See include/balloon/stats-buffer.h.  No QEMU dependency beyond
  * qemu/osdep.h's standard headers and GLib: the fuzzer compiles this
  * file on its own.
  *
@@ -11,11 +11,11 @@
  */
 
 #include "qemu/osdep.h"
-#include "balloon/memstats-buffer.h"
+#include "balloon/stats-buffer.h"
 
-G_STATIC_ASSERT(MEMSTATS_NR <= 32);    /* the reported bitmap */
+G_STATIC_ASSERT(BALLOON_STATS_NR <= 32);    /* the reported bitmap */
 
-size_t memstats_buffer_len(const struct iovec *iov, unsigned int iov_cnt)
+size_t balloon_stats_buffer_len(const struct iovec *iov, unsigned int iov_cnt)
 {
     size_t len = 0;
     unsigned int i;
@@ -26,7 +26,7 @@ size_t memstats_buffer_len(const struct iovec *iov, unsigned int iov_cnt)
     return len;
 }
 
-const char *memstats_buffer_check(bool negotiated, size_t len,
+const char *balloon_stats_buffer_check(bool negotiated, size_t len,
                                        unsigned int in_num)
 {
     if (!negotiated) {
@@ -35,10 +35,10 @@ const char *memstats_buffer_check(bool negotiated, size_t len,
     if (in_num) {
         return "device-writable descriptors";
     }
-    if (len == 0 || len % MEMSTATS_ENTRY_SIZE) {
+    if (len == 0 || len % BALLOON_STATS_ENTRY_SIZE) {
         return "length not a multiple of the entry size";
     }
-    if (len > MEMSTATS_MAX_ENTRIES * MEMSTATS_ENTRY_SIZE) {
+    if (len > BALLOON_STATS_MAX_ENTRIES * BALLOON_STATS_ENTRY_SIZE) {
         return "oversized";
     }
     return NULL;
@@ -86,14 +86,14 @@ static uint64_t get_uint(const uint8_t *p, unsigned int size, bool big_endian)
     return v;
 }
 
-unsigned int memstats_buffer_parse(const struct iovec *iov,
+unsigned int balloon_stats_buffer_parse(const struct iovec *iov,
                                         unsigned int iov_cnt,
                                         bool big_endian,
-                                        MemStats *snap,
-                                        MemStatsUnknownTagFn *unknown,
+                                        BalloonStats *snap,
+                                        BalloonStatsUnknownTagFn *unknown,
                                         void *opaque)
 {
-    uint8_t entry[MEMSTATS_ENTRY_SIZE];
+    uint8_t entry[BALLOON_STATS_ENTRY_SIZE];
     unsigned int idx = 0, n = 0;
     size_t off = 0;
 
@@ -102,7 +102,7 @@ unsigned int memstats_buffer_parse(const struct iovec *iov,
         unsigned int tag = get_uint(entry, 2, big_endian);
 
         n++;
-        if (tag >= MEMSTATS_NR) {
+        if (tag >= BALLOON_STATS_NR) {
             if (unknown) {
                 unknown(opaque, tag);
             }

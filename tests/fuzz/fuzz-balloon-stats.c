@@ -2,8 +2,8 @@
  * libFuzzer target: balloon statistics buffers and requests
  *
  * Drives the pure code behind balloon statistics on demand,
- * balloon/memstats-buffer.c (check and parse of the guest's stats buffer)
- * and balloon/memstats-requests.c (the device's owner and the request
+ * balloon/stats-buffer.c (check and parse of the guest's stats buffer)
+ * and balloon/stats-requests.c (the device's owner and the request
  * bookkeeping), with a model
  * of the virtio-balloon device and of the guest around them.  The input
  * is a sequence of operations (tests/fuzz/README.md): the guest posts a
@@ -19,7 +19,7 @@
  *  - fresh only from an answer of the device it asked, that came after
  *    it started; an answer of a device not registered completes none;
  *  - each completion carries the statistics of the device it asked
- *    (the MemStats that device registered), or none without a device;
+ *    (the BalloonStats that device registered), or none without a device;
  *  - after unplug, no waiter of the device is left (none completes
  *    later), and between operations none waits on a device that is not
  *    registered;
@@ -28,7 +28,7 @@
  *  - the check accepts exactly the well-formed buffers; the parse
  *    reads nothing past the buffer (each iovec element is its own
  *    allocation, for ASan), agrees with a plain reference parse, and
- *    reports only tags below MEMSTATS_NR;
+ *    reports only tags below BALLOON_STATS_NR;
  *  - no leak (LeakSanitizer), no undefined behaviour (UBSan).
  *
  * Built outside QEMU by scripts/fuzz.sh, which also replays the seeds
@@ -42,13 +42,13 @@
  */
 
 #include "qemu/osdep.h"
-#include "balloon/memstats-buffer.h"
-#include "balloon/memstats-requests.h"
+#include "balloon/stats-buffer.h"
+#include "balloon/stats-requests.h"
 
 #define MAX_TOKENS      64
 #define MAX_SEGMENTS    4
 #define MAX_LEN \
-    (MEMSTATS_MAX_ENTRIES * MEMSTATS_ENTRY_SIZE + 64)
+    (BALLOON_STATS_MAX_ENTRIES * BALLOON_STATS_ENTRY_SIZE + 64)
 #define MAX_DEPTH       4
 #define NDEV            4
 
@@ -119,14 +119,14 @@ struct Device {
     bool posted;        /* the driver has posted a buffer */
     bool big_endian;
     bool pinned;        /* being (un)registered: its slot is not reused */
-    MemStats latest;
+    BalloonStats latest;
 };
 
 static struct {
     const uint8_t *data;
     size_t size, pos;
 
-    MemStatsRequests r;
+    BalloonStatsRequests r;
     Device dev[NDEV];   /* one registered at a time, others stale */
     Device *registered;
     Device *plugged;    /* the device the guest talks to */
@@ -208,15 +208,15 @@ static void check_waiters(void)
 {
     unsigned int i;
 
-    CHECK(memstats_requests_waiting(&H.r) == H.waiting);
+    CHECK(balloon_stats_requests_waiting(&H.r) == H.waiting);
     for (i = 0; i < H.ntokens; i++) {
         CHECK(H.tokens[i].state != TOKEN_WAITING ||
               (H.registered && H.tokens[i].device == H.registered));
     }
 }
 
-/* The completion callback: balloon/memstats.c replies to a monitor here */
-static void done(void *opaque, void *token, const MemStats *stats,
+/* The completion callback: balloon/stats.c replies to a monitor here */
+static void done(void *opaque, void *token, const BalloonStats *stats,
                  bool fresh, BalloonStatsStale why)
 {
     Token *t = token;
@@ -270,7 +270,7 @@ static void done(void *opaque, void *token, const MemStats *stats,
     }
 }
 
-/* The device's ask, as hw/virtio/virtio-balloon-memstats.c stats_ask() */
+/* The device's ask, as hw/virtio/virtio-balloon-stats.c stats_ask() */
 static bool dev_ask(void *device, BalloonStatsStale *why)
 {
     Device *d = device;
@@ -300,12 +300,12 @@ static bool dev_ask(void *device, BalloonStatsStale *why)
 /* The unknown tags of a buffer, in order */
 typedef struct Unknown {
     unsigned int count;
-    uint16_t tag[MAX_LEN / MEMSTATS_ENTRY_SIZE];
+    uint16_t tag[MAX_LEN / BALLOON_STATS_ENTRY_SIZE];
 } Unknown;
 
 /* Plain reference parse of a flat buffer */
 static void reference_parse(const uint8_t *buf, size_t len, bool big_endian,
-                            MemStats *snap, unsigned int *n,
+                            BalloonStats *snap, unsigned int *n,
                             Unknown *unknown)
 {
     size_t off;
@@ -313,8 +313,8 @@ static void reference_parse(const uint8_t *buf, size_t len, bool big_endian,
 
     memset(snap, 0, sizeof(*snap));
     *n = unknown->count = 0;
-    for (off = 0; off + MEMSTATS_ENTRY_SIZE <= len;
-         off += MEMSTATS_ENTRY_SIZE) {
+    for (off = 0; off + BALLOON_STATS_ENTRY_SIZE <= len;
+         off += BALLOON_STATS_ENTRY_SIZE) {
         unsigned int tag;
         uint64_t val = 0;
 
@@ -325,7 +325,7 @@ static void reference_parse(const uint8_t *buf, size_t len, bool big_endian,
                    << (8 * (7 - i));
         }
         (*n)++;
-        if (tag < MEMSTATS_NR) {
+        if (tag < BALLOON_STATS_NR) {
             snap->val[tag] = val;
             snap->reported |= 1u << tag;
         } else {
@@ -351,11 +351,11 @@ static void check_unknown(void *opaque, unsigned int tag)
 static bool post_buffer(uint8_t *flat, size_t len, unsigned int nseg,
                         const size_t *seg_len, unsigned int in_num,
                         bool negotiated, bool big_endian,
-                        MemStats *snap)
+                        BalloonStats *snap)
 {
     static Unknown unknown;
     struct iovec iov[MAX_SEGMENTS];
-    MemStats ref;
+    BalloonStats ref;
     unsigned int i, n, ref_n, ref_unknown;
     const char *bad;
     size_t off = 0;
@@ -368,24 +368,24 @@ static bool post_buffer(uint8_t *flat, size_t len, unsigned int nseg,
         off += seg_len[i];
     }
     CHECK(off == len);
-    CHECK(memstats_buffer_len(iov, nseg) == len);
+    CHECK(balloon_stats_buffer_len(iov, nseg) == len);
 
-    bad = memstats_buffer_check(negotiated, len, in_num);
+    bad = balloon_stats_buffer_check(negotiated, len, in_num);
     well_formed = negotiated && !in_num && len &&
-                  len % MEMSTATS_ENTRY_SIZE == 0 &&
-                  len / MEMSTATS_ENTRY_SIZE <= MEMSTATS_MAX_ENTRIES;
+                  len % BALLOON_STATS_ENTRY_SIZE == 0 &&
+                  len / BALLOON_STATS_ENTRY_SIZE <= BALLOON_STATS_MAX_ENTRIES;
     CHECK(well_formed == !bad);
 
     /* parse any shape: it must stay inside the buffer all the same */
     reference_parse(flat, len, big_endian, &ref, &ref_n, &unknown);
     ref_unknown = unknown.count;
     unknown.count = 0;
-    n = memstats_buffer_parse(iov, nseg, big_endian, snap,
+    n = balloon_stats_buffer_parse(iov, nseg, big_endian, snap,
                                    check_unknown, &unknown);
     CHECK(n == ref_n && unknown.count == ref_unknown);
-    CHECK(n == len / MEMSTATS_ENTRY_SIZE);
+    CHECK(n == len / BALLOON_STATS_ENTRY_SIZE);
     CHECK(snap->reported == ref.reported);
-    CHECK(!(snap->reported >> MEMSTATS_NR));
+    CHECK(!(snap->reported >> BALLOON_STATS_NR));
     CHECK(memcmp(snap->val, ref.val, sizeof(ref.val)) == 0);
     CHECK(snap->last_update_ms == 0);
 
@@ -407,7 +407,7 @@ static void answered(Device *d)
         H.event_wanted = false;
     }
     push(registered ? CTX_ANSWER : CTX_NONE, 0, d, NULL);
-    event = memstats_requests_answered(&H.r, d);
+    event = balloon_stats_requests_answered(&H.r, d);
     pop();
     if (!registered) {
         CHECK(!event);      /* and completed none (CTX_NONE) */
@@ -420,7 +420,7 @@ static void op_post(void)
 {
     static uint8_t flat[MAX_LEN];
     Device *d = H.plugged;
-    MemStats snap;
+    BalloonStats snap;
     size_t seg_len[MAX_SEGMENTS];
     uint8_t flags = get8();
     unsigned int nseg = 1 + (flags & 3);
@@ -431,7 +431,7 @@ static void op_post(void)
     if (flags & 0x80) {
         len = get16() % (MAX_LEN + 1);
     } else {
-        len = get8() * MEMSTATS_ENTRY_SIZE;
+        len = get8() * BALLOON_STATS_ENTRY_SIZE;
     }
     for (i = 0; i < len; i++) {
         flat[i] = get8();
@@ -483,7 +483,7 @@ static void op_ask(bool sync)
     Token *t;
 
     H.asked = false;
-    if (!memstats_requests_ask(&H.r, &why)) {
+    if (!balloon_stats_requests_ask(&H.r, &why)) {
         /* the reply now says why: no device, or the device's reason */
         if (!H.registered) {
             CHECK(!H.asked && why == BALLOON_STATS_STALE_UNSUPPORTED);
@@ -491,7 +491,7 @@ static void op_ask(bool sync)
             t = can_defer && (timeout & 1) ? new_token(timeout) : NULL;
             if (t) {
                 push(CTX_WAIT, 0, NULL, t);
-                memstats_requests_wait(&H.r, t);
+                balloon_stats_requests_wait(&H.r, t);
                 pop();
                 CHECK(t->state == TOKEN_DONE);
             }
@@ -504,12 +504,12 @@ static void op_ask(bool sync)
     t = can_defer ? new_token(timeout) : NULL;
     if (t) {
         push(CTX_WAIT, 0, NULL, t);
-        memstats_requests_wait(&H.r, t);
+        balloon_stats_requests_wait(&H.r, t);
         pop();
     } else {
         /* async, or a monitor that cannot wait: the event follows */
         H.event_wanted = true;
-        memstats_requests_want_event(&H.r);
+        balloon_stats_requests_want_event(&H.r);
     }
 }
 
@@ -518,7 +518,7 @@ static void fire(Token *t)
     bool was_waiting = t->state == TOKEN_WAITING;
 
     push(CTX_TIMEOUT, 0, NULL, t);
-    CHECK(memstats_requests_timeout(&H.r, t) == was_waiting);
+    CHECK(balloon_stats_requests_timeout(&H.r, t) == was_waiting);
     pop();
     CHECK(t->state != TOKEN_WAITING);
 }
@@ -557,7 +557,7 @@ static void lost(Device *d, BalloonStatsStale why)
         H.event_wanted = false;
     }
     push(registered ? CTX_STALE : CTX_NONE, why, d, NULL);
-    memstats_requests_lost(&H.r, d, why);
+    balloon_stats_requests_lost(&H.r, d, why);
     pop();
 }
 
@@ -567,19 +567,19 @@ static void unplug(void)
 
     if (!d) {
         /* nothing registered: unregistering any device does nothing */
-        CHECK(!memstats_requests_unregister(&H.r, &H.dev[0]));
+        CHECK(!balloon_stats_requests_unregister(&H.r, &H.dev[0]));
         return;
     }
     H.registered = NULL;        /* a done callback sees it gone */
     H.event_wanted = false;
     d->pinned = true;
     push(CTX_STALE, BALLOON_STATS_STALE_RESET, d, NULL);
-    CHECK(memstats_requests_unregister(&H.r, d));
+    CHECK(balloon_stats_requests_unregister(&H.r, d));
     pop();
     d->pinned = false;
     /* nothing waits on it any more: nothing will complete later */
     check_gone(d);
-    CHECK(!memstats_requests_unregister(&H.r, d));
+    CHECK(!balloon_stats_requests_unregister(&H.r, d));
 }
 
 /* A new device, in a slot no device in use has */
@@ -624,7 +624,7 @@ static void plug(bool replace)
         old->pinned = true;     /* its waiters still complete */
     }
     push(old ? CTX_STALE : CTX_NONE, BALLOON_STATS_STALE_RESET, old, NULL);
-    memstats_requests_register(&H.r, d, dev_ask, &d->latest);
+    balloon_stats_requests_register(&H.r, d, dev_ask, &d->latest);
     pop();
     if (old) {
         old->pinned = false;
@@ -693,7 +693,7 @@ static void run_op(void)
 
         H.running = false;
         push(CTX_STALE, BALLOON_STATS_STALE_STOPPED, NULL, NULL);
-        memstats_requests_stopped(&H.r);
+        balloon_stats_requests_stopped(&H.r);
         pop();
         /* (from a completion, others may still be completing) */
         for (i = 0; i < n && !H.nesting; i++) {
@@ -739,7 +739,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     H.data = data;
     H.size = size;
     H.running = true;
-    memstats_requests_init(&H.r, done, &H);
+    balloon_stats_requests_init(&H.r, done, &H);
     plug(false);
 
     while (H.pos < H.size) {

@@ -28,7 +28,10 @@ rc=$?
 # log, as one <testsuite name="PROJECT.TEST"> per TAP test. A program that
 # fails (exit status, crash, timeout, missing plan) without a failed case
 # counts one failure more; an exit-code test counts as one case.
-import json, os, sys
+# Each failed case is named with the last lines of its failure text (the
+# "# " lines after its "not ok" line), so that the end of a CI log says
+# why, not only what.
+import json, os, re, sys
 import xml.etree.ElementTree as ET
 PASS, SKIP = ('OK', 'EXPECTEDFAIL'), ('SKIP',)
 cases = {}
@@ -48,12 +51,37 @@ if os.path.exists(sys.argv[2]):
                 got.append(('passed', case.get('name'), why))
         cases[suite.get('name').split('.', 1)[1]] = got
 HOST = 'not on this host:'
+TAIL = 3                          # lines of a failure text in the summary
+
+
+def failure_texts(tap):
+    """{case name: [failure text lines]} of the failed cases in @tap,
+    named as meson's JUnit log names them ("2 - Class.test_name")."""
+    texts, current = {}, None
+    for line in (tap or '').splitlines():
+        m = re.match(r'not ok\s+(\d+)\s*([^#]*)', line)
+        if m:
+            name = '%s %s' % (m.group(1), m.group(2).strip())
+            current = texts.setdefault(name, [])
+        elif current is not None and line.startswith('#'):
+            current.append(line[1:].strip())
+        else:
+            current = None
+    return texts
+
+
+def why_failed(texts, case):
+    lines = [l for l in texts.get(case, []) if l]
+    return ''.join('\n        %s' % l[:200] for l in lines[-TAIL:])
+
+
 counts = {'passed': 0, 'failed': 0, 'skipped': 0}
 failed, skipped, absent = [], [], []
 for line in open(sys.argv[1]):
     r = json.loads(line)
     name, res = r['name'], r['result']
     got = cases.get(name, [])
+    texts = failure_texts(r.get('stdout'))
     for kind, case, why in got:
         if kind == 'passed':
             counts['passed'] += 1
@@ -64,7 +92,7 @@ for line in open(sys.argv[1]):
             skipped.append('%s: %s: %s' % (name, case, why or 'no reason given'))
         else:
             counts['failed'] += 1
-            failed.append('%s: %s' % (name, case))
+            failed.append('%s: %s%s' % (name, case, why_failed(texts, case)))
     if not got or (res not in PASS + SKIP and
                    not any(k in ('failure', 'error') for k, _, _ in got)):
         if res in PASS:

@@ -3,9 +3,12 @@ libvirtd started by hand (no systemd here) and stopped by its pid, and a
 small TCG domain booting the Debian test guest."""
 
 import os
+import queue
+import re
 import shutil
 import subprocess
 import tempfile
+import threading
 import uuid
 
 from ocvm import BINARY, GUEST, VMTestCase, wait_until
@@ -148,3 +151,69 @@ class LibvirtCase(VMTestCase):
             if dom.isActive():
                 dom.destroy()
             dom.undefine()
+
+
+
+class DomainConsole:
+    """The serial console of a running domain through libvirt's own
+    console stream (virDomainOpenConsole, as `virsh console`), so a test
+    drives a libvirt guest as ocvm drives its own: a command line in, a
+    marker line out.  A thread reads the stream (blocking: a libvirt
+    client without an event loop moves a stream's data only in calls)."""
+
+    def __init__(self, conn, dom):
+        self.stream = conn.newStream(0)
+        dom.openConsole(None, self.stream, 0)
+        self.name = dom.name()
+        self.lines = queue.Queue()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        pending = b''
+        try:
+            while True:
+                data = self.stream.recv(4096)
+                if not isinstance(data, bytes) or not data:
+                    break
+                *lines, pending = (pending + data).split(b'\n')
+                for line in lines:
+                    self.lines.put(line.decode(errors='replace'))
+        except libvirt.libvirtError:
+            pass                # aborted, or the domain is gone
+        self.lines.put(None)
+
+    def send(self, line):
+        data = line.encode()
+        while data:
+            data = data[self.stream.send(data):]
+
+    def wait_line(self, pattern, timeout=60):
+        """Wait for a console line matching pattern; returns the match."""
+        rx = re.compile(pattern)
+
+        def matched(left):
+            try:
+                line = self.lines.get(timeout=left)
+            except queue.Empty:
+                return None
+            if line is None:
+                raise AssertionError('%s: the console closed' % self.name)
+            return rx.search(line)
+
+        return wait_until(matched, timeout, 0, blocking=True,
+                          message='%s: no console line matching %r within '
+                          '%d s' % (self.name, pattern, timeout))
+
+    def spin(self, nthreads):
+        """Busy-loop nthreads guest threads until the guest stops (the
+        test guest's oc-load); returns once they spin (OC-SPINNING)."""
+        self.send('oc-load spin %d 0 >/dev/null 2>&1 &\n' % nthreads)
+        return int(self.wait_line(r'OC-SPINNING (\d+)').group(1))
+
+    def close(self):
+        try:
+            self.stream.abort()
+        except libvirt.libvirtError:
+            pass                # the domain is gone with its console
+        self.reader.join(10)

@@ -14,7 +14,6 @@ across it.
 """
 
 import os
-import time
 import unittest
 
 from ocvm import VM, VMTestCase, wait_until
@@ -49,6 +48,14 @@ def migrate(src, dst):
         dst.stderr.seek(0)
         raise AssertionError('destination exited with %d after the source completed: %s'
                              % (dst.proc.returncode, dst.stderr.read().strip()))
+
+
+def after_new_sample(vm, last):
+    """vm's query-vcpu-runstates once its sampler has published a sample
+    after @last (an earlier answer of the same process)."""
+    return wait_until(lambda: (lambda r: r if r['samples'] > last['samples']
+                                else None)(vm.qmp('query-vcpu-runstates')),
+                      30, 0.05, message='no new runstates sample')
 
 
 def save_stream(vm, path):
@@ -183,30 +190,32 @@ class BalloonMigrationTest(VMTestCase):
 
     def test_runstates_restart_on_destination(self):
         """docs/runstates.md: the destination's counters start with the
-        destination process; its vCPUs are offline until the VM arrives."""
+        destination process, not with the VM's arrival, and carry nothing
+        of the source's; its vCPUs are offline until the VM arrives.
+        Asserted by orders between queries, each after a new sample of the
+        process it reads (samples, not sleeps)."""
         with VM(machine=OC_MACHINE) as src:
-            time.sleep(1)
-            t_dst = time.monotonic()
+            # (src's process started before dst's: it booted its guest)
             with VM(machine=OC_MACHINE, incoming='defer') as dst:
-                t_up = time.monotonic()     # (its process started before)
-                time.sleep(1)       # waiting for the stream: offline
-                before = src.qmp('query-vcpu-runstates')
-                waited = time.monotonic() - t_dst
+                waiting = after_new_sample(dst, dst.qmp('query-vcpu-runstates'))
+                self.assertEqual(waiting['vm']['state'], 'blocked')
+                for v in waiting['vcpus']:
+                    self.assertEqual(v['state'], 'offline')
+                    self.assertGreater(v['offline-ns'], 0)
                 migrate(src, dst)
-                time.sleep(1)
-                t_ask = time.monotonic()
-                r = dst.qmp('query-vcpu-runstates')
-                since_start = time.monotonic() - t_dst
-                self.assertLess(r['elapsed-ns'], before['elapsed-ns'])
-                # counted from the destination process's start: after
-                # t_dst, before t_up (not from the VM's arrival)
-                self.assertLessEqual(r['elapsed-ns'] / 1e9, since_start)
-                self.assertGreaterEqual(r['elapsed-ns'] / 1e9, t_ask - t_up)
-                for v in r['vcpus']:
+                r = after_new_sample(dst, dst.qmp('query-vcpu-runstates'))
+                src_later = after_new_sample(src, src.qmp('query-vcpu-runstates'))
+                # from the destination's start: nothing of its wait lost,
+                # nothing of the source's longer life added
+                self.assertGreater(r['elapsed-ns'], waiting['elapsed-ns'])
+                self.assertLess(r['elapsed-ns'], src_later['elapsed-ns'])
+                for v, w in zip(r['vcpus'], waiting['vcpus']):
                     total = sum(v[s + '-ns'] for s in VCPU_STATES)
                     self.assertAlmostEqual(total / r['elapsed-ns'], 1, delta=0.02)
-                    self.assertGreater(v['offline-ns'] / 1e9, waited - 0.3)
-                    self.assertGreater(v['blocked-ns'] + v['running-ns'], 0)
+                    self.assertGreaterEqual(v['offline-ns'], w['offline-ns'])
+                    # and it ran since: online from the VM's arrival
+                    self.assertGreater(sum(v[s + '-ns'] - w[s + '-ns'] for s in
+                                           ('running', 'runnable', 'blocked')), 0)
                 vm_total = sum(r['vm'][s + '-ns'] for s in VM_STATES)
                 self.assertAlmostEqual(vm_total / r['elapsed-ns'], 1, delta=0.01)
 

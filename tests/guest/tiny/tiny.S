@@ -5,9 +5,10 @@
  *   -DTINY_HALT   print "HALT" on the debug console (port 0xe9), cli; hlt
  *   -DTINY_SPIN   print "SPIN", then loop forever
  *   -DTINY_CPUID  print "CPUID 40000001 EAX=xxxxxxxx" and halt
- *   -DTINY_YIELD  ask KVM 1000 times to yield to vCPU 1 (the PV sched
- *                 yield hypercall, which a guest makes when the vCPU it
- *                 waits for is preempted), print "YIELDED", and halt
+ *   -DTINY_YIELD  print "YIELDING", ask KVM 1000 times to yield to vCPU 1
+ *                 (the PV sched yield hypercall, which a guest makes when
+ *                 the vCPU it waits for is preempted), print "YIELDED",
+ *                 and halt
  *
  * Build: gcc -m32 -nostdlib -ffreestanding -static -Wl,-Ttext=0x100000
  *        -Wl,--build-id=none -DTINY_... tiny.S
@@ -68,6 +69,8 @@ _start:
 6:  hlt
     jmp 6b
 #elif defined(TINY_YIELD)
+    movl $msg_yielding, %esi
+    call puts
     movl $1000, %esi
 7:  movl $11, %eax          /* KVM_HC_SCHED_YIELD */
     movl $1, %ebx           /* to APIC ID 1 (never started: not ready) */
@@ -86,5 +89,6 @@ _start:
 msg_halt:   .asciz "HALT\n"
 msg_spin:   .asciz "SPIN\n"
 msg_cpuid:  .asciz "CPUID 40000001 EAX="
+msg_yielding: .asciz "YIELDING\n"
 msg_yield:  .asciz "YIELDED\n"
 hex:        .ascii "0123456789abcdef"

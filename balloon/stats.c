@@ -215,8 +215,8 @@ static void waiter_done(void *opaque, void *token, const BalloonStats *stats,
     BalloonStatsAnswer own = {};
 
     timer_free(w->timer);
-    trace_balloon_stats_waiter_complete(w, fresh,
-                                   fresh ? "-" : BalloonStatsStale_str(why));
+    trace_balloon_stats_waiter_complete(w, fresh, fresh ? "-" :
+                                        BalloonStatsStale_str(why));
     if (fresh && answering) {
         w->reply(w->deferred, answering);   /* (the report's answer) */
     } else {

@@ -224,8 +224,7 @@ uint32_t post_raw(Balloon *b, uint64_t addr, uint32_t len, bool write)
  * Fill the buffer at @addr with @n entries and post it; wait until the
  * device has taken them in.
  */
-uint32_t post_stats(Balloon *b, uint64_t addr, const Stat *st,
-                           size_t n)
+uint32_t post_stats(Balloon *b, uint64_t addr, const Stat *st, size_t n)
 {
     int seen = trace_count(b, "virtio_balloon_stats_received", NULL);
     uint32_t head;
@@ -391,7 +390,7 @@ void assert_fresh(QDict *info, int64_t since_ms)
  * and carries @st.  Returns the head of the re-posted buffer.
  */
 uint32_t sync_answered(Balloon *b, uint32_t head, uint64_t buf,
-                              const Stat *st, size_t n)
+                       const Stat *st, size_t n)
 {
     QDict *info;
     int64_t t0;

@@ -404,7 +404,7 @@ static bool dir_limited(const char *dir, MemDomainKind kind, bool *limited,
 
 /* The limited cgroups from @path (under @root) up, the root excluded */
 static GPtrArray *limited_ancestors(const char *root, const char *path,
-                                   MemDomainKind kind, GError **err)
+                                    MemDomainKind kind, GError **err)
 {
     g_autoptr(GPtrArray) dirs = g_ptr_array_new_with_free_func(g_free);
     g_autofree char *cur = g_strdup(path);

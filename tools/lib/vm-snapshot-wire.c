@@ -197,8 +197,7 @@ static json_object *get(json_object *o, const char *key, json_type type,
         return NULL;
     }
     if (!json_object_is_type(v, type)) {
-        wire_fail(err, "'%s' has the wrong type",
-                    key);
+        wire_fail(err, "'%s' has the wrong type", key);
         *ok = false;
         return NULL;
     }
@@ -309,7 +308,7 @@ static int get_name(json_object *o, const char *key,
         }
     }
     wire_fail(err, "'%s': unknown name '%.64s'",
-                key, json_object_get_string(v));
+              key, json_object_get_string(v));
     *ok = false;
     return -1;
 }

@@ -11,7 +11,7 @@ import tempfile
 import threading
 import uuid
 
-from ocvm import BINARY, GUEST, VMTestCase, wait_until
+from ocvm import BINARY, GUEST, SPINNING, VMTestCase, spin_command, wait_until
 
 try:
     import libvirt
@@ -153,7 +153,6 @@ class LibvirtCase(VMTestCase):
             dom.undefine()
 
 
-
 class DomainConsole:
     """The serial console of a running domain through libvirt's own
     console stream (virDomainOpenConsole, as `virsh console`), so a test
@@ -206,10 +205,10 @@ class DomainConsole:
                           '%d s' % (self.name, pattern, timeout))
 
     def spin(self, nthreads):
-        """Busy-loop nthreads guest threads until the guest stops (the
-        test guest's oc-load); returns once they spin (OC-SPINNING)."""
-        self.send('oc-load spin %d 0 >/dev/null 2>&1 &\n' % nthreads)
-        return int(self.wait_line(r'OC-SPINNING (\d+)').group(1))
+        """Busy-loop nthreads guest threads until the guest stops, as
+        ocvm's VM.spin(); returns the pid once they spin."""
+        self.send(spin_command(nthreads))
+        return int(self.wait_line(SPINNING).group(1))
 
     def close(self):
         try:

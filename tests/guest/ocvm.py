@@ -500,9 +500,8 @@ class VM:
     def spin(self, nthreads, seconds=0, timeout=60):
         """Busy-loop nthreads guest threads (0 s: until killed); returns
         the pid once every thread spins (the guest's OC-SPINNING marker)."""
-        self.serial.send('oc-load spin %d %s >/dev/null 2>&1 &\n'
-                         % (nthreads, seconds))
-        return int(self.console_wait(r'OC-SPINNING (\d+)', timeout).group(1))
+        self.serial.send(spin_command(nthreads, seconds))
+        return int(self.console_wait(SPINNING, timeout).group(1))
 
     def hold(self, mib, timeout=60):
         """Allocate, touch and hold mib MiB in the guest; returns the pid."""
@@ -572,6 +571,18 @@ class VM:
                 mult = 1024 if len(parts) > 2 and parts[2] == 'kB' else 1
                 info[parts[0]] = int(parts[1]) * mult
         return info
+
+
+# The test guest's busy loop (tests/guest/image/oc-load.c), in the
+# background of its shell, and the console line it prints once every
+# thread spins (its pid in group 1)
+SPINNING = r'OC-SPINNING (\d+)'
+
+
+def spin_command(nthreads, seconds=0):
+    """The shell line that busy-loops nthreads guest threads for seconds
+    (0: until killed)"""
+    return 'oc-load spin %d %s >/dev/null 2>&1 &\n' % (nthreads, seconds)
 
 
 def wait_until(predicate, timeout, interval=0.1, what='condition',
